@@ -1,0 +1,496 @@
+//! The one spec validation (DESIGN §3.1), shared by the webhook, the controller and the CLI.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMETERS};
+use crate::keys::PARAM_TARGET_RESOURCE;
+use crate::resource::{WorkflowExecution, WorkflowExecutionSpec};
+use crate::target::TargetResource;
+use crate::duration;
+
+/// Maximum length of `spec.rationale`.
+pub const MAX_RATIONALE_LEN: usize = 4096;
+
+/// Settings that make some spec rules depend on the service configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecPolicy {
+    /// Longest `executionConfig.timeout` accepted.
+    pub max_timeout: Duration,
+    /// Service accounts a WFE may name in `executionConfig.serviceAccountName`.
+    pub allowed_service_accounts: Vec<String>,
+}
+
+impl Default for SpecPolicy {
+    fn default() -> Self {
+        SpecPolicy { max_timeout: Duration::from_secs(2 * 3600), allowed_service_accounts: Vec::new() }
+    }
+}
+
+/// One broken rule, with the JSON path of the field that breaks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON field path, e.g. `spec.targetResource` or `spec.parameters[FOO]`.
+    pub field: String,
+    /// What is wrong, phrased so the author knows what to change.
+    pub message: String,
+}
+
+impl Violation {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Violation { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Every violation of a spec, in field order; empty when the spec is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
+pub struct Violations(pub Vec<Violation>);
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks every rule of DESIGN §3.1 and returns all violations at once.
+pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Result<(), Violations> {
+    let mut out = Vec::new();
+
+    if spec.remediation_request_ref.name.trim().is_empty() {
+        out.push(Violation::new("spec.remediationRequestRef.name", "is required"));
+    }
+
+    let wf = &spec.workflow_ref;
+    check_len(&mut out, "spec.workflowRef.workflowId", &wf.workflow_id, 1, 253);
+    check_len(&mut out, "spec.workflowRef.version", &wf.version, 1, 63);
+    if wf.container_image.is_empty() {
+        out.push(Violation::new("spec.workflowRef.containerImage", "is required"));
+    } else if let Err(problem) = check_image_reference(&wf.container_image) {
+        out.push(Violation::new("spec.workflowRef.containerImage", problem));
+    }
+    if let Some(digest) = &wf.container_digest
+        && !is_sha256_digest(digest)
+    {
+        out.push(Violation::new(
+            "spec.workflowRef.containerDigest",
+            format!("must be sha256: followed by 64 lowercase hex characters, got {digest:?}"),
+        ));
+    }
+
+    if spec.target_resource.is_empty() {
+        out.push(Violation::new("spec.targetResource", "is required"));
+    } else if let Err(e) = TargetResource::parse(&spec.target_resource) {
+        out.push(Violation::new("spec.targetResource", e.to_string()));
+    }
+
+    if spec.parameters.len() > MAX_PARAMETERS {
+        out.push(Violation::new(
+            "spec.parameters",
+            format!("at most {MAX_PARAMETERS} parameters are allowed, got {}", spec.parameters.len()),
+        ));
+    }
+    for (key, value) in &spec.parameters {
+        let field = format!("spec.parameters[{key}]");
+        if key == PARAM_TARGET_RESOURCE {
+            out.push(Violation::new(field, "TARGET_RESOURCE is reserved: the controller sets it from spec.targetResource"));
+            continue;
+        }
+        if !is_parameter_name(key) {
+            out.push(Violation::new(
+                field.clone(),
+                format!("name must match ^[A-Z][A-Z0-9_]*$ and be at most {MAX_PARAMETER_NAME_LEN} characters"),
+            ));
+        }
+        if value.chars().count() > MAX_PARAMETER_VALUE_LEN {
+            out.push(Violation::new(field, format!("value must be at most {MAX_PARAMETER_VALUE_LEN} characters")));
+        }
+    }
+
+    if let Some(c) = spec.confidence
+        && !(c.is_finite() && (0.0..=1.0).contains(&c))
+    {
+        out.push(Violation::new("spec.confidence", format!("must be between 0 and 1, got {c}")));
+    }
+    if let Some(r) = &spec.rationale
+        && r.chars().count() > MAX_RATIONALE_LEN
+    {
+        out.push(Violation::new("spec.rationale", format!("must be at most {MAX_RATIONALE_LEN} characters")));
+    }
+
+    if let Some(cfg) = &spec.execution_config {
+        if let Some(timeout) = &cfg.timeout {
+            match duration::parse(timeout) {
+                Err(e) => out.push(Violation::new("spec.executionConfig.timeout", e.to_string())),
+                Ok(d) if d.is_zero() => out.push(Violation::new("spec.executionConfig.timeout", "must be greater than zero")),
+                Ok(d) if d > policy.max_timeout => out.push(Violation::new(
+                    "spec.executionConfig.timeout",
+                    format!("{timeout} exceeds the maximum of {}", duration::format(policy.max_timeout)),
+                )),
+                Ok(_) => {}
+            }
+        }
+        if let Some(sa) = &cfg.service_account_name
+            && !policy.allowed_service_accounts.iter().any(|a| a == sa)
+        {
+            let allowed = if policy.allowed_service_accounts.is_empty() {
+                "none are allowed by the service configuration".to_owned()
+            } else {
+                format!("allowed: {}", policy.allowed_service_accounts.join(", "))
+            };
+            out.push(Violation::new(
+                "spec.executionConfig.serviceAccountName",
+                format!("{sa:?} is not in allowedServiceAccounts ({allowed})"),
+            ));
+        }
+    }
+
+    if out.is_empty() { Ok(()) } else { Err(Violations(out)) }
+}
+
+/// Names of the top-level spec fields that differ between two specs (for immutability errors).
+pub fn changed_spec_fields(old: &WorkflowExecutionSpec, new: &WorkflowExecutionSpec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.remediation_request_ref != new.remediation_request_ref {
+        out.push("spec.remediationRequestRef");
+    }
+    if old.workflow_ref != new.workflow_ref {
+        out.push("spec.workflowRef");
+    }
+    if old.target_resource != new.target_resource {
+        out.push("spec.targetResource");
+    }
+    if old.parameters != new.parameters {
+        out.push("spec.parameters");
+    }
+    if old.confidence != new.confidence {
+        out.push("spec.confidence");
+    }
+    if old.rationale != new.rationale {
+        out.push("spec.rationale");
+    }
+    if old.execution_config != new.execution_config {
+        out.push("spec.executionConfig");
+    }
+    out
+}
+
+/// Decodes a WorkflowExecution from JSON, naming the offending field when the shape is wrong.
+pub fn parse_workflow_execution(value: serde_json::Value) -> Result<WorkflowExecution, Violation> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "<object>".to_owned() } else { path };
+        Violation::new(field, e.into_inner().to_string())
+    })
+}
+
+fn check_len(out: &mut Vec<Violation>, field: &str, value: &str, min: usize, max: usize) {
+    let n = value.chars().count();
+    if n < min {
+        out.push(Violation::new(field, "is required"));
+    } else if n > max {
+        out.push(Violation::new(field, format!("must be at most {max} characters, got {n}")));
+    }
+}
+
+fn is_parameter_name(key: &str) -> bool {
+    let b = key.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_PARAMETER_NAME_LEN
+        && b[0].is_ascii_uppercase()
+        && b.iter().all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+}
+
+fn is_sha256_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+}
+
+/// Validates an OCI reference: `[registry[:port]/]path[:tag][@sha256:digest]`.
+fn check_image_reference(image: &str) -> Result<(), String> {
+    const HINT: &str = "must be an OCI reference such as registry.example.com/workflows/restart:v1.2.0";
+    if image.len() > 512 {
+        return Err("must be at most 512 characters".into());
+    }
+    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{HINT} (contains whitespace)"));
+    }
+    let (name_and_tag, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest
+        && !is_sha256_digest(d)
+    {
+        return Err(format!("{HINT} (digest must be sha256: + 64 lowercase hex)"));
+    }
+    // A ':' after the last '/' separates the tag; one before it belongs to a registry port.
+    let last_slash = name_and_tag.rfind('/');
+    let (name, tag) = match name_and_tag.rfind(':') {
+        Some(i) if last_slash.is_none_or(|s| i > s) => (&name_and_tag[..i], Some(&name_and_tag[i + 1..])),
+        _ => (name_and_tag, None),
+    };
+    if let Some(tag) = tag {
+        let b = tag.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 128
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
+        if !ok {
+            return Err(format!("{HINT} (invalid tag {tag:?})"));
+        }
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    if components.len() > 1 {
+        let first = components[0];
+        let looks_like_registry = first.contains('.') || first.contains(':') || first == "localhost";
+        if looks_like_registry {
+            let (host, port) = first.split_once(':').unwrap_or((first, ""));
+            let host_ok = !host.is_empty()
+                && host.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') && !l.starts_with('-') && !l.ends_with('-')
+                });
+            let port_ok = port.is_empty() || (port.len() <= 5 && port.bytes().all(|c| c.is_ascii_digit()));
+            if !host_ok || !port_ok {
+                return Err(format!("{HINT} (invalid registry {first:?})"));
+            }
+            components.remove(0);
+        }
+    }
+    for c in &components {
+        if !is_path_component(c) {
+            return Err(format!("{HINT} (invalid path component {c:?})"));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    if b.is_empty() || !is_lower_alnum(b[0]) || !is_lower_alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if is_lower_alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !is_lower_alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let dashes = sep.bytes().all(|x| x == b'-');
+        if !(sep == "." || sep == "_" || sep == "__" || dashes) {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{ExecutionConfig, RemediationRequestRef, WorkflowRef};
+    use std::collections::BTreeMap;
+
+    fn valid_spec() -> WorkflowExecutionSpec {
+        WorkflowExecutionSpec {
+            remediation_request_ref: RemediationRequestRef { name: "rr-1".into(), ..Default::default() },
+            workflow_ref: WorkflowRef {
+                workflow_id: "restart-deployment".into(),
+                version: "v1.2.0".into(),
+                container_image: "quay.io/kubernaut/workflows/restart-deployment:v1.2.0".into(),
+                container_digest: Some(format!("sha256:{}", "a".repeat(64))),
+            },
+            target_resource: "team-a/Deployment/payment-api".into(),
+            parameters: BTreeMap::from([("NAMESPACE".into(), "team-a".into())]),
+            confidence: Some(0.92),
+            rationale: Some("restart clears the leak".into()),
+            execution_config: Some(ExecutionConfig { timeout: Some("15m".into()), service_account_name: None }),
+        }
+    }
+
+    fn fields(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Vec<String> {
+        match validate_spec(spec, policy) {
+            Ok(()) => vec![],
+            Err(v) => v.0.into_iter().map(|v| v.field).collect(),
+        }
+    }
+
+    #[test]
+    fn valid_spec_passes() {
+        assert_eq!(validate_spec(&valid_spec(), &SpecPolicy::default()), Ok(()));
+    }
+
+    #[test]
+    fn target_resource_cases() {
+        let p = SpecPolicy::default();
+        for ok in ["default/deployment/nginx", "node/worker-node-1", "namespace/production"] {
+            let mut s = valid_spec();
+            s.target_resource = ok.into();
+            assert_eq!(validate_spec(&s, &p), Ok(()), "{ok}");
+        }
+        for bad in ["", "nginx", "a/b/c/d", "default//nginx", "/x/y"] {
+            let mut s = valid_spec();
+            s.target_resource = bad.into();
+            assert_eq!(fields(&s, &p), vec!["spec.targetResource"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_target_resource_parameter_rejected() {
+        let mut s = valid_spec();
+        s.parameters.insert("TARGET_RESOURCE".into(), "x".into());
+        let err = validate_spec(&s, &SpecPolicy::default()).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].field, "spec.parameters[TARGET_RESOURCE]");
+        assert!(err.0[0].message.contains("reserved"));
+    }
+
+    #[test]
+    fn parameter_names_values_and_count() {
+        let p = SpecPolicy::default();
+        for bad in ["lower", "1ABC", "A-B", "_A", ""] {
+            let mut s = valid_spec();
+            s.parameters.insert(bad.into(), "v".into());
+            assert_eq!(fields(&s, &p), vec![format!("spec.parameters[{bad}]")], "{bad:?}");
+        }
+        let mut s = valid_spec();
+        s.parameters.insert("A_1".into(), "x".repeat(MAX_PARAMETER_VALUE_LEN));
+        assert_eq!(validate_spec(&s, &p), Ok(()));
+        s.parameters.insert("A_2".into(), "x".repeat(MAX_PARAMETER_VALUE_LEN + 1));
+        assert_eq!(fields(&s, &p), vec!["spec.parameters[A_2]"]);
+        let mut s = valid_spec();
+        s.parameters = (0..=MAX_PARAMETERS).map(|i| (format!("P{i}"), "v".into())).collect();
+        assert_eq!(fields(&s, &p), vec!["spec.parameters"]);
+    }
+
+    #[test]
+    fn workflow_ref_rules() {
+        let p = SpecPolicy::default();
+        let mut s = valid_spec();
+        s.workflow_ref.workflow_id = String::new();
+        s.workflow_ref.version = "v".repeat(64);
+        s.workflow_ref.container_image = String::new();
+        s.workflow_ref.container_digest = Some("sha256:ABC".into());
+        assert_eq!(
+            fields(&s, &p),
+            vec![
+                "spec.workflowRef.workflowId",
+                "spec.workflowRef.version",
+                "spec.workflowRef.containerImage",
+                "spec.workflowRef.containerDigest"
+            ]
+        );
+        let mut s = valid_spec();
+        s.workflow_ref.workflow_id = "w".repeat(254);
+        assert_eq!(fields(&s, &p), vec!["spec.workflowRef.workflowId"]);
+    }
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "quay.io/kubernaut/workflows/restart-deployment:v1.2.0",
+            "localhost:5000/bundle:latest",
+            "registry.local:5000/a/b@sha256:".to_owned().leak(),
+            "bundle",
+            "ghcr.io/org/repo__x/y-z:1.0",
+        ] {
+            let img = if ok.ends_with("sha256:") { format!("{ok}{}", "0".repeat(64)) } else { ok.to_owned() };
+            assert_eq!(check_image_reference(&img), Ok(()), "{img}");
+        }
+        for bad in ["Quay.io/UPPER/x", "a b", "x:", "x:-tag", "host:port/x", "repo@sha256:zz", "a//b"] {
+            assert!(check_image_reference(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn confidence_rationale_and_ref() {
+        let p = SpecPolicy::default();
+        let mut s = valid_spec();
+        s.confidence = Some(1.5);
+        s.rationale = Some("r".repeat(MAX_RATIONALE_LEN + 1));
+        s.remediation_request_ref.name = String::new();
+        assert_eq!(fields(&s, &p), vec!["spec.remediationRequestRef.name", "spec.confidence", "spec.rationale"]);
+        for ok in [0.0, 1.0] {
+            let mut s = valid_spec();
+            s.confidence = Some(ok);
+            assert_eq!(validate_spec(&s, &p), Ok(()));
+        }
+        let mut s = valid_spec();
+        s.confidence = Some(f64::NAN);
+        assert_eq!(fields(&s, &p), vec!["spec.confidence"]);
+    }
+
+    #[test]
+    fn execution_config_depends_on_policy() {
+        let policy = SpecPolicy { max_timeout: Duration::from_secs(3600), allowed_service_accounts: vec!["runner-b".into()] };
+        let mut s = valid_spec();
+        s.execution_config = Some(ExecutionConfig { timeout: Some("2h".into()), service_account_name: Some("evil".into()) });
+        let err = validate_spec(&s, &policy).unwrap_err();
+        assert_eq!(err.0[0].field, "spec.executionConfig.timeout");
+        assert!(err.0[0].message.contains("exceeds the maximum of 1h0m0s"), "{}", err.0[0].message);
+        assert_eq!(err.0[1].field, "spec.executionConfig.serviceAccountName");
+        assert!(err.0[1].message.contains("runner-b"));
+        s.execution_config = Some(ExecutionConfig { timeout: Some("soon".into()), service_account_name: Some("runner-b".into()) });
+        assert_eq!(fields(&s, &policy), vec!["spec.executionConfig.timeout"]);
+        s.execution_config = Some(ExecutionConfig { timeout: Some("0s".into()), service_account_name: None });
+        assert_eq!(fields(&s, &policy), vec!["spec.executionConfig.timeout"]);
+        s.execution_config = Some(ExecutionConfig { timeout: Some("1h".into()), service_account_name: Some("runner-b".into()) });
+        assert_eq!(validate_spec(&s, &policy), Ok(()));
+    }
+
+    #[test]
+    fn all_violations_reported_together_and_displayed_with_paths() {
+        let mut s = valid_spec();
+        s.target_resource = "nginx".into();
+        s.parameters.insert("TARGET_RESOURCE".into(), "x".into());
+        s.confidence = Some(-1.0);
+        let err = validate_spec(&s, &SpecPolicy::default()).unwrap_err();
+        assert_eq!(err.0.len(), 3);
+        let text = err.to_string();
+        assert!(text.starts_with("spec.targetResource: must be namespace/Kind/name"), "{text}");
+        assert!(text.contains("; spec.parameters[TARGET_RESOURCE]: "));
+        assert!(text.contains("; spec.confidence: must be between 0 and 1, got -1"));
+    }
+
+    #[test]
+    fn changed_fields_are_named() {
+        let a = valid_spec();
+        let mut b = valid_spec();
+        assert!(changed_spec_fields(&a, &b).is_empty());
+        b.target_resource = "team-a/Deployment/checkout-api".into();
+        b.parameters.insert("X".into(), "1".into());
+        assert_eq!(changed_spec_fields(&a, &b), vec!["spec.targetResource", "spec.parameters"]);
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let v = serde_json::json!({
+            "apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": "x"},
+            "spec": {"remediationRequestRef": {"name": "rr"}, "workflowRef": {"workflowId": "w", "version": 3},
+                     "targetResource": "a/b"}
+        });
+        let err = parse_workflow_execution(v).unwrap_err();
+        assert_eq!(err.field, "spec.workflowRef.version");
+    }
+}
