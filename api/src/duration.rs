@@ -14,7 +14,10 @@ pub struct DurationError {
 
 /// Parses a non-negative Go duration (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; decimals allowed).
 pub fn parse(input: &str) -> Result<Duration, DurationError> {
-    let err = |problem| DurationError { input: input.to_owned(), problem };
+    let err = |problem| DurationError {
+        input: input.to_owned(),
+        problem,
+    };
     let s = input.trim();
     if s.is_empty() {
         return Err(err("empty"));
@@ -29,12 +32,16 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
     let mut total_nanos: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return Err(err("expected a number"));
         }
         let (num, tail) = rest.split_at(num_len);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         if unit_len == 0 {
             return Err(err("missing unit"));
         }
@@ -60,7 +67,9 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
         } else {
             int_part.parse().map_err(|_| err("number too large"))?
         };
-        let mut nanos = int.checked_mul(unit_nanos).ok_or_else(|| err("number too large"))?;
+        let mut nanos = int
+            .checked_mul(unit_nanos)
+            .ok_or_else(|| err("number too large"))?;
         if !frac_part.is_empty() {
             // Only the first 18 fractional digits matter at nanosecond resolution.
             let digits = &frac_part[..frac_part.len().min(18)];
@@ -68,7 +77,9 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
             let scale = 10u128.pow(digits.len() as u32);
             nanos += frac * unit_nanos / scale;
         }
-        total_nanos = total_nanos.checked_add(nanos).ok_or_else(|| err("number too large"))?;
+        total_nanos = total_nanos
+            .checked_add(nanos)
+            .ok_or_else(|| err("number too large"))?;
         rest = tail;
     }
     let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| err("number too large"))?;

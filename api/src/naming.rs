@@ -26,7 +26,9 @@ pub fn is_valid_label_value(value: &str) -> bool {
     let alnum = |b: u8| b.is_ascii_alphanumeric();
     alnum(bytes[0])
         && alnum(bytes[bytes.len() - 1])
-        && bytes.iter().all(|&b| alnum(b) || b == b'-' || b == b'_' || b == b'.')
+        && bytes
+            .iter()
+            .all(|&b| alnum(b) || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// Turns any string into a valid label value: unchanged when already valid, otherwise a
@@ -38,11 +40,21 @@ pub fn label_value(raw: &str) -> String {
     let hash = &hex::encode(Sha256::digest(raw.as_bytes()))[..16];
     let sanitised: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(MAX_LABEL_VALUE_LEN - hash.len() - 1)
         .collect();
     let prefix = sanitised.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if prefix.is_empty() { hash.to_owned() } else { format!("{prefix}-{hash}") }
+    if prefix.is_empty() {
+        hash.to_owned()
+    } else {
+        format!("{prefix}-{hash}")
+    }
 }
 
 #[cfg(test)]
@@ -55,7 +67,11 @@ mod tests {
         assert_eq!(a, pipeline_run_name("team-a/Deployment/payment-api"));
         assert_eq!(a.len(), 20);
         assert!(a.starts_with("wfe-"));
-        assert!(a[4..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a[4..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         // Fixed vector: `printf %s team-a/Deployment/payment-api | sha256sum | cut -c1-16`.
         assert_eq!(a, "wfe-0d96b913074f137c");
     }
@@ -66,7 +82,10 @@ mod tests {
             pipeline_run_name("team-a/Deployment/payment-api"),
             pipeline_run_name("team-a/Deployment/checkout-api")
         );
-        assert_ne!(pipeline_run_name("node/worker-1"), pipeline_run_name("Node/worker-1"));
+        assert_ne!(
+            pipeline_run_name("node/worker-1"),
+            pipeline_run_name("Node/worker-1")
+        );
     }
 
     #[test]

@@ -21,11 +21,11 @@ use crate::bounds;
     status = "WorkflowExecutionStatus",
     derive = "PartialEq",
     doc = "A decision by the Kubernaut orchestrator to run one remediation workflow against one Kubernetes resource, executed safely as a Tekton PipelineRun.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
-    printcolumn(name = "Target", type_ = "string", json_path = ".spec.targetResource", description = "Resource being remediated"),
-    printcolumn(name = "Workflow", type_ = "string", json_path = ".spec.workflowRef.workflowId", description = "Workflow id"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason", description = "Skip or failure reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Lifecycle phase"}"#,
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.targetResource","description":"Resource being remediated"}"#,
+    printcolumn = r#"{"name":"Workflow","type":"string","jsonPath":".spec.workflowRef.workflowId","description":"Workflow id"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.reason","description":"Skip or failure reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -492,7 +492,9 @@ pub struct BlockClearance {
 }
 
 /// Audit event types; the controller records which ones the sink acknowledged.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
+)]
 pub enum AuditEventType {
     /// The PipelineRun was created.
     #[serde(rename = "workflowexecution.workflow.started")]
@@ -523,6 +525,9 @@ impl AuditEventType {
 impl WorkflowExecution {
     /// The phase, treating a missing status as Pending.
     pub fn phase(&self) -> Phase {
-        self.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending)
+        self.status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .unwrap_or(Phase::Pending)
     }
 }

@@ -4,10 +4,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMETERS};
+use crate::duration;
 use crate::keys::PARAM_TARGET_RESOURCE;
 use crate::resource::{WorkflowExecution, WorkflowExecutionSpec};
 use crate::target::TargetResource;
-use crate::duration;
 
 /// Maximum length of `spec.rationale`.
 pub const MAX_RATIONALE_LEN: usize = 4096;
@@ -23,7 +23,10 @@ pub struct SpecPolicy {
 
 impl Default for SpecPolicy {
     fn default() -> Self {
-        SpecPolicy { max_timeout: Duration::from_secs(2 * 3600), allowed_service_accounts: Vec::new() }
+        SpecPolicy {
+            max_timeout: Duration::from_secs(2 * 3600),
+            allowed_service_accounts: Vec::new(),
+        }
     }
 }
 
@@ -38,7 +41,10 @@ pub struct Violation {
 
 impl Violation {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Violation { field: field.into(), message: message.into() }
+        Violation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -69,14 +75,26 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
     let mut out = Vec::new();
 
     if spec.remediation_request_ref.name.trim().is_empty() {
-        out.push(Violation::new("spec.remediationRequestRef.name", "is required"));
+        out.push(Violation::new(
+            "spec.remediationRequestRef.name",
+            "is required",
+        ));
     }
 
     let wf = &spec.workflow_ref;
-    check_len(&mut out, "spec.workflowRef.workflowId", &wf.workflow_id, 1, 253);
+    check_len(
+        &mut out,
+        "spec.workflowRef.workflowId",
+        &wf.workflow_id,
+        1,
+        253,
+    );
     check_len(&mut out, "spec.workflowRef.version", &wf.version, 1, 63);
     if wf.container_image.is_empty() {
-        out.push(Violation::new("spec.workflowRef.containerImage", "is required"));
+        out.push(Violation::new(
+            "spec.workflowRef.containerImage",
+            "is required",
+        ));
     } else if let Err(problem) = check_image_reference(&wf.container_image) {
         out.push(Violation::new("spec.workflowRef.containerImage", problem));
     }
@@ -98,13 +116,19 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
     if spec.parameters.len() > MAX_PARAMETERS {
         out.push(Violation::new(
             "spec.parameters",
-            format!("at most {MAX_PARAMETERS} parameters are allowed, got {}", spec.parameters.len()),
+            format!(
+                "at most {MAX_PARAMETERS} parameters are allowed, got {}",
+                spec.parameters.len()
+            ),
         ));
     }
     for (key, value) in &spec.parameters {
         let field = format!("spec.parameters[{key}]");
         if key == PARAM_TARGET_RESOURCE {
-            out.push(Violation::new(field, "TARGET_RESOURCE is reserved: the controller sets it from spec.targetResource"));
+            out.push(Violation::new(
+                field,
+                "TARGET_RESOURCE is reserved: the controller sets it from spec.targetResource",
+            ));
             continue;
         }
         if !is_parameter_name(key) {
@@ -114,29 +138,47 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
             ));
         }
         if value.chars().count() > MAX_PARAMETER_VALUE_LEN {
-            out.push(Violation::new(field, format!("value must be at most {MAX_PARAMETER_VALUE_LEN} characters")));
+            out.push(Violation::new(
+                field,
+                format!("value must be at most {MAX_PARAMETER_VALUE_LEN} characters"),
+            ));
         }
     }
 
     if let Some(c) = spec.confidence
         && !(c.is_finite() && (0.0..=1.0).contains(&c))
     {
-        out.push(Violation::new("spec.confidence", format!("must be between 0 and 1, got {c}")));
+        out.push(Violation::new(
+            "spec.confidence",
+            format!("must be between 0 and 1, got {c}"),
+        ));
     }
     if let Some(r) = &spec.rationale
         && r.chars().count() > MAX_RATIONALE_LEN
     {
-        out.push(Violation::new("spec.rationale", format!("must be at most {MAX_RATIONALE_LEN} characters")));
+        out.push(Violation::new(
+            "spec.rationale",
+            format!("must be at most {MAX_RATIONALE_LEN} characters"),
+        ));
     }
 
     if let Some(cfg) = &spec.execution_config {
         if let Some(timeout) = &cfg.timeout {
             match duration::parse(timeout) {
-                Err(e) => out.push(Violation::new("spec.executionConfig.timeout", e.to_string())),
-                Ok(d) if d.is_zero() => out.push(Violation::new("spec.executionConfig.timeout", "must be greater than zero")),
+                Err(e) => out.push(Violation::new(
+                    "spec.executionConfig.timeout",
+                    e.to_string(),
+                )),
+                Ok(d) if d.is_zero() => out.push(Violation::new(
+                    "spec.executionConfig.timeout",
+                    "must be greater than zero",
+                )),
                 Ok(d) if d > policy.max_timeout => out.push(Violation::new(
                     "spec.executionConfig.timeout",
-                    format!("{timeout} exceeds the maximum of {}", duration::format(policy.max_timeout)),
+                    format!(
+                        "{timeout} exceeds the maximum of {}",
+                        duration::format(policy.max_timeout)
+                    ),
                 )),
                 Ok(_) => {}
             }
@@ -156,11 +198,18 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
         }
     }
 
-    if out.is_empty() { Ok(()) } else { Err(Violations(out)) }
+    if out.is_empty() {
+        Ok(())
+    } else {
+        Err(Violations(out))
+    }
 }
 
 /// Names of the top-level spec fields that differ between two specs (for immutability errors).
-pub fn changed_spec_fields(old: &WorkflowExecutionSpec, new: &WorkflowExecutionSpec) -> Vec<&'static str> {
+pub fn changed_spec_fields(
+    old: &WorkflowExecutionSpec,
+    new: &WorkflowExecutionSpec,
+) -> Vec<&'static str> {
     let mut out = Vec::new();
     if old.remediation_request_ref != new.remediation_request_ref {
         out.push("spec.remediationRequestRef");
@@ -190,7 +239,11 @@ pub fn changed_spec_fields(old: &WorkflowExecutionSpec, new: &WorkflowExecutionS
 pub fn parse_workflow_execution(value: serde_json::Value) -> Result<WorkflowExecution, Violation> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "<object>".to_owned() } else { path };
+        let field = if path == "." {
+            "<object>".to_owned()
+        } else {
+            path
+        };
         Violation::new(field, e.into_inner().to_string())
     })
 }
@@ -200,7 +253,10 @@ fn check_len(out: &mut Vec<Violation>, field: &str, value: &str, min: usize, max
     if n < min {
         out.push(Violation::new(field, "is required"));
     } else if n > max {
-        out.push(Violation::new(field, format!("must be at most {max} characters, got {n}")));
+        out.push(Violation::new(
+            field,
+            format!("must be at most {max} characters, got {n}"),
+        ));
     }
 }
 
@@ -209,17 +265,23 @@ fn is_parameter_name(key: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_PARAMETER_NAME_LEN
         && b[0].is_ascii_uppercase()
-        && b.iter().all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
 }
 
 fn is_sha256_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    })
 }
 
 /// Validates an OCI reference: `[registry[:port]/]path[:tag][@sha256:digest]`.
 fn check_image_reference(image: &str) -> Result<(), String> {
-    const HINT: &str = "must be an OCI reference such as registry.example.com/workflows/restart:v1.2.0";
+    const HINT: &str =
+        "must be an OCI reference such as registry.example.com/workflows/restart:v1.2.0";
     if image.len() > 512 {
         return Err("must be at most 512 characters".into());
     }
@@ -233,12 +295,16 @@ fn check_image_reference(image: &str) -> Result<(), String> {
     if let Some(d) = digest
         && !is_sha256_digest(d)
     {
-        return Err(format!("{HINT} (digest must be sha256: + 64 lowercase hex)"));
+        return Err(format!(
+            "{HINT} (digest must be sha256: + 64 lowercase hex)"
+        ));
     }
     // A ':' after the last '/' separates the tag; one before it belongs to a registry port.
     let last_slash = name_and_tag.rfind('/');
     let (name, tag) = match name_and_tag.rfind(':') {
-        Some(i) if last_slash.is_none_or(|s| i > s) => (&name_and_tag[..i], Some(&name_and_tag[i + 1..])),
+        Some(i) if last_slash.is_none_or(|s| i > s) => {
+            (&name_and_tag[..i], Some(&name_and_tag[i + 1..]))
+        }
         _ => (name_and_tag, None),
     };
     if let Some(tag) = tag {
@@ -246,7 +312,8 @@ fn check_image_reference(image: &str) -> Result<(), String> {
         let ok = !b.is_empty()
             && b.len() <= 128
             && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
         if !ok {
             return Err(format!("{HINT} (invalid tag {tag:?})"));
         }
@@ -254,14 +321,19 @@ fn check_image_reference(image: &str) -> Result<(), String> {
     let mut components: Vec<&str> = name.split('/').collect();
     if components.len() > 1 {
         let first = components[0];
-        let looks_like_registry = first.contains('.') || first.contains(':') || first == "localhost";
+        let looks_like_registry =
+            first.contains('.') || first.contains(':') || first == "localhost";
         if looks_like_registry {
             let (host, port) = first.split_once(':').unwrap_or((first, ""));
             let host_ok = !host.is_empty()
                 && host.split('.').all(|l| {
-                    !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') && !l.starts_with('-') && !l.ends_with('-')
+                    !l.is_empty()
+                        && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
                 });
-            let port_ok = port.is_empty() || (port.len() <= 5 && port.bytes().all(|c| c.is_ascii_digit()));
+            let port_ok =
+                port.is_empty() || (port.len() <= 5 && port.bytes().all(|c| c.is_ascii_digit()));
             if !host_ok || !port_ok {
                 return Err(format!("{HINT} (invalid registry {first:?})"));
             }
@@ -313,7 +385,10 @@ mod tests {
 
     fn valid_spec() -> WorkflowExecutionSpec {
         WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef { name: "rr-1".into(), ..Default::default() },
+            remediation_request_ref: RemediationRequestRef {
+                name: "rr-1".into(),
+                ..Default::default()
+            },
             workflow_ref: WorkflowRef {
                 workflow_id: "restart-deployment".into(),
                 version: "v1.2.0".into(),
@@ -324,7 +399,10 @@ mod tests {
             parameters: BTreeMap::from([("NAMESPACE".into(), "team-a".into())]),
             confidence: Some(0.92),
             rationale: Some("restart clears the leak".into()),
-            execution_config: Some(ExecutionConfig { timeout: Some("15m".into()), service_account_name: None }),
+            execution_config: Some(ExecutionConfig {
+                timeout: Some("15m".into()),
+                service_account_name: None,
+            }),
         }
     }
 
@@ -343,7 +421,11 @@ mod tests {
     #[test]
     fn target_resource_cases() {
         let p = SpecPolicy::default();
-        for ok in ["default/deployment/nginx", "node/worker-node-1", "namespace/production"] {
+        for ok in [
+            "default/deployment/nginx",
+            "node/worker-node-1",
+            "namespace/production",
+        ] {
             let mut s = valid_spec();
             s.target_resource = ok.into();
             assert_eq!(validate_spec(&s, &p), Ok(()), "{ok}");
@@ -371,15 +453,23 @@ mod tests {
         for bad in ["lower", "1ABC", "A-B", "_A", ""] {
             let mut s = valid_spec();
             s.parameters.insert(bad.into(), "v".into());
-            assert_eq!(fields(&s, &p), vec![format!("spec.parameters[{bad}]")], "{bad:?}");
+            assert_eq!(
+                fields(&s, &p),
+                vec![format!("spec.parameters[{bad}]")],
+                "{bad:?}"
+            );
         }
         let mut s = valid_spec();
-        s.parameters.insert("A_1".into(), "x".repeat(MAX_PARAMETER_VALUE_LEN));
+        s.parameters
+            .insert("A_1".into(), "x".repeat(MAX_PARAMETER_VALUE_LEN));
         assert_eq!(validate_spec(&s, &p), Ok(()));
-        s.parameters.insert("A_2".into(), "x".repeat(MAX_PARAMETER_VALUE_LEN + 1));
+        s.parameters
+            .insert("A_2".into(), "x".repeat(MAX_PARAMETER_VALUE_LEN + 1));
         assert_eq!(fields(&s, &p), vec!["spec.parameters[A_2]"]);
         let mut s = valid_spec();
-        s.parameters = (0..=MAX_PARAMETERS).map(|i| (format!("P{i}"), "v".into())).collect();
+        s.parameters = (0..=MAX_PARAMETERS)
+            .map(|i| (format!("P{i}"), "v".into()))
+            .collect();
         assert_eq!(fields(&s, &p), vec!["spec.parameters"]);
     }
 
@@ -414,10 +504,22 @@ mod tests {
             "bundle",
             "ghcr.io/org/repo__x/y-z:1.0",
         ] {
-            let img = if ok.ends_with("sha256:") { format!("{ok}{}", "0".repeat(64)) } else { ok.to_owned() };
+            let img = if ok.ends_with("sha256:") {
+                format!("{ok}{}", "0".repeat(64))
+            } else {
+                ok.to_owned()
+            };
             assert_eq!(check_image_reference(&img), Ok(()), "{img}");
         }
-        for bad in ["Quay.io/UPPER/x", "a b", "x:", "x:-tag", "host:port/x", "repo@sha256:zz", "a//b"] {
+        for bad in [
+            "Quay.io/UPPER/x",
+            "a b",
+            "x:",
+            "x:-tag",
+            "host:port/x",
+            "repo@sha256:zz",
+            "a//b",
+        ] {
             assert!(check_image_reference(bad).is_err(), "{bad}");
         }
     }
@@ -429,7 +531,14 @@ mod tests {
         s.confidence = Some(1.5);
         s.rationale = Some("r".repeat(MAX_RATIONALE_LEN + 1));
         s.remediation_request_ref.name = String::new();
-        assert_eq!(fields(&s, &p), vec!["spec.remediationRequestRef.name", "spec.confidence", "spec.rationale"]);
+        assert_eq!(
+            fields(&s, &p),
+            vec![
+                "spec.remediationRequestRef.name",
+                "spec.confidence",
+                "spec.rationale"
+            ]
+        );
         for ok in [0.0, 1.0] {
             let mut s = valid_spec();
             s.confidence = Some(ok);
@@ -442,19 +551,38 @@ mod tests {
 
     #[test]
     fn execution_config_depends_on_policy() {
-        let policy = SpecPolicy { max_timeout: Duration::from_secs(3600), allowed_service_accounts: vec!["runner-b".into()] };
+        let policy = SpecPolicy {
+            max_timeout: Duration::from_secs(3600),
+            allowed_service_accounts: vec!["runner-b".into()],
+        };
         let mut s = valid_spec();
-        s.execution_config = Some(ExecutionConfig { timeout: Some("2h".into()), service_account_name: Some("evil".into()) });
+        s.execution_config = Some(ExecutionConfig {
+            timeout: Some("2h".into()),
+            service_account_name: Some("evil".into()),
+        });
         let err = validate_spec(&s, &policy).unwrap_err();
         assert_eq!(err.0[0].field, "spec.executionConfig.timeout");
-        assert!(err.0[0].message.contains("exceeds the maximum of 1h0m0s"), "{}", err.0[0].message);
+        assert!(
+            err.0[0].message.contains("exceeds the maximum of 1h0m0s"),
+            "{}",
+            err.0[0].message
+        );
         assert_eq!(err.0[1].field, "spec.executionConfig.serviceAccountName");
         assert!(err.0[1].message.contains("runner-b"));
-        s.execution_config = Some(ExecutionConfig { timeout: Some("soon".into()), service_account_name: Some("runner-b".into()) });
+        s.execution_config = Some(ExecutionConfig {
+            timeout: Some("soon".into()),
+            service_account_name: Some("runner-b".into()),
+        });
         assert_eq!(fields(&s, &policy), vec!["spec.executionConfig.timeout"]);
-        s.execution_config = Some(ExecutionConfig { timeout: Some("0s".into()), service_account_name: None });
+        s.execution_config = Some(ExecutionConfig {
+            timeout: Some("0s".into()),
+            service_account_name: None,
+        });
         assert_eq!(fields(&s, &policy), vec!["spec.executionConfig.timeout"]);
-        s.execution_config = Some(ExecutionConfig { timeout: Some("1h".into()), service_account_name: Some("runner-b".into()) });
+        s.execution_config = Some(ExecutionConfig {
+            timeout: Some("1h".into()),
+            service_account_name: Some("runner-b".into()),
+        });
         assert_eq!(validate_spec(&s, &policy), Ok(()));
     }
 
@@ -467,7 +595,10 @@ mod tests {
         let err = validate_spec(&s, &SpecPolicy::default()).unwrap_err();
         assert_eq!(err.0.len(), 3);
         let text = err.to_string();
-        assert!(text.starts_with("spec.targetResource: must be namespace/Kind/name"), "{text}");
+        assert!(
+            text.starts_with("spec.targetResource: must be namespace/Kind/name"),
+            "{text}"
+        );
         assert!(text.contains("; spec.parameters[TARGET_RESOURCE]: "));
         assert!(text.contains("; spec.confidence: must be between 0 and 1, got -1"));
     }
@@ -479,7 +610,10 @@ mod tests {
         assert!(changed_spec_fields(&a, &b).is_empty());
         b.target_resource = "team-a/Deployment/checkout-api".into();
         b.parameters.insert("X".into(), "1".into());
-        assert_eq!(changed_spec_fields(&a, &b), vec!["spec.targetResource", "spec.parameters"]);
+        assert_eq!(
+            changed_spec_fields(&a, &b),
+            vec!["spec.targetResource", "spec.parameters"]
+        );
     }
 
     #[test]

@@ -9,8 +9,12 @@ fn schema() -> Value {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../shared/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    let path = format!(
+        "{}/../../shared/fixtures/admission/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap()
 }
 
 #[test]
@@ -24,13 +28,29 @@ fn checked_in_crd_matches_the_types() {
 }
 
 fn assert_structural(node: &Value, path: &str) {
-    let obj = node.as_object().unwrap_or_else(|| panic!("{path}: schema node is not an object"));
-    for forbidden in ["$ref", "anyOf", "oneOf", "allOf", "not", "definitions", "$defs"] {
-        assert!(!obj.contains_key(forbidden), "{path}: {forbidden} is not allowed in a structural schema");
+    let obj = node
+        .as_object()
+        .unwrap_or_else(|| panic!("{path}: schema node is not an object"));
+    for forbidden in [
+        "$ref",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
+        "definitions",
+        "$defs",
+    ] {
+        assert!(
+            !obj.contains_key(forbidden),
+            "{path}: {forbidden} is not allowed in a structural schema"
+        );
     }
     let ty = obj.get("type").and_then(Value::as_str);
     let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-    assert!(ty.is_some() || preserve || obj.contains_key("x-kubernetes-int-or-string"), "{path}: missing type");
+    assert!(
+        ty.is_some() || preserve || obj.contains_key("x-kubernetes-int-or-string"),
+        "{path}: missing type"
+    );
     if let Some(values) = obj.get("enum").and_then(Value::as_array) {
         for v in values {
             let ok = match ty {
@@ -50,7 +70,10 @@ fn assert_structural(node: &Value, path: &str) {
         assert_structural(items, &format!("{path}[]"));
     }
     if let Some(ap) = obj.get("additionalProperties").filter(|v| v.is_object()) {
-        assert!(!obj.contains_key("properties"), "{path}: properties and additionalProperties together");
+        assert!(
+            !obj.contains_key("properties"),
+            "{path}: properties and additionalProperties together"
+        );
         assert_structural(ap, &format!("{path}{{}}"));
     }
 }
@@ -69,17 +92,34 @@ fn crd_names_columns_and_subresources() {
     assert_eq!(crd["spec"]["scope"], "Namespaced");
     let v = &crd["spec"]["versions"][0];
     assert_eq!(v["subresources"]["status"], json!({}));
-    let cols: Vec<&str> = v["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let cols: Vec<&str> = v["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(cols, ["Phase", "Target", "Workflow", "Reason", "Age"]);
 }
 
 #[test]
 fn every_cel_rule_compiles_within_cost_budget() {
     let compiled = kube_cel::compile_schema(&schema());
-    assert!(!compiled.has_errors(), "CEL compilation errors: {:?}", compiled.compilation_errors());
+    assert!(
+        !compiled.has_errors(),
+        "CEL compilation errors: {:?}",
+        compiled.compilation_errors()
+    );
     let rules = collect_rules(&schema());
-    assert!(rules.iter().any(|r| r == "self == oldSelf"), "spec immutability rule missing: {rules:?}");
-    assert!(rules.iter().any(|r| r == wfe_api::BLOCK_CLEARANCE_WRITE_ONCE_RULE), "write-once rule missing");
+    assert!(
+        rules.iter().any(|r| r == "self == oldSelf"),
+        "spec immutability rule missing: {rules:?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r == wfe_api::BLOCK_CLEARANCE_WRITE_ONCE_RULE),
+        "write-once rule missing"
+    );
     for rule in &rules {
         let warnings = kube_cel::estimate_rule_cost(rule, &compiled);
         assert!(warnings.is_empty(), "{rule}: {warnings:?}");
@@ -88,7 +128,10 @@ fn every_cel_rule_compiles_within_cost_budget() {
 
 fn collect_rules(node: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(rules) = node.get("x-kubernetes-validations").and_then(Value::as_array) {
+    if let Some(rules) = node
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+    {
         out.extend(rules.iter().map(|r| r["rule"].as_str().unwrap().to_owned()));
     }
     for key in ["properties"] {
@@ -152,12 +195,23 @@ fn block_clearance_cannot_change_or_disappear() {
     assert!(err.contains("write-once"), "{err}");
 
     let mut removed = old.clone();
-    removed["status"].as_object_mut().unwrap().remove("blockClearance");
-    assert!(validate(&removed, Some(&old)).unwrap_err().contains("write-once"));
+    removed["status"]
+        .as_object_mut()
+        .unwrap()
+        .remove("blockClearance");
+    assert!(
+        validate(&removed, Some(&old))
+            .unwrap_err()
+            .contains("write-once")
+    );
 
     let mut status_dropped = old.clone();
     status_dropped.as_object_mut().unwrap().remove("status");
-    assert!(validate(&status_dropped, Some(&old)).unwrap_err().contains("write-once"));
+    assert!(
+        validate(&status_dropped, Some(&old))
+            .unwrap_err()
+            .contains("write-once")
+    );
 }
 
 #[test]
@@ -174,14 +228,20 @@ fn real_api_server_objects_decode_into_the_types() {
             if v.is_null() {
                 continue;
             }
-            let wfe: WorkflowExecution = wfe_api::parse_workflow_execution(v.clone()).unwrap_or_else(|e| panic!("{name} {key}: {e}"));
+            let wfe: WorkflowExecution = wfe_api::parse_workflow_execution(v.clone())
+                .unwrap_or_else(|e| panic!("{name} {key}: {e}"));
             assert_eq!(wfe.spec.workflow_ref.workflow_id, "restart-deployment");
-            assert_eq!(wfe_api::validate_spec(&wfe.spec, &Default::default()), Ok(()), "{name} {key}");
+            assert_eq!(
+                wfe_api::validate_spec(&wfe.spec, &Default::default()),
+                Ok(()),
+                "{name} {key}"
+            );
         }
     }
     // A forged clearance is not even well-formed; decoding names the field instead of panicking.
     // (Mutating webhooks run before schema validation, so the webhook must cope with this.)
-    let forged = fixture("10-alice-status-forged-clearance-mutate.json")["request"]["object"].clone();
+    let forged =
+        fixture("10-alice-status-forged-clearance-mutate.json")["request"]["object"].clone();
     let err = wfe_api::parse_workflow_execution(forged).unwrap_err();
     assert_eq!(err.field, "status.blockClearance");
     assert!(err.message.contains("clearedAt"), "{err}");

@@ -1,0 +1,93 @@
+//! Which audit events a persisted WFE state implies, and how delivery is recorded (DESIGN §6).
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use wfe_api::{AuditEventType, Phase, WorkflowExecutionStatus, keys};
+
+use crate::conditions::{find, set_condition};
+
+/// Longest wait between two delivery attempts of pending audit events.
+pub const MAX_AUDIT_RETRY: Duration = Duration::from_secs(300);
+/// Shortest wait between two delivery attempts of pending audit events.
+pub const MIN_AUDIT_RETRY: Duration = Duration::from_secs(5);
+
+/// Every audit event type the status implies, acknowledged or not, in a stable order.
+pub fn implied_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
+    let mut out = Vec::new();
+    let phase = status.phase.unwrap_or(Phase::Pending);
+    let started = status.pipeline_run_ref.is_some() || status.start_time.is_some();
+    if phase == Phase::Running || (matches!(phase, Phase::Completed | Phase::Failed) && started) {
+        out.push(AuditEventType::WorkflowStarted);
+    }
+    match phase {
+        Phase::Completed => out.push(AuditEventType::WorkflowCompleted),
+        Phase::Failed => out.push(AuditEventType::WorkflowFailed),
+        _ => {}
+    }
+    if find(&status.conditions, keys::CONDITION_TARGET_BLOCKED)
+        .is_some_and(|c| c.status == "False" && c.reason == BLOCK_CLEARED_REASON)
+    {
+        out.push(AuditEventType::BlockCleared);
+    }
+    out
+}
+
+/// Reason of `TargetBlocked=False` after a clearance took effect.
+pub const BLOCK_CLEARED_REASON: &str = "BlockCleared";
+
+/// Events implied by the persisted status that the sink has not acknowledged yet.
+pub fn due_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
+    implied_events(status).into_iter().filter(|e| !status.audited_events.contains(e)).collect()
+}
+
+/// Sets `AuditRecorded` from what is still due: True when nothing is, False naming the rest.
+pub fn set_audit_condition(status: &mut WorkflowExecutionStatus, generation: Option<i64>, now: Timestamp, failure: Option<&str>) {
+    let due = due_events(status);
+    if due.is_empty() {
+        set_condition(
+            &mut status.conditions,
+            keys::CONDITION_AUDIT_RECORDED,
+            true,
+            "Delivered",
+            "every audit event for this execution was acknowledged by the audit sink",
+            generation,
+            now,
+        );
+    } else {
+        let names: Vec<&str> = due.iter().map(|e| e.as_str()).collect();
+        let mut message = format!("audit events pending delivery: {}", names.join(", "));
+        if let Some(f) = failure {
+            message.push_str(&format!("; last attempt failed: {f}"));
+        }
+        set_condition(&mut status.conditions, keys::CONDITION_AUDIT_RECORDED, false, "Pending", message, generation, now);
+    }
+}
+
+/// Records acknowledged event types (kept sorted and unique) and refreshes `AuditRecorded`.
+pub fn record_delivery(
+    status: &mut WorkflowExecutionStatus,
+    acknowledged: &[AuditEventType],
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    for e in acknowledged {
+        if !status.audited_events.contains(e) {
+            status.audited_events.push(*e);
+        }
+    }
+    status.audited_events.sort();
+    set_audit_condition(status, generation, now, None);
+}
+
+/// When to retry pending audit delivery: as long as it has been pending, clamped to
+/// [`MIN_AUDIT_RETRY`, `MAX_AUDIT_RETRY`] — a capped backoff derived from persisted state.
+pub fn audit_retry_after(status: &WorkflowExecutionStatus, now: Timestamp) -> Duration {
+    let pending_since = find(&status.conditions, keys::CONDITION_AUDIT_RECORDED)
+        .filter(|c| c.status == "False")
+        .map(|c| c.last_transition_time.0);
+    let waited = pending_since
+        .and_then(|since| Duration::try_from(now.duration_since(since)).ok())
+        .unwrap_or_default();
+    waited.clamp(MIN_AUDIT_RETRY, MAX_AUDIT_RETRY)
+}

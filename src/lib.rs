@@ -1,0 +1,11 @@
+//! The `workflowexecution` binary's library: CLI, configuration, wiring, health and metrics.
+
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod identity;
+pub mod logging;
+pub mod metrics;
+pub mod metrics_auth;
+pub mod run;
+pub mod validate;
