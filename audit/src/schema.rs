@@ -436,11 +436,6 @@ fn check_schema(
             Err(SchemaLoadError::Structure(format!("{name}: a schema must be an object")))
         };
     };
-    let mut enqueue = |reference: &str| -> Result<(), SchemaLoadError> {
-        let target = reference.strip_prefix(REF_PREFIX).ok_or_else(|| SchemaLoadError::UnresolvedRef(reference.into()))?;
-        queue.push(target.to_owned());
-        Ok(())
-    };
     for (keyword, value) in map {
         if keyword.starts_with("x-") || ANNOTATIONS.contains(&keyword.as_str()) {
             continue;
@@ -449,7 +444,7 @@ fn check_schema(
             return Err(SchemaLoadError::UnsupportedKeyword { schema: name.into(), keyword: keyword.clone() });
         }
         match keyword.as_str() {
-            "$ref" => enqueue(value.as_str().unwrap_or_default())?,
+            "$ref" => enqueue(queue, value.as_str().unwrap_or_default())?,
             "properties" => {
                 for sub in value.as_object().into_iter().flat_map(|m| m.values()) {
                     check_schema(name, sub, queue, patterns)?;
@@ -463,7 +458,7 @@ fn check_schema(
             }
             "discriminator" => {
                 for target in value.get("mapping").and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
-                    enqueue(target.as_str().unwrap_or_default())?;
+                    enqueue(queue, target.as_str().unwrap_or_default())?;
                 }
             }
             "pattern" => patterns.push(value.as_str().unwrap_or_default().to_owned()),
@@ -477,5 +472,11 @@ fn check_schema(
             _ => {}
         }
     }
+    Ok(())
+}
+
+fn enqueue(queue: &mut Vec<String>, reference: &str) -> Result<(), SchemaLoadError> {
+    let target = reference.strip_prefix(REF_PREFIX).ok_or_else(|| SchemaLoadError::UnresolvedRef(reference.into()))?;
+    queue.push(target.to_owned());
     Ok(())
 }

@@ -1,0 +1,174 @@
+//! `AuditTrailImpl`: builds the due events from a persisted WFE, checks them against the
+//! DataStorage schema and sends them through the configured sink.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use wfe_api::{AuditEventType, WorkflowExecution};
+
+use crate::event::{AuditEvent, EventContext, build_event, to_json};
+use crate::local::{LocalRecorder, quarantined_record, rejected_schema_record};
+use crate::metrics::{AuditMetrics, result};
+use crate::schema::AuditSchema;
+use crate::settings::{AuditSettings, SinkKind};
+use crate::sink::batch::Batched;
+use crate::sink::datastorage::{self, DataStorageSink};
+use crate::sink::{Delivery, LinesSink, Sink};
+use crate::{AuditError, AuditSetupError, AuditTrail};
+
+/// The audit trail the controller calls after each persisted status change.
+pub struct AuditTrailImpl {
+    ctx: EventContext,
+    schema: Arc<AuditSchema>,
+    sink: Arc<dyn Sink>,
+    local: LocalRecorder,
+    metrics: AuditMetrics,
+}
+
+impl AuditTrailImpl {
+    /// Builds the trail from settings. Must be called inside a tokio runtime (the `datastorage`
+    /// sink spawns its batching task).
+    pub fn new(settings: &AuditSettings, metrics: AuditMetrics) -> Result<Self, AuditSetupError> {
+        let local = LocalRecorder::new(settings);
+        Self::with_local(settings, metrics, local)
+    }
+
+    /// Like `new`, but local records (and, for `stdout`/`file`, the events themselves) go to
+    /// `local` instead of the destination the settings name.
+    pub fn with_local(settings: &AuditSettings, metrics: AuditMetrics, local: LocalRecorder) -> Result<Self, AuditSetupError> {
+        settings.validate()?;
+        let schema = match &settings.schema_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| AuditSetupError::SchemaFile { path: path.display().to_string(), message: e.to_string() })?;
+                AuditSchema::from_openapi(&text)?
+            }
+            None => AuditSchema::embedded()?,
+        };
+        let sink: Arc<dyn Sink> = match settings.sink {
+            SinkKind::Stdout | SinkKind::File => Arc::new(LinesSink::new(settings.sink.as_str(), local.lines().clone())),
+            SinkKind::Datastorage => {
+                tokio::runtime::Handle::try_current().map_err(|_| AuditSetupError::NoRuntime)?;
+                let inner = datastorage::shared(DataStorageSink::new(settings, metrics.clone())?);
+                Arc::new(Batched::spawn(inner, settings.batch_size, settings.flush_interval))
+            }
+        };
+        Ok(AuditTrailImpl {
+            ctx: EventContext {
+                controller_identity: settings.controller_identity.clone(),
+                cluster_id: settings.cluster_id.clone(),
+            },
+            schema: Arc::new(schema),
+            sink,
+            local,
+            metrics,
+        })
+    }
+
+    /// The local recorder (same destination and lock as this trail's local records), for the
+    /// webhook's clearance denials.
+    pub fn local_recorder(&self) -> LocalRecorder {
+        self.local.clone()
+    }
+
+    /// Builds, checks and sends the events of the `due` types; see [`AuditTrail::deliver`].
+    ///
+    /// Returns the types that are settled: acknowledged by the sink, or permanently refused
+    /// (schema-rejected or quarantined: logged, kept locally and counted), so that a WFE never
+    /// waits forever on an event no retry can deliver. Types whose data is not persisted yet, or
+    /// that the sink could not take this time, are left out and stay due.
+    pub async fn deliver_events(
+        &self,
+        wfe: &WorkflowExecution,
+        due: &[AuditEventType],
+    ) -> Result<Vec<AuditEventType>, AuditError> {
+        let sink = self.sink.name();
+        let name = wfe.metadata.name.as_deref().unwrap_or_default();
+        let namespace = wfe.metadata.namespace.as_deref().unwrap_or_default();
+        // Lifecycle order (started < completed < failed < cleared), each type once.
+        let due: BTreeSet<AuditEventType> = due.iter().copied().collect();
+        let mut settled = Vec::new();
+        let mut to_send: Vec<AuditEvent> = Vec::new();
+        for event_type in due {
+            let event = match build_event(wfe, event_type, &self.ctx) {
+                Ok(event) => event,
+                Err(e) => {
+                    self.metrics.count(sink, result::INCOMPLETE, 1);
+                    tracing::warn!(wfe = %name, namespace, error = %e, "audit event not built yet; it stays due");
+                    continue;
+                }
+            };
+            match self.schema.validate_event(&to_json(&event)) {
+                Ok(()) => to_send.push(event),
+                Err(violations) => {
+                    self.metrics.count(sink, result::REJECTED_SCHEMA, 1);
+                    tracing::error!(wfe = %name, namespace, event_id = %event.event_id, event_type = event_type.as_str(), error = %violations, "audit event rejected by the DataStorage schema; kept in the local sink only");
+                    let list: Vec<String> = violations.0.iter().map(ToString::to_string).collect();
+                    if self.keep_locally(&rejected_schema_record(&list, &event)).await {
+                        settled.push(event_type);
+                    }
+                }
+            }
+        }
+        if to_send.is_empty() {
+            return Ok(settled);
+        }
+
+        self.metrics.pending_add(to_send.len());
+        let outcomes = self.sink.send(&to_send).await;
+        self.metrics.pending_sub(to_send.len());
+
+        let mut unavailable = Vec::new();
+        for (event, outcome) in to_send.iter().zip(outcomes) {
+            match outcome {
+                Delivery::Acknowledged => {
+                    self.metrics.count(sink, result::ACKNOWLEDGED, 1);
+                    settled.push(event.event_type);
+                }
+                Delivery::Quarantined(reason) => {
+                    self.metrics.count(sink, result::QUARANTINED, 1);
+                    tracing::error!(wfe = %name, namespace, event_id = %event.event_id, event_type = event.event_type.as_str(), %reason, "audit event quarantined: the sink refused it; kept in the local sink");
+                    if self.keep_locally(&quarantined_record(sink, &reason, event)).await {
+                        settled.push(event.event_type);
+                    } else {
+                        unavailable.push(format!("quarantined ({reason}) but the local sink failed"));
+                    }
+                }
+                Delivery::Unavailable(reason) => {
+                    self.metrics.count(sink, result::UNAVAILABLE, 1);
+                    unavailable.push(reason);
+                }
+            }
+        }
+        if settled.is_empty()
+            && let Some(message) = unavailable.into_iter().next()
+        {
+            return Err(AuditError::Unavailable { sink, message });
+        }
+        settled.sort();
+        Ok(settled)
+    }
+
+    /// A refused event must never vanish: if it cannot even be kept locally, it is not settled
+    /// (it stays due and is tried again).
+    async fn keep_locally(&self, record: &serde_json::Value) -> bool {
+        match self.local.record(record).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, "cannot keep a refused audit event locally; it stays due");
+                false
+            }
+        }
+    }
+}
+
+impl AuditTrail for AuditTrailImpl {
+    fn deliver<'a>(
+        &'a self,
+        wfe: &'a WorkflowExecution,
+        due: &'a [AuditEventType],
+    ) -> BoxFuture<'a, Result<Vec<AuditEventType>, AuditError>> {
+        Box::pin(self.deliver_events(wfe, due))
+    }
+}
