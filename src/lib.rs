@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod health;
 pub mod identity;
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_auth;
