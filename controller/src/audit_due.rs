@@ -38,11 +38,19 @@ pub const BLOCK_CLEARED_REASON: &str = "BlockCleared";
 
 /// Events implied by the persisted status that the sink has not acknowledged yet.
 pub fn due_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
-    implied_events(status).into_iter().filter(|e| !status.audited_events.contains(e)).collect()
+    implied_events(status)
+        .into_iter()
+        .filter(|e| !status.audited_events.contains(e))
+        .collect()
 }
 
 /// Sets `AuditRecorded` from what is still due: True when nothing is, False naming the rest.
-pub fn set_audit_condition(status: &mut WorkflowExecutionStatus, generation: Option<i64>, now: Timestamp, failure: Option<&str>) {
+pub fn set_audit_condition(
+    status: &mut WorkflowExecutionStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+    failure: Option<&str>,
+) {
     let due = due_events(status);
     if due.is_empty() {
         set_condition(
@@ -60,7 +68,15 @@ pub fn set_audit_condition(status: &mut WorkflowExecutionStatus, generation: Opt
         if let Some(f) = failure {
             message.push_str(&format!("; last attempt failed: {f}"));
         }
-        set_condition(&mut status.conditions, keys::CONDITION_AUDIT_RECORDED, false, "Pending", message, generation, now);
+        set_condition(
+            &mut status.conditions,
+            keys::CONDITION_AUDIT_RECORDED,
+            false,
+            "Pending",
+            message,
+            generation,
+            now,
+        );
     }
 }
 

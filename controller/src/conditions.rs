@@ -54,7 +54,10 @@ mod tests {
         set_condition(&mut c, "A", true, "R2", "m2", Some(2), t1);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].last_transition_time, Time(t0));
-        assert_eq!((c[0].reason.as_str(), c[0].observed_generation), ("R2", Some(2)));
+        assert_eq!(
+            (c[0].reason.as_str(), c[0].observed_generation),
+            ("R2", Some(2))
+        );
         set_condition(&mut c, "A", false, "R3", "m3", Some(2), t1);
         assert_eq!(c[0].last_transition_time, Time(t1));
         assert_eq!(c[0].status, "False");

@@ -7,8 +7,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wfe_api::{
-    BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase, PhaseReason, PipelineRunRef,
-    PipelineRunStatus, RecentRemediation, SkipDetails, SkipReason, WorkflowExecution, WorkflowExecutionStatus, keys,
+    BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase, PhaseReason,
+    PipelineRunRef, PipelineRunStatus, RecentRemediation, SkipDetails, SkipReason,
+    WorkflowExecution, WorkflowExecutionStatus, keys,
 };
 
 use crate::audit_due::{BLOCK_CLEARED_REASON, set_audit_condition};
@@ -144,32 +145,58 @@ pub fn lock_state<'a>(
     }
     let Some(owner) = &run.owner else {
         // Not labelled by us: never ours to delete.
-        return LockState::Held { owner: None, live: true };
+        return LockState::Held {
+            owner: None,
+            live: true,
+        };
     };
-    let deletion = run.uid.clone().map(|run_uid| RunDeletion { name: run.name.clone(), uid: run_uid });
+    let deletion = run.uid.clone().map(|run_uid| RunDeletion {
+        name: run.name.clone(),
+        uid: run_uid,
+    });
     let owner_wfe = others.iter().copied().find(|w| {
-        w.metadata.uid.as_deref().is_some_and(|u| wfe_api::naming::label_value(u) == owner.uid)
+        w.metadata
+            .uid
+            .as_deref()
+            .is_some_and(|u| wfe_api::naming::label_value(u) == owner.uid)
     });
     match owner_wfe {
         Some(w) if history::counts_as_history(w) || w.phase() == Phase::Skipped => {
             let expired = match history::finished_at(w) {
-                Some(end) => settings.cooldown.is_zero() || end.checked_add(settings.cooldown).is_ok_and(|e| now >= e),
+                Some(end) => {
+                    settings.cooldown.is_zero()
+                        || end.checked_add(settings.cooldown).is_ok_and(|e| now >= e)
+                }
                 None => false,
             };
             match (expired, deletion) {
                 (true, Some(d)) if !run.deleting => LockState::Expired(d),
-                _ => LockState::Held { owner: Some(w), live: false },
+                _ => LockState::Held {
+                    owner: Some(w),
+                    live: false,
+                },
             }
         }
-        Some(w) => LockState::Held { owner: Some(w), live: true },
+        Some(w) => LockState::Held {
+            owner: Some(w),
+            live: true,
+        },
         None => {
             // The owner is gone (finalizer bypassed). Only a finished run past its cooldown may
             // be taken over: a running one might belong to a WFE our cache has not seen yet.
-            let finished = run.succeeded.as_ref().is_some_and(|c| c.is_true() || c.is_false());
-            let end = run.completion_time.and_then(|t| t.checked_add(settings.cooldown).ok());
+            let finished = run
+                .succeeded
+                .as_ref()
+                .is_some_and(|c| c.is_true() || c.is_false());
+            let end = run
+                .completion_time
+                .and_then(|t| t.checked_add(settings.cooldown).ok());
             match (finished && end.is_some_and(|e| now >= e), deletion) {
                 (true, Some(d)) if !run.deleting => LockState::Expired(d),
-                _ => LockState::Held { owner: None, live: true },
+                _ => LockState::Held {
+                    owner: None,
+                    live: true,
+                },
             }
         }
     }
@@ -193,7 +220,9 @@ fn blocked_message(wfe: &WorkflowExecution, reason: SkipReason) -> String {
     let name = wfe.metadata.name.as_deref().unwrap_or("<name>");
     let ns = wfe.metadata.namespace.as_deref().unwrap_or("<namespace>");
     let why = match reason {
-        SkipReason::PreviousExecutionFailed => "This workflow failed after it started changing the target",
+        SkipReason::PreviousExecutionFailed => {
+            "This workflow failed after it started changing the target"
+        }
         _ => "The target reached the maximum number of consecutive pre-execution failures",
     };
     format!(
@@ -205,9 +234,19 @@ fn blocked_message(wfe: &WorkflowExecution, reason: SkipReason) -> String {
 }
 
 /// The TargetBlocked condition a failed WFE should carry, from its failure and clearance.
-fn apply_block_condition(status: &mut WorkflowExecutionStatus, wfe_for_names: &WorkflowExecution, settings: &Settings, now: Timestamp) {
-    let probe = WorkflowExecution { status: Some(status.clone()), ..wfe_for_names.clone() };
-    let Some(kind) = history::blocking_kind(&probe, settings) else { return };
+fn apply_block_condition(
+    status: &mut WorkflowExecutionStatus,
+    wfe_for_names: &WorkflowExecution,
+    settings: &Settings,
+    now: Timestamp,
+) {
+    let probe = WorkflowExecution {
+        status: Some(status.clone()),
+        ..wfe_for_names.clone()
+    };
+    let Some(kind) = history::blocking_kind(&probe, settings) else {
+        return;
+    };
     let generation = generation(wfe_for_names);
     if history::is_cleared(&probe) {
         let note = status
@@ -215,7 +254,15 @@ fn apply_block_condition(status: &mut WorkflowExecutionStatus, wfe_for_names: &W
             .as_ref()
             .map(|c| format!("block cleared by {}: {}", c.cleared_by, c.clear_reason))
             .unwrap_or_default();
-        set_condition(&mut status.conditions, keys::CONDITION_TARGET_BLOCKED, false, BLOCK_CLEARED_REASON, note, generation, now);
+        set_condition(
+            &mut status.conditions,
+            keys::CONDITION_TARGET_BLOCKED,
+            false,
+            BLOCK_CLEARED_REASON,
+            note,
+            generation,
+            now,
+        );
     } else {
         set_condition(
             &mut status.conditions,
@@ -239,24 +286,44 @@ struct FailureInput<'a> {
     ran_for: Option<Duration>,
 }
 
-fn fail(wfe: &WorkflowExecution, mut status: WorkflowExecutionStatus, f: FailureInput<'_>, world: &World<'_>, settings: &Settings) -> WorkflowExecutionStatus {
+fn fail(
+    wfe: &WorkflowExecution,
+    mut status: WorkflowExecutionStatus,
+    f: FailureInput<'_>,
+    world: &World<'_>,
+    settings: &Settings,
+) -> WorkflowExecutionStatus {
     let previous = history::previous_failure_count(world.others);
-    let count = if f.was_execution_failure { previous } else { previous.saturating_add(1) };
+    let count = if f.was_execution_failure {
+        previous
+    } else {
+        previous.saturating_add(1)
+    };
     status.phase = Some(Phase::Failed);
     status.reason = Some(PhaseReason::Failure(f.reason));
     status.completion_time.get_or_insert(Time(f.failed_at));
-    if let (Some(start), Some(end)) = (status.start_time.as_ref(), status.completion_time.as_ref()) {
+    if let (Some(start), Some(end)) = (status.start_time.as_ref(), status.completion_time.as_ref())
+    {
         status.duration = Some(wfe_api::duration::format(duration_between(start.0, end.0)));
     }
     status.consecutive_failures = Some(i32::try_from(count).unwrap_or(i32::MAX));
     status.next_allowed_execution = if f.was_execution_failure {
         None
     } else {
-        f.failed_at.checked_add(settings.backoff.window(count)).ok().map(Time)
+        f.failed_at
+            .checked_add(settings.backoff.window(count))
+            .ok()
+            .map(Time)
     };
     status.failure_details = Some(FailureDetails {
         reason: f.reason,
-        natural_language_summary: Some(tekton::natural_language_summary(wfe, f.reason, &f.message, f.failed_task, f.ran_for)),
+        natural_language_summary: Some(tekton::natural_language_summary(
+            wfe,
+            f.reason,
+            &f.message,
+            f.failed_task,
+            f.ran_for,
+        )),
         message: f.message,
         failed_task_name: f.failed_task.map(|t| t.task_name.clone()),
         failed_task_index: f.failed_task.map(|t| t.index),
@@ -267,19 +334,49 @@ fn fail(wfe: &WorkflowExecution, mut status: WorkflowExecutionStatus, f: Failure
     });
     let generation = generation(wfe);
     if status.pipeline_run_ref.is_some() {
-        set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_RUNNING, false, f.reason.as_str(), "PipelineRun finished", generation, world.now);
-        set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_COMPLETE, false, f.reason.as_str(), "PipelineRun failed", generation, world.now);
+        set_condition(
+            &mut status.conditions,
+            keys::CONDITION_PIPELINE_RUN_RUNNING,
+            false,
+            f.reason.as_str(),
+            "PipelineRun finished",
+            generation,
+            world.now,
+        );
+        set_condition(
+            &mut status.conditions,
+            keys::CONDITION_PIPELINE_RUN_COMPLETE,
+            false,
+            f.reason.as_str(),
+            "PipelineRun failed",
+            generation,
+            world.now,
+        );
     } else {
-        set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_CREATED, false, f.reason.as_str(), "no PipelineRun was created", generation, world.now);
+        set_condition(
+            &mut status.conditions,
+            keys::CONDITION_PIPELINE_RUN_CREATED,
+            false,
+            f.reason.as_str(),
+            "no PipelineRun was created",
+            generation,
+            world.now,
+        );
     }
     apply_block_condition(&mut status, wfe, settings, world.now);
     status
 }
 
-fn skip(wfe: &WorkflowExecution, mut status: WorkflowExecutionStatus, details: SkipDetails) -> WorkflowExecutionStatus {
+fn skip(
+    wfe: &WorkflowExecution,
+    mut status: WorkflowExecutionStatus,
+    details: SkipDetails,
+) -> WorkflowExecutionStatus {
     status.phase = Some(Phase::Skipped);
     status.reason = Some(PhaseReason::Skip(details.reason));
-    status.completion_time.get_or_insert(details.skipped_at.clone());
+    status
+        .completion_time
+        .get_or_insert(details.skipped_at.clone());
     status.observed_generation = generation(wfe);
     status.skip_details = Some(details);
     status
@@ -288,7 +385,12 @@ fn skip(wfe: &WorkflowExecution, mut status: WorkflowExecutionStatus, details: S
 fn run_status_mirror(run: &RunView) -> PipelineRunStatus {
     let (completed, total) = run.task_progress();
     PipelineRunStatus {
-        status: Some(run.succeeded.as_ref().map_or("Unknown", |c| c.status.as_str()).to_owned()),
+        status: Some(
+            run.succeeded
+                .as_ref()
+                .map_or("Unknown", |c| c.status.as_str())
+                .to_owned(),
+        ),
         reason: run.succeeded.as_ref().and_then(|c| c.reason.clone()),
         message: run.succeeded.as_ref().and_then(|c| c.message.clone()),
         completed_tasks: completed,
@@ -297,14 +399,32 @@ fn run_status_mirror(run: &RunView) -> PipelineRunStatus {
 }
 
 /// Follows this WFE's own PipelineRun: Running, Completed or Failed.
-fn follow_run(wfe: &WorkflowExecution, run: &RunView, world: &World<'_>, settings: &Settings) -> WorkflowExecutionStatus {
+fn follow_run(
+    wfe: &WorkflowExecution,
+    run: &RunView,
+    world: &World<'_>,
+    settings: &Settings,
+) -> WorkflowExecutionStatus {
     let now = world.now;
     let generation = generation(wfe);
     let mut status = base_status(wfe);
-    status.pipeline_run_ref = Some(PipelineRunRef { name: run.name.clone(), namespace: settings.execution_namespace.clone() });
-    status.start_time.get_or_insert(Time(run.start_time.unwrap_or(now)));
+    status.pipeline_run_ref = Some(PipelineRunRef {
+        name: run.name.clone(),
+        namespace: settings.execution_namespace.clone(),
+    });
+    status
+        .start_time
+        .get_or_insert(Time(run.start_time.unwrap_or(now)));
     status.pipeline_run_status = Some(run_status_mirror(run));
-    set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_CREATED, true, "Created", format!("PipelineRun {} created", run.name), generation, now);
+    set_condition(
+        &mut status.conditions,
+        keys::CONDITION_PIPELINE_RUN_CREATED,
+        true,
+        "Created",
+        format!("PipelineRun {} created", run.name),
+        generation,
+        now,
+    );
     let succeeded = run.succeeded.as_ref();
     match succeeded {
         Some(c) if c.is_true() => {
@@ -312,21 +432,44 @@ fn follow_run(wfe: &WorkflowExecution, run: &RunView, world: &World<'_>, setting
             status.phase = Some(Phase::Completed);
             status.reason = None;
             status.completion_time.get_or_insert(Time(end));
-            if let (Some(start), Some(end)) = (status.start_time.as_ref(), status.completion_time.as_ref()) {
+            if let (Some(start), Some(end)) =
+                (status.start_time.as_ref(), status.completion_time.as_ref())
+            {
                 status.duration = Some(wfe_api::duration::format(duration_between(start.0, end.0)));
             }
             status.consecutive_failures = Some(0);
             status.next_allowed_execution = None;
-            set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_RUNNING, false, "Succeeded", "PipelineRun finished", generation, now);
-            set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_COMPLETE, true, "Succeeded", c.message.clone().unwrap_or_default(), generation, now);
+            set_condition(
+                &mut status.conditions,
+                keys::CONDITION_PIPELINE_RUN_RUNNING,
+                false,
+                "Succeeded",
+                "PipelineRun finished",
+                generation,
+                now,
+            );
+            set_condition(
+                &mut status.conditions,
+                keys::CONDITION_PIPELINE_RUN_COMPLETE,
+                true,
+                "Succeeded",
+                c.message.clone().unwrap_or_default(),
+                generation,
+                now,
+            );
             status
         }
         Some(c) if c.is_false() => {
             let reason = tekton::classify_failure(Some(c), world.failed_task);
-            let started = !run.task_runs.is_empty() || world.failed_task.is_some_and(|t| t.task_run.started);
+            let started =
+                !run.task_runs.is_empty() || world.failed_task.is_some_and(|t| t.task_run.started);
             let failed_at = run.completion_time.unwrap_or(now);
             let start = status.start_time.as_ref().map(|t| t.0).unwrap_or(failed_at);
-            let message = c.message.clone().or_else(|| c.reason.clone()).unwrap_or_else(|| "PipelineRun failed".to_owned());
+            let message = c
+                .message
+                .clone()
+                .or_else(|| c.reason.clone())
+                .unwrap_or_else(|| "PipelineRun failed".to_owned());
             fail(
                 wfe,
                 status,
@@ -345,8 +488,18 @@ fn follow_run(wfe: &WorkflowExecution, run: &RunView, world: &World<'_>, setting
         _ => {
             status.phase = Some(Phase::Running);
             status.reason = None;
-            let reason = succeeded.and_then(|c| c.reason.clone()).unwrap_or_else(|| "Running".to_owned());
-            set_condition(&mut status.conditions, keys::CONDITION_PIPELINE_RUN_RUNNING, true, &reason, "PipelineRun is running", generation, now);
+            let reason = succeeded
+                .and_then(|c| c.reason.clone())
+                .unwrap_or_else(|| "Running".to_owned());
+            set_condition(
+                &mut status.conditions,
+                keys::CONDITION_PIPELINE_RUN_RUNNING,
+                true,
+                &reason,
+                "PipelineRun is running",
+                generation,
+                now,
+            );
             status
         }
     }
@@ -356,15 +509,25 @@ fn follow_run(wfe: &WorkflowExecution, run: &RunView, world: &World<'_>, setting
 pub fn needs_failed_task(wfe: &WorkflowExecution, lock: Option<&RunView>) -> bool {
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
     matches!(wfe.phase(), Phase::Pending | Phase::Running)
-        && lock.is_some_and(|r| r.is_owned_by(uid) && r.succeeded.as_ref().is_some_and(|c| c.is_false()))
+        && lock.is_some_and(|r| {
+            r.is_owned_by(uid) && r.succeeded.as_ref().is_some_and(|c| c.is_false())
+        })
 }
 
-fn busy(wfe: &WorkflowExecution, holder: Option<&WorkflowExecution>, now: Timestamp) -> SkipDetails {
+fn busy(
+    wfe: &WorkflowExecution,
+    holder: Option<&WorkflowExecution>,
+    now: Timestamp,
+) -> SkipDetails {
     let target = wfe.spec.target_resource.clone();
     let conflicting = ConflictingWorkflow {
-        name: holder.and_then(|h| h.metadata.name.clone()).unwrap_or_else(|| wfe_api::naming::pipeline_run_name(&target)),
+        name: holder
+            .and_then(|h| h.metadata.name.clone())
+            .unwrap_or_else(|| wfe_api::naming::pipeline_run_name(&target)),
         workflow_id: holder.map(|h| h.spec.workflow_ref.workflow_id.clone()),
-        started_at: holder.and_then(|h| h.status.as_ref()).and_then(|s| s.start_time.clone()),
+        started_at: holder
+            .and_then(|h| h.status.as_ref())
+            .and_then(|s| s.start_time.clone()),
         target_resource: target.clone(),
     };
     SkipDetails {
@@ -380,7 +543,11 @@ fn busy(wfe: &WorkflowExecution, holder: Option<&WorkflowExecution>, now: Timest
     }
 }
 
-fn decide_pending(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -> (WorkflowExecutionStatus, Step) {
+fn decide_pending(
+    wfe: &WorkflowExecution,
+    world: &World<'_>,
+    settings: &Settings,
+) -> (WorkflowExecutionStatus, Step) {
     let now = world.now;
     let status = base_status(wfe);
     if let Err(violations) = wfe_api::validate_spec(&wfe.spec, &settings.spec_policy()) {
@@ -396,7 +563,10 @@ fn decide_pending(wfe: &WorkflowExecution, world: &World<'_>, settings: &Setting
     }
     if let Some((blocker, reason)) = history::blocking_workflow(world.others, settings) {
         let name = blocker.metadata.name.clone().unwrap_or_default();
-        let details = blocker.status.as_ref().and_then(|s| s.failure_details.as_ref());
+        let details = blocker
+            .status
+            .as_ref()
+            .and_then(|s| s.failure_details.as_ref());
         let message = match reason {
             SkipReason::PreviousExecutionFailed => format!(
                 "workflow {name} failed during execution on {}; the target is blocked until an operator clears {name}",
@@ -404,8 +574,7 @@ fn decide_pending(wfe: &WorkflowExecution, world: &World<'_>, settings: &Setting
             ),
             _ => format!(
                 "{} has had {} consecutive pre-execution failures (last: {name}); the target is blocked until an operator clears {name}",
-                wfe.spec.target_resource,
-                settings.backoff.max_consecutive_failures
+                wfe.spec.target_resource, settings.backoff.max_consecutive_failures
             ),
         };
         let skip_details = SkipDetails {
@@ -423,8 +592,16 @@ fn decide_pending(wfe: &WorkflowExecution, world: &World<'_>, settings: &Setting
         };
         return (skip(wfe, status, skip_details), Step::Nothing);
     }
-    if let Some(running) = world.others.iter().copied().find(|w| w.phase() == Phase::Running) {
-        return (skip(wfe, status, busy(wfe, Some(running), now)), Step::Nothing);
+    if let Some(running) = world
+        .others
+        .iter()
+        .copied()
+        .find(|w| w.phase() == Phase::Running)
+    {
+        return (
+            skip(wfe, status, busy(wfe, Some(running), now)),
+            Step::Nothing,
+        );
     }
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
     let mut expired_lock = None;
@@ -433,7 +610,9 @@ fn decide_pending(wfe: &WorkflowExecution, world: &World<'_>, settings: &Setting
         match lock_state(run, uid, world.others, now, settings) {
             LockState::Ours => return (follow_run(wfe, run, world, settings), Step::Nothing),
             LockState::Expired(d) => expired_lock = Some(d),
-            LockState::Held { owner, live: true } => return (skip(wfe, status, busy(wfe, owner, now)), Step::Nothing),
+            LockState::Held { owner, live: true } => {
+                return (skip(wfe, status, busy(wfe, owner, now)), Step::Nothing);
+            }
             LockState::Held { owner, live: false } => held_by_finished = Some(owner),
         }
     }
@@ -468,19 +647,32 @@ fn decide_pending(wfe: &WorkflowExecution, world: &World<'_>, settings: &Setting
     (status, Step::Start { expired_lock })
 }
 
-fn decide_running(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -> WorkflowExecutionStatus {
+fn decide_running(
+    wfe: &WorkflowExecution,
+    world: &World<'_>,
+    settings: &Settings,
+) -> WorkflowExecutionStatus {
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
     match world.lock {
         Some(run) if run.is_owned_by(uid) => follow_run(wfe, run, world, settings),
         _ => {
             let status = base_status(wfe);
             // It never started a task if Tekton had reported none: then nothing touched the target.
-            let started = status.pipeline_run_status.as_ref().is_some_and(|p| p.total_tasks > 0);
+            let started = status
+                .pipeline_run_status
+                .as_ref()
+                .is_some_and(|p| p.total_tasks > 0);
             let start = status.start_time.as_ref().map(|t| t.0).unwrap_or(world.now);
-            let run_name = status.pipeline_run_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
+            let run_name = status
+                .pipeline_run_ref
+                .as_ref()
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
             let f = FailureInput {
                 reason: FailureReason::Unknown,
-                message: format!("PipelineRun {run_name} was deleted externally before it finished"),
+                message: format!(
+                    "PipelineRun {run_name} was deleted externally before it finished"
+                ),
                 failed_task: None,
                 was_execution_failure: started,
                 failed_at: world.now,
@@ -491,12 +683,20 @@ fn decide_running(wfe: &WorkflowExecution, world: &World<'_>, settings: &Setting
     }
 }
 
-fn decide_terminal(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -> (WorkflowExecutionStatus, Step, Option<Duration>) {
+fn decide_terminal(
+    wfe: &WorkflowExecution,
+    world: &World<'_>,
+    settings: &Settings,
+) -> (WorkflowExecutionStatus, Step, Option<Duration>) {
     let now = world.now;
     let mut status = base_status(wfe);
     if status.completion_time.is_none() {
         // Upstream stalled on terminal objects without one; give it the time we noticed.
-        let at = status.failure_details.as_ref().map(|f| f.failed_at.0).unwrap_or(now);
+        let at = status
+            .failure_details
+            .as_ref()
+            .map(|f| f.failed_at.0)
+            .unwrap_or(now);
         status.completion_time = Some(Time(at));
     }
     if wfe.phase() == Phase::Failed {
@@ -508,9 +708,20 @@ fn decide_terminal(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settin
         Some(run) if wfe.phase() != Phase::Skipped && run.is_owned_by(uid) && !run.deleting => {
             let end = finished.checked_add(settings.cooldown).unwrap_or(finished);
             match (now >= end, run.uid.clone()) {
-                (true, Some(run_uid)) => (status, Step::ReleaseLock(RunDeletion { name: run.name.clone(), uid: run_uid }), None),
+                (true, Some(run_uid)) => (
+                    status,
+                    Step::ReleaseLock(RunDeletion {
+                        name: run.name.clone(),
+                        uid: run_uid,
+                    }),
+                    None,
+                ),
                 // Exactly at the end of the cooldown, not a resync period later.
-                (false, _) => (status, Step::Nothing, Some(duration_between(now, end).max(Duration::from_millis(1)))),
+                (false, _) => (
+                    status,
+                    Step::Nothing,
+                    Some(duration_between(now, end).max(Duration::from_millis(1))),
+                ),
                 (true, None) => (status, Step::Nothing, None),
             }
         }
@@ -519,7 +730,11 @@ fn decide_terminal(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settin
 }
 
 /// Notices implied by going from `old` to `new` (so they follow persisted state, never retries).
-pub fn transition_notices(wfe: &WorkflowExecution, old: Option<&WorkflowExecutionStatus>, new: &WorkflowExecutionStatus) -> Vec<Notice> {
+pub fn transition_notices(
+    wfe: &WorkflowExecution,
+    old: Option<&WorkflowExecutionStatus>,
+    new: &WorkflowExecutionStatus,
+) -> Vec<Notice> {
     let mut out = Vec::new();
     let old_phase = old.and_then(|s| s.phase).unwrap_or(Phase::Pending);
     let new_phase = new.phase.unwrap_or(Phase::Pending);
@@ -527,33 +742,56 @@ pub fn transition_notices(wfe: &WorkflowExecution, old: Option<&WorkflowExecutio
     if old.is_none_or(|s| s.pipeline_run_ref.is_none())
         && let Some(r) = &new.pipeline_run_ref
     {
-        out.push(Notice { kind: NoticeKind::PipelineRunCreated, note: format!("created PipelineRun {}/{} for {target}", r.namespace, r.name) });
+        out.push(Notice {
+            kind: NoticeKind::PipelineRunCreated,
+            note: format!(
+                "created PipelineRun {}/{} for {target}",
+                r.namespace, r.name
+            ),
+        });
     }
     if old_phase != new_phase {
         match new_phase {
             Phase::Completed => out.push(Notice {
                 kind: NoticeKind::WorkflowCompleted,
-                note: format!("workflow {} completed on {target}", wfe.spec.workflow_ref.workflow_id),
+                note: format!(
+                    "workflow {} completed on {target}",
+                    wfe.spec.workflow_ref.workflow_id
+                ),
             }),
             Phase::Failed => out.push(Notice {
                 kind: NoticeKind::WorkflowFailed,
                 note: new.failure_details.as_ref().map_or_else(String::new, |f| {
-                    format!("{}: {}", f.reason.as_str(), f.message.chars().take(900).collect::<String>())
+                    format!(
+                        "{}: {}",
+                        f.reason.as_str(),
+                        f.message.chars().take(900).collect::<String>()
+                    )
                 }),
             }),
             Phase::Skipped => out.push(Notice {
                 kind: NoticeKind::Skipped,
-                note: new.skip_details.as_ref().map_or_else(String::new, |s| format!("{}: {}", s.reason.as_str(), s.message)),
+                note: new.skip_details.as_ref().map_or_else(String::new, |s| {
+                    format!("{}: {}", s.reason.as_str(), s.message)
+                }),
             }),
             _ => {}
         }
     }
     let cleared = |s: &WorkflowExecutionStatus| {
-        find(&s.conditions, keys::CONDITION_TARGET_BLOCKED).is_some_and(|c| c.status == "False" && c.reason == BLOCK_CLEARED_REASON)
+        find(&s.conditions, keys::CONDITION_TARGET_BLOCKED)
+            .is_some_and(|c| c.status == "False" && c.reason == BLOCK_CLEARED_REASON)
     };
     if cleared(new) && !old.is_some_and(cleared) {
-        let by = new.block_clearance.as_ref().map(|c| c.cleared_by.as_str()).unwrap_or("an operator");
-        out.push(Notice { kind: NoticeKind::BlockCleared, note: format!("block on {target} cleared by {by}") });
+        let by = new
+            .block_clearance
+            .as_ref()
+            .map(|c| c.cleared_by.as_str())
+            .unwrap_or("an operator");
+        out.push(Notice {
+            kind: NoticeKind::BlockCleared,
+            note: format!("block on {target} cleared by {by}"),
+        });
     }
     out
 }
@@ -569,23 +807,42 @@ pub fn decide(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -
         Phase::Completed | Phase::Failed | Phase::Skipped => decide_terminal(wfe, world, settings),
     };
     // A run this decision just observed finishing still holds the lock: come back at cooldown end.
-    let requeue_after = requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings));
+    let requeue_after =
+        requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings));
     set_audit_condition(&mut status, generation(wfe), world.now, None);
     let mut notices = transition_notices(wfe, wfe.status.as_ref(), &status);
     if let Step::ReleaseLock(d) = &step {
-        notices.push(Notice { kind: NoticeKind::LockReleased, note: format!("deleted PipelineRun {} after the cooldown", d.name) });
+        notices.push(Notice {
+            kind: NoticeKind::LockReleased,
+            note: format!("deleted PipelineRun {} after the cooldown", d.name),
+        });
     }
-    Decision { status, step, notices, requeue_after }
+    Decision {
+        status,
+        step,
+        notices,
+        requeue_after,
+    }
 }
 
-fn lock_release_requeue(wfe: &WorkflowExecution, status: &WorkflowExecutionStatus, world: &World<'_>, settings: &Settings) -> Option<Duration> {
+fn lock_release_requeue(
+    wfe: &WorkflowExecution,
+    status: &WorkflowExecutionStatus,
+    world: &World<'_>,
+    settings: &Settings,
+) -> Option<Duration> {
     let uid = wfe.metadata.uid.as_deref()?;
     let holds = world.lock.is_some_and(|r| r.is_owned_by(uid));
     let phase = status.phase?;
     if !holds || !matches!(phase, Phase::Completed | Phase::Failed) {
         return None;
     }
-    let end = status.completion_time.as_ref()?.0.checked_add(settings.cooldown).ok()?;
+    let end = status
+        .completion_time
+        .as_ref()?
+        .0
+        .checked_add(settings.cooldown)
+        .ok()?;
     Some(duration_between(world.now, end).max(Duration::from_millis(1)))
 }
 
@@ -606,21 +863,38 @@ pub enum CreateOutcome<'a> {
 }
 
 /// The decision after a create attempt (DESIGN §4.2's AlreadyExists rules).
-pub fn decide_after_create(wfe: &WorkflowExecution, outcome: CreateOutcome<'_>, world: &World<'_>, settings: &Settings) -> Decision {
+pub fn decide_after_create(
+    wfe: &WorkflowExecution,
+    outcome: CreateOutcome<'_>,
+    world: &World<'_>,
+    settings: &Settings,
+) -> Decision {
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
     let now = world.now;
     let (mut status, step) = match outcome {
         CreateOutcome::Created(run) => (follow_run(wfe, run, world, settings), Step::Nothing),
-        CreateOutcome::AlreadyExists(run) => match lock_state(run, uid, world.others, now, settings) {
-            LockState::Ours => (follow_run(wfe, run, world, settings), Step::Nothing),
-            LockState::Expired(d) => (base_status(wfe), Step::Start { expired_lock: Some(d) }),
-            LockState::Held { owner, .. } => (skip(wfe, base_status(wfe), busy(wfe, owner, now)), Step::Nothing),
-        },
+        CreateOutcome::AlreadyExists(run) => {
+            match lock_state(run, uid, world.others, now, settings) {
+                LockState::Ours => (follow_run(wfe, run, world, settings), Step::Nothing),
+                LockState::Expired(d) => (
+                    base_status(wfe),
+                    Step::Start {
+                        expired_lock: Some(d),
+                    },
+                ),
+                LockState::Held { owner, .. } => (
+                    skip(wfe, base_status(wfe), busy(wfe, owner, now)),
+                    Step::Nothing,
+                ),
+            }
+        }
         CreateOutcome::Rejected { code, message } => {
             let reason = match code {
                 403 => FailureReason::Forbidden,
                 _ => match tekton::classify_text(message, false) {
-                    FailureReason::Unknown | FailureReason::TaskFailed => FailureReason::ConfigurationError,
+                    FailureReason::Unknown | FailureReason::TaskFailed => {
+                        FailureReason::ConfigurationError
+                    }
                     other => other,
                 },
             };
@@ -632,13 +906,21 @@ pub fn decide_after_create(wfe: &WorkflowExecution, outcome: CreateOutcome<'_>, 
                 failed_at: now,
                 ran_for: None,
             };
-            (fail(wfe, base_status(wfe), f, world, settings), Step::Nothing)
+            (
+                fail(wfe, base_status(wfe), f, world, settings),
+                Step::Nothing,
+            )
         }
     };
     let requeue_after = lock_release_requeue(wfe, &status, world, settings);
     set_audit_condition(&mut status, generation(wfe), now, None);
     let notices = transition_notices(wfe, wfe.status.as_ref(), &status);
-    Decision { status, step, notices, requeue_after }
+    Decision {
+        status,
+        step,
+        notices,
+        requeue_after,
+    }
 }
 
 #[cfg(test)]

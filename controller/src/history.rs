@@ -25,16 +25,23 @@ pub fn counts_as_history(wfe: &WorkflowExecution) -> bool {
 
 /// Whether a webhook-stamped clearance bound to this WFE's failure is persisted.
 pub fn is_cleared(wfe: &WorkflowExecution) -> bool {
-    let Some(status) = wfe.status.as_ref() else { return false };
+    let Some(status) = wfe.status.as_ref() else {
+        return false;
+    };
     match (&status.block_clearance, &status.failure_details) {
-        (Some(c), Some(f)) => c.clear_method == keys::CLEAR_METHOD_WEBHOOK && c.cleared_failure_at.as_ref() == Some(&f.failed_at),
+        (Some(c), Some(f)) => {
+            c.clear_method == keys::CLEAR_METHOD_WEBHOOK
+                && c.cleared_failure_at.as_ref() == Some(&f.failed_at)
+        }
         _ => false,
     }
 }
 
 /// Whether a PipelineRun was created for this WFE (so its end starts a cooldown).
 pub fn had_run(wfe: &WorkflowExecution) -> bool {
-    wfe.status.as_ref().is_some_and(|s| s.pipeline_run_ref.is_some() || s.start_time.is_some())
+    wfe.status
+        .as_ref()
+        .is_some_and(|s| s.pipeline_run_ref.is_some() || s.start_time.is_some())
 }
 
 /// The block this (failed) WFE puts on its target, if any and not cleared.
@@ -62,15 +69,23 @@ pub fn latest_terminal<'a>(others: &[&'a WorkflowExecution]) -> Option<&'a Workf
         .iter()
         .copied()
         .filter(|w| counts_as_history(w))
-        .max_by_key(|w| (finished_at(w), w.metadata.creation_timestamp.as_ref().map(|t| t.0)))
+        .max_by_key(|w| {
+            (
+                finished_at(w),
+                w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            )
+        })
 }
 
 /// Pre-execution failures in a row on the target before a new terminal WFE.
 pub fn previous_failure_count(others: &[&WorkflowExecution]) -> u32 {
     match latest_terminal(others) {
-        Some(w) if w.phase() == Phase::Failed && !is_cleared(w) => {
-            w.status.as_ref().and_then(|s| s.consecutive_failures).and_then(|c| u32::try_from(c).ok()).unwrap_or(0)
-        }
+        Some(w) if w.phase() == Phase::Failed && !is_cleared(w) => w
+            .status
+            .as_ref()
+            .and_then(|s| s.consecutive_failures)
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0),
         _ => 0,
     }
 }
@@ -111,14 +126,22 @@ pub fn backoff_end(wfe: &WorkflowExecution) -> Option<Timestamp> {
         return None;
     }
     let status = wfe.status.as_ref()?;
-    if status.failure_details.as_ref().is_none_or(|f| f.was_execution_failure) {
+    if status
+        .failure_details
+        .as_ref()
+        .is_none_or(|f| f.was_execution_failure)
+    {
         return None;
     }
     status.next_allowed_execution.as_ref().map(|t| t.0)
 }
 
 /// The latest-ending window still open at `now` (the later end wins, DESIGN §4.2).
-pub fn open_window<'a>(others: &[&'a WorkflowExecution], now: Timestamp, settings: &Settings) -> Option<OpenWindow<'a>> {
+pub fn open_window<'a>(
+    others: &[&'a WorkflowExecution],
+    now: Timestamp,
+    settings: &Settings,
+) -> Option<OpenWindow<'a>> {
     others
         .iter()
         .copied()

@@ -1,6 +1,8 @@
 //! Controller metrics of DESIGN §4.6, registered on an injected registry.
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 /// The controller's Prometheus metrics.
 #[derive(Clone, Debug)]
@@ -25,7 +27,10 @@ impl Metrics {
     /// Creates the metrics and registers them on `registry`.
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let total = IntCounterVec::new(
-            Opts::new("workflowexecution_total", "WorkflowExecutions that reached a terminal phase"),
+            Opts::new(
+                "workflowexecution_total",
+                "WorkflowExecutions that reached a terminal phase",
+            ),
             &["outcome"],
         )?;
         let duration = HistogramVec::new(
@@ -41,7 +46,10 @@ impl Metrics {
             "PipelineRuns created (resource locks acquired)",
         )?;
         let skips = IntCounterVec::new(
-            Opts::new("workflowexecution_skip_total", "WorkflowExecutions skipped, by reason"),
+            Opts::new(
+                "workflowexecution_skip_total",
+                "WorkflowExecutions skipped, by reason",
+            ),
             &["reason"],
         )?;
         let block_clearances = IntCounter::new(
@@ -53,7 +61,10 @@ impl Metrics {
             "Time spent in one reconcile",
         ))?;
         let reconcile_errors = IntCounterVec::new(
-            Opts::new("workflowexecution_reconcile_errors_total", "Failed reconciles, by error kind"),
+            Opts::new(
+                "workflowexecution_reconcile_errors_total",
+                "Failed reconciles, by error kind",
+            ),
             &["kind"],
         )?;
         registry.register(Box::new(total.clone()))?;
@@ -103,10 +114,20 @@ mod tests {
         ] {
             assert!(names.contains(&expected), "missing {expected} in {names:?}");
         }
-        let duration = families.iter().find(|f| f.name() == "workflowexecution_duration_seconds").unwrap();
-        let buckets: Vec<f64> =
-            duration.get_metric()[0].get_histogram().get_bucket().iter().map(|b| b.upper_bound()).collect();
+        let duration = families
+            .iter()
+            .find(|f| f.name() == "workflowexecution_duration_seconds")
+            .unwrap();
+        let buckets: Vec<f64> = duration.get_metric()[0]
+            .get_histogram()
+            .get_bucket()
+            .iter()
+            .map(|b| b.upper_bound())
+            .collect();
         assert_eq!(buckets, vec![5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0]);
-        assert!(Metrics::new(&registry).is_err(), "registering twice must fail, not duplicate");
+        assert!(
+            Metrics::new(&registry).is_err(),
+            "registering twice must fail, not duplicate"
+        );
     }
 }

@@ -33,7 +33,10 @@ impl BackoffSettings {
     pub fn window(&self, failures: u32) -> Duration {
         let exponent = failures.saturating_sub(1).min(self.max_exponent).min(31);
         let factor = 1u32 << exponent;
-        self.base.checked_mul(factor).unwrap_or(self.max).min(self.max)
+        self.base
+            .checked_mul(factor)
+            .unwrap_or(self.max)
+            .min(self.max)
     }
 }
 
@@ -97,7 +100,10 @@ mod tests {
 
     #[test]
     fn backoff_never_overflows() {
-        let b = BackoffSettings { max_exponent: 1000, ..BackoffSettings::default() };
+        let b = BackoffSettings {
+            max_exponent: 1000,
+            ..BackoffSettings::default()
+        };
         assert_eq!(b.window(u32::MAX), b.max);
     }
 

@@ -50,8 +50,16 @@ pub enum BuildError {
 }
 
 /// The pipeline timeout for a WFE: its own, or the configured default.
-pub fn pipeline_timeout(wfe: &WorkflowExecution, settings: &Settings) -> Result<Duration, BuildError> {
-    match wfe.spec.execution_config.as_ref().and_then(|c| c.timeout.as_deref()) {
+pub fn pipeline_timeout(
+    wfe: &WorkflowExecution,
+    settings: &Settings,
+) -> Result<Duration, BuildError> {
+    match wfe
+        .spec
+        .execution_config
+        .as_ref()
+        .and_then(|c| c.timeout.as_deref())
+    {
         Some(raw) => wfe_api::duration::parse(raw).map_err(|e| BuildError::Timeout(e.to_string())),
         None => Ok(settings.default_timeout),
     }
@@ -59,38 +67,82 @@ pub fn pipeline_timeout(wfe: &WorkflowExecution, settings: &Settings) -> Result<
 
 /// The service account the workflow's TaskRuns run as.
 pub fn task_service_account<'a>(wfe: &'a WorkflowExecution, settings: &'a Settings) -> &'a str {
-    match wfe.spec.execution_config.as_ref().and_then(|c| c.service_account_name.as_deref()) {
+    match wfe
+        .spec
+        .execution_config
+        .as_ref()
+        .and_then(|c| c.service_account_name.as_deref())
+    {
         Some(sa) if settings.allowed_service_accounts.iter().any(|a| a == sa) => sa,
         _ => &settings.runner_service_account,
     }
 }
 
 /// The lock PipelineRun for `wfe` (DESIGN §4.4), named after its target.
-pub fn build_pipeline_run(wfe: &WorkflowExecution, settings: &Settings) -> Result<DynamicObject, BuildError> {
-    let name = wfe.metadata.name.as_deref().ok_or(BuildError::MissingMetadata("name"))?;
-    let namespace = wfe.metadata.namespace.as_deref().ok_or(BuildError::MissingMetadata("namespace"))?;
-    let uid = wfe.metadata.uid.as_deref().ok_or(BuildError::MissingMetadata("uid"))?;
+pub fn build_pipeline_run(
+    wfe: &WorkflowExecution,
+    settings: &Settings,
+) -> Result<DynamicObject, BuildError> {
+    let name = wfe
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(BuildError::MissingMetadata("name"))?;
+    let namespace = wfe
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(BuildError::MissingMetadata("namespace"))?;
+    let uid = wfe
+        .metadata
+        .uid
+        .as_deref()
+        .ok_or(BuildError::MissingMetadata("uid"))?;
     let spec = &wfe.spec;
     let timeout = pipeline_timeout(wfe, settings)?;
 
     // BTreeMap iteration is sorted by name, which is the order DESIGN §4.4 asks for.
-    let mut params: Vec<Value> =
-        spec.parameters.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    let mut params: Vec<Value> = spec
+        .parameters
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
     params.push(json!({"name": keys::PARAM_TARGET_RESOURCE, "value": spec.target_resource}));
 
     let labels = BTreeMap::from([
-        (keys::LABEL_WORKFLOW_EXECUTION.to_owned(), naming::label_value(name)),
-        (keys::LABEL_SOURCE_NAMESPACE.to_owned(), naming::label_value(namespace)),
-        (keys::LABEL_WORKFLOW_ID.to_owned(), naming::label_value(&spec.workflow_ref.workflow_id)),
-        (keys::LABEL_WORKFLOW_EXECUTION_UID.to_owned(), naming::label_value(uid)),
+        (
+            keys::LABEL_WORKFLOW_EXECUTION.to_owned(),
+            naming::label_value(name),
+        ),
+        (
+            keys::LABEL_SOURCE_NAMESPACE.to_owned(),
+            naming::label_value(namespace),
+        ),
+        (
+            keys::LABEL_WORKFLOW_ID.to_owned(),
+            naming::label_value(&spec.workflow_ref.workflow_id),
+        ),
+        (
+            keys::LABEL_WORKFLOW_EXECUTION_UID.to_owned(),
+            naming::label_value(uid),
+        ),
     ]);
     let annotations = BTreeMap::from([
-        (keys::ANNOTATION_TARGET_RESOURCE.to_owned(), spec.target_resource.clone()),
-        (keys::ANNOTATION_WORKFLOW_EXECUTION.to_owned(), format!("{namespace}/{name}")),
+        (
+            keys::ANNOTATION_TARGET_RESOURCE.to_owned(),
+            spec.target_resource.clone(),
+        ),
+        (
+            keys::ANNOTATION_WORKFLOW_EXECUTION.to_owned(),
+            format!("{namespace}/{name}"),
+        ),
     ]);
     let ar = pipeline_run_resource();
     Ok(DynamicObject {
-        types: Some(TypeMeta { api_version: ar.api_version, kind: ar.kind }),
+        types: Some(TypeMeta {
+            api_version: ar.api_version,
+            kind: ar.kind,
+        }),
         metadata: ObjectMeta {
             name: Some(naming::pipeline_run_name(&spec.target_resource)),
             namespace: Some(settings.execution_namespace.clone()),
@@ -180,7 +232,9 @@ pub struct ChildTaskRun {
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, key| v.get(key)).and_then(Value::as_str)
+    path.iter()
+        .try_fold(v, |v, key| v.get(key))
+        .and_then(Value::as_str)
 }
 
 fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
@@ -189,9 +243,15 @@ fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
 
 fn succeeded_condition(status: Option<&Value>) -> Option<SucceededCondition> {
     let conditions = status?.get("conditions")?.as_array()?;
-    let c = conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Succeeded"))?;
+    let c = conditions
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Succeeded"))?;
     Some(SucceededCondition {
-        status: c.get("status").and_then(Value::as_str).unwrap_or("Unknown").to_owned(),
+        status: c
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("Unknown")
+            .to_owned(),
         reason: c.get("reason").and_then(Value::as_str).map(str::to_owned),
         message: c.get("message").and_then(Value::as_str).map(str::to_owned),
     })
@@ -211,9 +271,20 @@ impl RunView {
             .and_then(|v| v.split_once('/'))
             .map(|(ns, n)| (ns.to_owned(), n.to_owned()));
         let owner = match (uid_label, exact) {
-            (Some(uid), Some((namespace, name))) => Some(RunOwner { namespace, name, uid }),
-            (Some(uid), None) => match (label(keys::LABEL_SOURCE_NAMESPACE), label(keys::LABEL_WORKFLOW_EXECUTION)) {
-                (Some(namespace), Some(name)) => Some(RunOwner { namespace, name, uid }),
+            (Some(uid), Some((namespace, name))) => Some(RunOwner {
+                namespace,
+                name,
+                uid,
+            }),
+            (Some(uid), None) => match (
+                label(keys::LABEL_SOURCE_NAMESPACE),
+                label(keys::LABEL_WORKFLOW_EXECUTION),
+            ) {
+                (Some(namespace), Some(name)) => Some(RunOwner {
+                    namespace,
+                    name,
+                    uid,
+                }),
                 _ => None,
             },
             _ => None,
@@ -224,11 +295,18 @@ impl RunView {
             .and_then(Value::as_array)
             .map(|refs| {
                 refs.iter()
-                    .filter(|r| r.get("kind").and_then(Value::as_str).is_none_or(|k| k == "TaskRun"))
+                    .filter(|r| {
+                        r.get("kind")
+                            .and_then(Value::as_str)
+                            .is_none_or(|k| k == "TaskRun")
+                    })
                     .filter_map(|r| {
                         Some(ChildTaskRun {
                             name: r.get("name")?.as_str()?.to_owned(),
-                            pipeline_task_name: r.get("pipelineTaskName").and_then(Value::as_str).map(str::to_owned),
+                            pipeline_task_name: r
+                                .get("pipelineTaskName")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
                         })
                     })
                     .collect()
@@ -248,14 +326,20 @@ impl RunView {
 
     /// Whether this run belongs to the WFE with `uid`.
     pub fn is_owned_by(&self, uid: &str) -> bool {
-        self.owner.as_ref().is_some_and(|o| o.uid == naming::label_value(uid))
+        self.owner
+            .as_ref()
+            .is_some_and(|o| o.uid == naming::label_value(uid))
     }
 
     /// `(completedTasks, totalTasks)`: total from `childReferences`; completed from Tekton's
     /// "Tasks Completed: N" message when present (child references carry no status in v1).
     pub fn task_progress(&self) -> (i32, i32) {
         let total = i32::try_from(self.task_runs.len()).unwrap_or(i32::MAX);
-        let from_message = self.succeeded.as_ref().and_then(|c| c.message.as_deref()).and_then(parse_tasks_completed);
+        let from_message = self
+            .succeeded
+            .as_ref()
+            .and_then(|c| c.message.as_deref())
+            .and_then(parse_tasks_completed);
         let completed = match (from_message, &self.succeeded) {
             (Some(n), _) => n,
             (None, Some(c)) if c.is_true() => total,
@@ -268,7 +352,11 @@ impl RunView {
 /// Tekton reports progress as "Tasks Completed: 2 (Failed: 0, Cancelled 0), Skipped: 0".
 fn parse_tasks_completed(message: &str) -> Option<i32> {
     let rest = message.split("Tasks Completed:").nth(1)?;
-    rest.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// What the controller needs to know about a failed TaskRun.
@@ -295,7 +383,9 @@ impl TaskRunView {
             .and_then(Value::as_array)
             .and_then(|steps| {
                 steps.iter().filter_map(|s| s.get("terminated")).find(|t| {
-                    t.get("exitCode").and_then(Value::as_i64).is_some_and(|c| c != 0)
+                    t.get("exitCode")
+                        .and_then(Value::as_i64)
+                        .is_some_and(|c| c != 0)
                 })
             });
         TaskRunView {
@@ -306,13 +396,18 @@ impl TaskRunView {
                 .and_then(|t| t.get("exitCode"))
                 .and_then(Value::as_i64)
                 .and_then(|c| i32::try_from(c).ok()),
-            step_reason: failing_step.and_then(|t| t.get("reason")).and_then(Value::as_str).map(str::to_owned),
+            step_reason: failing_step
+                .and_then(|t| t.get("reason"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 
     /// Whether it finished unsuccessfully.
     pub fn failed(&self) -> bool {
-        self.succeeded.as_ref().is_some_and(SucceededCondition::is_false)
+        self.succeeded
+            .as_ref()
+            .is_some_and(SucceededCondition::is_false)
     }
 }
 
@@ -339,7 +434,9 @@ fn words(text: &str) -> Vec<String> {
             let prev = i.checked_sub(1).map(|p| chars[p]);
             let next = chars.get(i + 1).copied();
             let boundary = c.is_uppercase()
-                && prev.is_some_and(|p| p.is_lowercase() || (p.is_uppercase() && next.is_some_and(char::is_lowercase)));
+                && prev.is_some_and(|p| {
+                    p.is_lowercase() || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+                });
             if boundary && !current.is_empty() {
                 out.push(std::mem::take(&mut current));
             }
@@ -353,7 +450,9 @@ fn words(text: &str) -> Vec<String> {
 }
 
 fn has_phrase(words: &[String], phrase: &[&str]) -> bool {
-    words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(a, b)| a == b))
+    words
+        .windows(phrase.len())
+        .any(|w| w.iter().zip(phrase).all(|(a, b)| a == b))
 }
 
 fn has_any(words: &[String], any: &[&str]) -> bool {
@@ -361,14 +460,21 @@ fn has_any(words: &[String], any: &[&str]) -> bool {
 }
 
 /// Classifies a failure from Tekton's texts and the failed TaskRun, matching whole words.
-pub fn classify_failure(succeeded: Option<&SucceededCondition>, failed_task: Option<&FailedTask>) -> FailureReason {
+pub fn classify_failure(
+    succeeded: Option<&SucceededCondition>,
+    failed_task: Option<&FailedTask>,
+) -> FailureReason {
     let mut text = String::new();
     for part in [
         succeeded.and_then(|c| c.reason.as_deref()),
         succeeded.and_then(|c| c.message.as_deref()),
         failed_task.and_then(|t| t.task_run.step_reason.as_deref()),
-        failed_task.and_then(|t| t.task_run.succeeded.as_ref()).and_then(|c| c.reason.as_deref()),
-        failed_task.and_then(|t| t.task_run.succeeded.as_ref()).and_then(|c| c.message.as_deref()),
+        failed_task
+            .and_then(|t| t.task_run.succeeded.as_ref())
+            .and_then(|c| c.reason.as_deref()),
+        failed_task
+            .and_then(|t| t.task_run.succeeded.as_ref())
+            .and_then(|c| c.message.as_deref()),
     ]
     .into_iter()
     .flatten()
@@ -384,11 +490,13 @@ pub fn classify_text(text: &str, task_failed: bool) -> FailureReason {
     let w = words(text);
     if has_any(&w, &["oom", "oomkilled"]) || has_phrase(&w, &["out", "of", "memory"]) {
         FailureReason::OomKilled
-    } else if has_any(&w, &["timeout", "timeouts", "deadline"]) || has_phrase(&w, &["timed", "out"]) {
+    } else if has_any(&w, &["timeout", "timeouts", "deadline"]) || has_phrase(&w, &["timed", "out"])
+    {
         FailureReason::DeadlineExceeded
     } else if has_any(&w, &["forbidden", "rbac", "unauthorized"]) {
         FailureReason::Forbidden
-    } else if has_any(&w, &["quota", "insufficient"]) || has_phrase(&w, &["resource", "exhausted"]) {
+    } else if has_any(&w, &["quota", "insufficient"]) || has_phrase(&w, &["resource", "exhausted"])
+    {
         FailureReason::ResourceExhausted
     } else if has_any(&w, &["imagepullbackoff", "errimagepull"])
         || has_phrase(&w, &["image", "pull"])
@@ -396,9 +504,21 @@ pub fn classify_text(text: &str, task_failed: bool) -> FailureReason {
         || has_phrase(&w, &["pulling", "image"])
     {
         FailureReason::ImagePullBackOff
-    } else if has_any(&w, &["invalid", "validation", "configuration", "misconfigured", "couldnt"]) {
+    } else if has_any(
+        &w,
+        &[
+            "invalid",
+            "validation",
+            "configuration",
+            "misconfigured",
+            "couldnt",
+        ],
+    ) {
         FailureReason::ConfigurationError
-    } else if task_failed || has_any(&w, &["exited"]) || has_phrase(&w, &["exit", "code"]) || has_phrase(&w, &["task", "failed"])
+    } else if task_failed
+        || has_any(&w, &["exited"])
+        || has_phrase(&w, &["exit", "code"])
+        || has_phrase(&w, &["task", "failed"])
     {
         FailureReason::TaskFailed
     } else {
@@ -412,7 +532,9 @@ pub fn was_execution_failure(reason: FailureReason, any_task_started: bool) -> b
     any_task_started
         && !matches!(
             reason,
-            FailureReason::ImagePullBackOff | FailureReason::ConfigurationError | FailureReason::ResourceExhausted
+            FailureReason::ImagePullBackOff
+                | FailureReason::ConfigurationError
+                | FailureReason::ResourceExhausted
         )
 }
 
@@ -428,9 +550,15 @@ pub fn natural_language_summary(
         Ok(t) => t.to_string(),
         Err(_) => wfe.spec.target_resource.clone(),
     };
-    let mut s = format!("Workflow '{}' failed on {}", wfe.spec.workflow_ref.workflow_id, target);
+    let mut s = format!(
+        "Workflow '{}' failed on {}",
+        wfe.spec.workflow_ref.workflow_id, target
+    );
     if let Some(d) = ran_for {
-        s.push_str(&format!(" after running for {}", wfe_api::duration::format(d)));
+        s.push_str(&format!(
+            " after running for {}",
+            wfe_api::duration::format(d)
+        ));
     }
     if let Some(t) = failed_task {
         s.push_str(&format!(" in task '{}'", t.task_name));
@@ -442,9 +570,15 @@ pub fn natural_language_summary(
         FailureReason::OomKilled => "a step ran out of memory",
         FailureReason::DeadlineExceeded => "it did not finish within its timeout",
         FailureReason::Forbidden => "the runner service account lacks permission",
-        FailureReason::ResourceExhausted => "a resource quota or cluster capacity prevented it from running",
-        FailureReason::ConfigurationError => "the workflow definition or its parameters are invalid",
-        FailureReason::ImagePullBackOff => "the workflow bundle or a task image could not be pulled",
+        FailureReason::ResourceExhausted => {
+            "a resource quota or cluster capacity prevented it from running"
+        }
+        FailureReason::ConfigurationError => {
+            "the workflow definition or its parameters are invalid"
+        }
+        FailureReason::ImagePullBackOff => {
+            "the workflow bundle or a task image could not be pulled"
+        }
         FailureReason::TaskFailed => "a task exited unsuccessfully",
         FailureReason::Unknown => "of an unclassified error",
     };
@@ -455,15 +589,27 @@ pub fn natural_language_summary(
         s.push_str(&format!(" Tekton reported: {short}."));
     }
     let advice = match reason {
-        FailureReason::OomKilled => " Recommendation: raise the task's memory limit or reduce its working set.",
+        FailureReason::OomKilled => {
+            " Recommendation: raise the task's memory limit or reduce its working set."
+        }
         FailureReason::DeadlineExceeded => {
             " Recommendation: check why the workflow is slow, or raise executionConfig.timeout within the allowed maximum."
         }
-        FailureReason::Forbidden => " Recommendation: grant the runner service account the RBAC the workflow needs.",
-        FailureReason::ResourceExhausted => " Recommendation: free quota or capacity in the execution namespace.",
-        FailureReason::ConfigurationError => " Recommendation: fix the workflow bundle or the WFE parameters.",
-        FailureReason::ImagePullBackOff => " Recommendation: check the image reference and registry credentials.",
-        FailureReason::TaskFailed => " Recommendation: read the failed task's logs before retrying.",
+        FailureReason::Forbidden => {
+            " Recommendation: grant the runner service account the RBAC the workflow needs."
+        }
+        FailureReason::ResourceExhausted => {
+            " Recommendation: free quota or capacity in the execution namespace."
+        }
+        FailureReason::ConfigurationError => {
+            " Recommendation: fix the workflow bundle or the WFE parameters."
+        }
+        FailureReason::ImagePullBackOff => {
+            " Recommendation: check the image reference and registry credentials."
+        }
+        FailureReason::TaskFailed => {
+            " Recommendation: read the failed task's logs before retrying."
+        }
         FailureReason::Unknown => " Recommendation: inspect the PipelineRun and its TaskRuns.",
     };
     s.push_str(advice);

@@ -1,0 +1,932 @@
+use super::*;
+use crate::tekton::{RunOwner, SucceededCondition, TaskRunView};
+use wfe_api::{BlockClearance, RemediationRequestRef, WorkflowExecutionSpec, WorkflowRef};
+
+const TARGET: &str = "team-a/Deployment/payment-api";
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn t0() -> Timestamp {
+    t("2026-03-01T12:00:00Z")
+}
+
+fn at(secs: i64) -> Timestamp {
+    t0().checked_add(jiff::SignedDuration::from_secs(secs))
+        .unwrap()
+}
+
+pub(crate) fn wfe(name: &str) -> WorkflowExecution {
+    let mut w = WorkflowExecution::new(
+        name,
+        WorkflowExecutionSpec {
+            remediation_request_ref: RemediationRequestRef {
+                name: format!("rr-{name}"),
+                ..Default::default()
+            },
+            workflow_ref: WorkflowRef {
+                workflow_id: "restart-deployment".into(),
+                version: "v1".into(),
+                container_image: "registry.example/workflows/restart:v1".into(),
+                container_digest: None,
+            },
+            target_resource: TARGET.into(),
+            parameters: Default::default(),
+            confidence: None,
+            rationale: None,
+            execution_config: None,
+        },
+    );
+    w.metadata.namespace = Some("team-a".into());
+    w.metadata.uid = Some(format!("uid-{name}"));
+    w.metadata.generation = Some(1);
+    w
+}
+
+fn with_status(
+    mut w: WorkflowExecution,
+    f: impl FnOnce(&mut WorkflowExecutionStatus),
+) -> WorkflowExecution {
+    let mut s = w.status.take().unwrap_or_default();
+    f(&mut s);
+    w.status = Some(s);
+    w
+}
+
+fn completed(name: &str, finished: Timestamp) -> WorkflowExecution {
+    with_status(wfe(name), |s| {
+        s.phase = Some(Phase::Completed);
+        s.start_time = Some(Time(finished));
+        s.completion_time = Some(Time(finished));
+        s.pipeline_run_ref = Some(PipelineRunRef {
+            name: wfe_api::naming::pipeline_run_name(TARGET),
+            namespace: "kubernaut-workflows".into(),
+        });
+        s.consecutive_failures = Some(0);
+    })
+}
+
+fn failed(
+    name: &str,
+    finished: Timestamp,
+    execution: bool,
+    count: i32,
+    settings: &Settings,
+) -> WorkflowExecution {
+    with_status(wfe(name), |s| {
+        s.phase = Some(Phase::Failed);
+        s.completion_time = Some(Time(finished));
+        if execution {
+            s.pipeline_run_ref = Some(PipelineRunRef {
+                name: wfe_api::naming::pipeline_run_name(TARGET),
+                namespace: "kubernaut-workflows".into(),
+            });
+            s.start_time = Some(Time(finished));
+        } else {
+            s.next_allowed_execution = Some(Time(
+                finished
+                    .checked_add(settings.backoff.window(count as u32))
+                    .unwrap(),
+            ));
+        }
+        s.consecutive_failures = Some(count);
+        s.failure_details = Some(FailureDetails {
+            reason: if execution {
+                FailureReason::TaskFailed
+            } else {
+                FailureReason::ConfigurationError
+            },
+            message: "boom".into(),
+            failed_task_name: None,
+            failed_task_index: None,
+            exit_code: None,
+            failed_at: Time(finished),
+            execution_time_before_failure: None,
+            natural_language_summary: None,
+            was_execution_failure: execution,
+        });
+    })
+}
+
+fn cleared(w: WorkflowExecution) -> WorkflowExecution {
+    with_status(w, |s| {
+        let failed_at = s.failure_details.as_ref().unwrap().failed_at.clone();
+        s.block_clearance = Some(BlockClearance {
+            cleared_by: "alice".into(),
+            cleared_by_uid: None,
+            cleared_by_groups: vec![],
+            cleared_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(failed_at.0),
+            clear_reason:
+                "the deployment was rolled back by hand and verified healthy by the on call".into(),
+            clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
+            admission_request_uid: "adm-1".into(),
+            cleared_failure_at: Some(failed_at),
+        });
+    })
+}
+
+fn running(name: &str) -> WorkflowExecution {
+    with_status(wfe(name), |s| {
+        s.phase = Some(Phase::Running);
+        s.start_time = Some(Time(t0()));
+        s.pipeline_run_ref = Some(PipelineRunRef {
+            name: wfe_api::naming::pipeline_run_name(TARGET),
+            namespace: "kubernaut-workflows".into(),
+        });
+    })
+}
+
+pub(crate) fn run_of(owner: &WorkflowExecution, succeeded: Option<(&str, &str, &str)>) -> RunView {
+    RunView {
+        name: wfe_api::naming::pipeline_run_name(&owner.spec.target_resource),
+        uid: Some(format!("run-of-{}", owner.metadata.uid.as_deref().unwrap())),
+        owner: Some(RunOwner {
+            namespace: owner.metadata.namespace.clone().unwrap(),
+            name: owner.metadata.name.clone().unwrap(),
+            uid: owner.metadata.uid.clone().unwrap(),
+        }),
+        succeeded: succeeded.map(|(status, reason, message)| SucceededCondition {
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+        }),
+        task_runs: vec![],
+        start_time: Some(t0()),
+        completion_time: None,
+        deleting: false,
+    }
+}
+
+fn decide_at(
+    w: &WorkflowExecution,
+    lock: Option<&RunView>,
+    others: &[&WorkflowExecution],
+    now: Timestamp,
+    s: &Settings,
+) -> Decision {
+    decide(
+        w,
+        &World {
+            lock,
+            others,
+            failed_task: None,
+            now,
+        },
+        s,
+    )
+}
+
+fn skip_reason(d: &Decision) -> Option<SkipReason> {
+    assert_eq!(d.status.phase, Some(Phase::Skipped));
+    d.status.skip_details.as_ref().map(|s| s.reason)
+}
+
+fn kinds(d: &Decision) -> Vec<NoticeKind> {
+    d.notices.iter().map(|n| n.kind).collect()
+}
+
+// ---- §4.1 rows -------------------------------------------------------------------------
+
+#[test]
+fn row_invalid_spec_fails_with_configuration_error_pre_execution() {
+    let s = Settings::default();
+    let mut w = wfe("a");
+    w.spec.target_resource = "not a target".into();
+    let d = decide_at(&w, None, &[], t0(), &s);
+    assert_eq!(d.status.phase, Some(Phase::Failed));
+    let f = d.status.failure_details.as_ref().unwrap();
+    assert_eq!(f.reason, FailureReason::ConfigurationError);
+    assert!(!f.was_execution_failure);
+    assert!(f.message.contains("spec.targetResource"), "{}", f.message);
+    assert_eq!(d.status.consecutive_failures, Some(1));
+    assert_eq!(d.status.next_allowed_execution, Some(Time(at(60))));
+    assert_eq!(d.step, Step::Nothing);
+    assert_eq!(kinds(&d), vec![NoticeKind::WorkflowFailed]);
+}
+
+#[test]
+fn row_blocked_target_skips_previous_execution_failed_naming_the_blocker() {
+    let s = Settings::default();
+    let blocker = failed("old", t0(), true, 0, &s);
+    let d = decide_at(&wfe("new"), None, &[&blocker], at(3600 * 24), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::PreviousExecutionFailed));
+    let b = d
+        .status
+        .skip_details
+        .as_ref()
+        .unwrap()
+        .blocking_workflow
+        .as_ref()
+        .unwrap();
+    assert_eq!(b.name, "old");
+    assert_eq!(b.failed_at, Some(Time(t0())));
+    assert_eq!(b.reason, Some(FailureReason::TaskFailed));
+    assert_eq!(kinds(&d), vec![NoticeKind::Skipped]);
+}
+
+#[test]
+fn row_exhausted_retries_skips_with_blocking_workflow() {
+    let s = Settings::default();
+    let last = failed("fifth", t0(), false, 5, &s);
+    let d = decide_at(&wfe("new"), None, &[&last], at(3600), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
+    assert_eq!(
+        d.status
+            .skip_details
+            .unwrap()
+            .blocking_workflow
+            .unwrap()
+            .name,
+        "fifth"
+    );
+}
+
+#[test]
+fn row_running_wfe_on_target_skips_resource_busy() {
+    let s = Settings::default();
+    let other = running("other");
+    let d = decide_at(
+        &wfe("new"),
+        Some(&run_of(&other, None)),
+        &[&other],
+        t0(),
+        &s,
+    );
+    assert_eq!(skip_reason(&d), Some(SkipReason::ResourceBusy));
+    let c = d.status.skip_details.unwrap().conflicting_workflow.unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.target_resource.as_str()),
+        ("other", TARGET)
+    );
+}
+
+#[test]
+fn row_lock_held_by_another_live_wfe_skips_resource_busy() {
+    let s = Settings::default();
+    // The holder has created its run but not yet written Running.
+    let holder = wfe("holder");
+    let d = decide_at(
+        &wfe("new"),
+        Some(&run_of(&holder, None)),
+        &[&holder],
+        t0(),
+        &s,
+    );
+    assert_eq!(skip_reason(&d), Some(SkipReason::ResourceBusy));
+}
+
+#[test]
+fn row_unlabelled_lock_is_busy_and_never_taken_over() {
+    let s = Settings::default();
+    let mut foreign = run_of(&wfe("x"), Some(("True", "Succeeded", "")));
+    foreign.owner = None;
+    foreign.completion_time = Some(t0());
+    let d = decide_at(&wfe("new"), Some(&foreign), &[], at(86400), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::ResourceBusy));
+}
+
+#[test]
+fn row_backoff_window_skips_recently_remediated_with_remaining_time() {
+    let s = Settings::default();
+    let prev = failed("prev", t0(), false, 2, &s); // 2 minute window
+    let d = decide_at(&wfe("new"), None, &[&prev], at(30), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::RecentlyRemediated));
+    let r = d.status.skip_details.unwrap().recent_remediation.unwrap();
+    assert_eq!(r.cooldown_remaining, "1m30s");
+    assert_eq!(r.outcome, Phase::Failed);
+}
+
+#[test]
+fn row_cooldown_skips_recently_remediated_for_any_workflow() {
+    let s = Settings::default();
+    let mut prev = completed("prev", t0());
+    prev.spec.workflow_ref.workflow_id = "a-different-workflow".into();
+    let d = decide_at(&wfe("new"), None, &[&prev], at(299), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::RecentlyRemediated));
+    assert_eq!(
+        d.status
+            .skip_details
+            .unwrap()
+            .recent_remediation
+            .unwrap()
+            .cooldown_remaining,
+        "1s"
+    );
+}
+
+#[test]
+fn exactly_at_cooldown_end_is_allowed() {
+    let s = Settings::default();
+    let prev = completed("prev", t0());
+    let d = decide_at(&wfe("new"), None, &[&prev], at(300), &s);
+    assert_eq!(d.step, Step::Start { expired_lock: None });
+    assert_eq!(
+        d.status.phase, None,
+        "status is written only after the lock is acquired"
+    );
+}
+
+#[test]
+fn later_window_end_wins_when_cooldown_and_backoff_both_apply() {
+    let s = Settings::default();
+    let done = completed("done", t0());
+    let failed4 = failed("f", at(200), false, 4, &s); // 8 minute backoff ends at 200+480 s
+    let d = decide_at(&wfe("new"), None, &[&done, &failed4], at(400), &s);
+    assert_eq!(
+        d.status
+            .skip_details
+            .unwrap()
+            .recent_remediation
+            .unwrap()
+            .cooldown_remaining,
+        "4m40s"
+    );
+}
+
+#[test]
+fn cooldown_zero_disables_it() {
+    let s = Settings {
+        cooldown: Duration::ZERO,
+        ..Settings::default()
+    };
+    let prev = completed("prev", t0());
+    let d = decide_at(&wfe("new"), None, &[&prev], t0(), &s);
+    assert!(matches!(d.step, Step::Start { .. }));
+}
+
+#[test]
+fn row_all_clear_creates_then_running() {
+    let s = Settings::default();
+    let w = wfe("a");
+    let d = decide_at(&w, None, &[], t0(), &s);
+    assert_eq!(d.step, Step::Start { expired_lock: None });
+    let run = run_of(&w, None);
+    let after = decide_after_create(
+        &w,
+        CreateOutcome::Created(&run),
+        &World {
+            lock: Some(&run),
+            others: &[],
+            failed_task: None,
+            now: t0(),
+        },
+        &s,
+    );
+    assert_eq!(after.status.phase, Some(Phase::Running));
+    assert_eq!(
+        after.status.pipeline_run_ref.as_ref().unwrap().name,
+        "wfe-0d96b913074f137c"
+    );
+    let created = find(
+        &after.status.conditions,
+        keys::CONDITION_PIPELINE_RUN_CREATED,
+    )
+    .unwrap();
+    assert_eq!(
+        (created.status.as_str(), created.observed_generation),
+        ("True", Some(1))
+    );
+    assert_eq!(kinds(&after), vec![NoticeKind::PipelineRunCreated]);
+}
+
+#[test]
+fn row_running_succeeded_true_completes_and_holds_the_lock_until_cooldown() {
+    let s = Settings::default();
+    let w = running("a");
+    let mut run = run_of(
+        &w,
+        Some((
+            "True",
+            "Succeeded",
+            "Tasks Completed: 2 (Failed: 0, Cancelled 0), Skipped: 0",
+        )),
+    );
+    run.completion_time = Some(at(100));
+    let d = decide_at(&w, Some(&run), &[], at(101), &s);
+    assert_eq!(d.status.phase, Some(Phase::Completed));
+    assert_eq!(d.status.completion_time, Some(Time(at(100))));
+    assert_eq!(d.status.duration.as_deref(), Some("1m40s"));
+    assert_eq!(d.status.consecutive_failures, Some(0));
+    assert_eq!(
+        d.status
+            .pipeline_run_status
+            .as_ref()
+            .unwrap()
+            .completed_tasks,
+        2
+    );
+    assert_eq!(kinds(&d), vec![NoticeKind::WorkflowCompleted]);
+    assert_eq!(
+        d.requeue_after,
+        Some(Duration::from_secs(299)),
+        "requeue exactly at cooldown end"
+    );
+}
+
+#[test]
+fn row_running_unknown_stays_running_with_progress() {
+    let s = Settings::default();
+    let w = running("a");
+    let mut run = run_of(
+        &w,
+        Some((
+            "Unknown",
+            "Running",
+            "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
+        )),
+    );
+    run.task_runs = vec![
+        crate::tekton::ChildTaskRun {
+            name: "t1".into(),
+            pipeline_task_name: Some("a".into()),
+        },
+        crate::tekton::ChildTaskRun {
+            name: "t2".into(),
+            pipeline_task_name: Some("b".into()),
+        },
+    ];
+    let d = decide_at(&w, Some(&run), &[], at(10), &s);
+    assert_eq!(d.status.phase, Some(Phase::Running));
+    let p = d.status.pipeline_run_status.unwrap();
+    assert_eq!(
+        (p.completed_tasks, p.total_tasks, p.status.as_deref()),
+        (1, 2, Some("Unknown"))
+    );
+    assert!(d.notices.is_empty());
+}
+
+#[test]
+fn row_running_succeeded_false_fails_classified_with_task_details_and_blocks() {
+    let s = Settings::default();
+    let w = running("a");
+    let mut run = run_of(
+        &w,
+        Some((
+            "False",
+            "Failed",
+            "Tasks Completed: 1 (Failed: 1, Cancelled 0), Skipped: 0",
+        )),
+    );
+    run.completion_time = Some(at(42));
+    run.task_runs = vec![crate::tekton::ChildTaskRun {
+        name: "tr-1".into(),
+        pipeline_task_name: Some("restart".into()),
+    }];
+    let task = FailedTask {
+        task_name: "restart".into(),
+        index: 0,
+        task_run: TaskRunView {
+            name: "tr-1".into(),
+            started: true,
+            exit_code: Some(1),
+            ..Default::default()
+        },
+    };
+    let d = decide(
+        &w,
+        &World {
+            lock: Some(&run),
+            others: &[],
+            failed_task: Some(&task),
+            now: at(43),
+        },
+        &s,
+    );
+    assert_eq!(d.status.phase, Some(Phase::Failed));
+    assert_eq!(
+        d.status.reason,
+        Some(PhaseReason::Failure(FailureReason::TaskFailed))
+    );
+    let f = d.status.failure_details.as_ref().unwrap();
+    assert_eq!(
+        (
+            f.failed_task_name.as_deref(),
+            f.failed_task_index,
+            f.exit_code
+        ),
+        (Some("restart"), Some(0), Some(1))
+    );
+    assert!(f.was_execution_failure);
+    assert_eq!(f.failed_at, Time(at(42)));
+    assert_eq!(f.execution_time_before_failure.as_deref(), Some("42s"));
+    let blocked = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
+    assert_eq!(
+        (blocked.status.as_str(), blocked.reason.as_str()),
+        ("True", "PreviousExecutionFailed")
+    );
+    assert!(blocked.message.contains(
+        "kubectl patch wfe a -n team-a --subresource=status --type=merge -p '{\"status\":{\"blockClearanceRequest\":{\"clearReason\":\"<at least 10 words explaining why it is safe>\"}}}'"
+    ), "{}", blocked.message);
+    assert_eq!(kinds(&d), vec![NoticeKind::WorkflowFailed]);
+    assert!(needs_failed_task(&w, Some(&run)));
+}
+
+#[test]
+fn row_regression_8_externally_deleted_run_fails_unknown_saying_so() {
+    let s = Settings::default();
+    let w = running("a");
+    let d = decide_at(&w, None, &[], at(5), &s);
+    assert_eq!(d.status.phase, Some(Phase::Failed));
+    let f = d.status.failure_details.as_ref().unwrap();
+    assert_eq!(f.reason, FailureReason::Unknown);
+    assert!(f.message.contains("deleted externally"), "{}", f.message);
+    assert!(!f.was_execution_failure, "no task had started");
+    // A run of the same name owned by someone else means ours was deleted too.
+    let other = wfe("b");
+    let d = decide_at(&w, Some(&run_of(&other, None)), &[&other], at(5), &s);
+    assert!(
+        d.status
+            .failure_details
+            .unwrap()
+            .message
+            .contains("deleted externally")
+    );
+}
+
+#[test]
+fn row_terminal_releases_lock_when_cooldown_elapsed() {
+    let s = Settings::default();
+    let w = completed("a", t0());
+    let run = run_of(&w, Some(("True", "Succeeded", "")));
+    let d = decide_at(&w, Some(&run), &[], at(300), &s);
+    assert_eq!(
+        d.step,
+        Step::ReleaseLock(RunDeletion {
+            name: run.name.clone(),
+            uid: "run-of-uid-a".into()
+        })
+    );
+    assert_eq!(kinds(&d), vec![NoticeKind::LockReleased]);
+}
+
+#[test]
+fn regression_1_lock_is_released_when_cooldown_ends_not_later() {
+    let s = Settings::default();
+    let w = completed("a", t0());
+    let run = run_of(&w, Some(("True", "Succeeded", "")));
+    let before = decide_at(&w, Some(&run), &[], at(120), &s);
+    assert_eq!(before.step, Step::Nothing);
+    assert_eq!(before.requeue_after, Some(Duration::from_secs(180)));
+    let at_end = decide_at(
+        &w,
+        Some(&run),
+        &[],
+        at(120).checked_add(before.requeue_after.unwrap()).unwrap(),
+        &s,
+    );
+    assert!(matches!(at_end.step, Step::ReleaseLock(_)));
+}
+
+#[test]
+fn regression_2_a_wfe_waiting_on_a_time_window_always_has_a_requeue() {
+    let s = Settings::default();
+    for secs in [0, 1, 150, 299] {
+        for w in [completed("a", t0()), failed("a", t0(), true, 0, &s)] {
+            let run = run_of(&w, Some(("True", "Succeeded", "")));
+            let d = decide_at(&w, Some(&run), &[], at(secs), &s);
+            assert_eq!(
+                d.requeue_after,
+                Some(Duration::from_secs((300 - secs) as u64)),
+                "at {secs}s"
+            );
+        }
+    }
+}
+
+#[test]
+fn regression_3_every_written_reason_is_a_crd_enum_value() {
+    // The types make out-of-enum reasons unwritable; check the serialised form against the CRD.
+    let crd = serde_json::to_value(wfe_api::crd()).unwrap();
+    let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    let enum_of = |v: &serde_json::Value| -> Vec<String> {
+        v["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let failure_enum = enum_of(&props["failureDetails"]["properties"]["reason"]);
+    let skip_enum = enum_of(&props["skipDetails"]["properties"]["reason"]);
+    for r in FailureReason::ALL {
+        assert!(
+            failure_enum.contains(
+                &serde_json::to_value(r)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            ),
+            "{r:?}"
+        );
+    }
+    for r in SkipReason::ALL {
+        assert!(
+            skip_enum.contains(
+                &serde_json::to_value(r)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            ),
+            "{r:?}"
+        );
+    }
+    // And whatever message text goes in, the classifier only ever returns enum members.
+    for text in [
+        "",
+        "oom",
+        "quota exceeded",
+        "weird ☃ text",
+        "timed out",
+        "exit code 3",
+    ] {
+        assert!(FailureReason::ALL.contains(&tekton::classify_text(text, false)));
+    }
+}
+
+#[test]
+fn regression_6_failure_count_carries_across_wfes_and_reaches_exhausted_retries() {
+    let s = Settings::default();
+    let mut history: Vec<WorkflowExecution> = Vec::new();
+    let mut now = t0();
+    let mut windows = Vec::new();
+    for i in 0..5 {
+        let mut w = wfe(&format!("w{i}"));
+        w.spec.workflow_ref.container_image = "bad image ref!!".into(); // invalid: pre-execution failure
+        let others: Vec<&WorkflowExecution> = history.iter().collect();
+        let d = decide_at(&w, None, &others, now, &s);
+        assert_eq!(d.status.phase, Some(Phase::Failed), "attempt {i}");
+        assert_eq!(d.status.consecutive_failures, Some(i + 1));
+        let next = d.status.next_allowed_execution.clone().unwrap().0;
+        windows.push(duration_between(now, next).as_secs() / 60);
+        w.status = Some(d.status);
+        history.push(w);
+        now = next; // the next WFE arrives exactly when the backoff ends
+    }
+    assert_eq!(windows, vec![1, 2, 4, 8, 10]);
+    let last = history.last().unwrap();
+    let blocked = find(
+        &last.status.as_ref().unwrap().conditions,
+        keys::CONDITION_TARGET_BLOCKED,
+    )
+    .unwrap();
+    assert_eq!(blocked.reason, "ExhaustedRetries");
+    let others: Vec<&WorkflowExecution> = history.iter().collect();
+    let d = decide_at(
+        &wfe("w5"),
+        None,
+        &others,
+        now.checked_add(Duration::from_secs(3600)).unwrap(),
+        &s,
+    );
+    assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
+}
+
+#[test]
+fn success_resets_the_failure_count() {
+    let s = Settings::default();
+    let f = failed("f", t0(), false, 3, &s);
+    let ok = completed("ok", at(3600));
+    let mut bad = wfe("bad");
+    bad.spec.workflow_ref.container_image = String::new();
+    let d = decide_at(&bad, None, &[&f, &ok], at(7200), &s);
+    assert_eq!(d.status.consecutive_failures, Some(1));
+}
+
+#[test]
+fn regression_7_new_wfe_arriving_as_old_lock_expires_takes_it_over_and_runs() {
+    let s = Settings::default();
+    let old = completed("old", t0());
+    let old_run = run_of(&old, Some(("True", "Succeeded", "")));
+    let new = wfe("new");
+    // The cache still shows the old lock at the exact expiry instant.
+    let d = decide_at(&new, Some(&old_run), &[&old], at(300), &s);
+    let expected = RunDeletion {
+        name: old_run.name.clone(),
+        uid: "run-of-uid-old".into(),
+    };
+    assert_eq!(
+        d.step,
+        Step::Start {
+            expired_lock: Some(expected.clone())
+        }
+    );
+    // The cache had not seen the old lock yet: the create conflicts, and the decision is the same.
+    let world = World {
+        lock: None,
+        others: &[&old],
+        failed_task: None,
+        now: at(300),
+    };
+    let after = decide_after_create(&new, CreateOutcome::AlreadyExists(&old_run), &world, &s);
+    assert_eq!(
+        after.step,
+        Step::Start {
+            expired_lock: Some(expected)
+        }
+    );
+    assert_eq!(after.status.phase, None, "not Skipped, not Failed");
+}
+
+#[test]
+fn already_exists_ours_carries_on_and_theirs_is_busy() {
+    let s = Settings::default();
+    let me = wfe("me");
+    let mine = run_of(&me, None);
+    let world = World {
+        lock: None,
+        others: &[],
+        failed_task: None,
+        now: t0(),
+    };
+    let d = decide_after_create(&me, CreateOutcome::AlreadyExists(&mine), &world, &s);
+    assert_eq!(d.status.phase, Some(Phase::Running));
+    let other = wfe("other");
+    let theirs = run_of(&other, None);
+    let world = World {
+        lock: None,
+        others: &[&other],
+        failed_task: None,
+        now: t0(),
+    };
+    let d = decide_after_create(&me, CreateOutcome::AlreadyExists(&theirs), &world, &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::ResourceBusy));
+    assert_eq!(d.step, Step::Nothing);
+}
+
+#[test]
+fn lock_of_a_vanished_owner_is_taken_over_only_once_finished_and_cooled_down() {
+    let s = Settings::default();
+    let ghost = wfe("ghost");
+    let mut run = run_of(&ghost, None);
+    assert!(matches!(
+        lock_state(&run, "uid-me", &[], t0(), &s),
+        LockState::Held { live: true, .. }
+    ));
+    run.succeeded = Some(SucceededCondition {
+        status: "True".into(),
+        reason: None,
+        message: None,
+    });
+    run.completion_time = Some(t0());
+    assert!(matches!(
+        lock_state(&run, "uid-me", &[], at(299), &s),
+        LockState::Held { live: true, .. }
+    ));
+    assert!(matches!(
+        lock_state(&run, "uid-me", &[], at(300), &s),
+        LockState::Expired(_)
+    ));
+}
+
+#[test]
+fn create_rejection_is_a_pre_execution_failure() {
+    let s = Settings::default();
+    let w = wfe("a");
+    let world = World {
+        lock: None,
+        others: &[],
+        failed_task: None,
+        now: t0(),
+    };
+    let d = decide_after_create(
+        &w,
+        CreateOutcome::Rejected {
+            code: 403,
+            message: "forbidden",
+        },
+        &world,
+        &s,
+    );
+    let f = d.status.failure_details.as_ref().unwrap();
+    assert_eq!(
+        (f.reason, f.was_execution_failure),
+        (FailureReason::Forbidden, false)
+    );
+    let d = decide_after_create(
+        &w,
+        CreateOutcome::Rejected {
+            code: 422,
+            message: "spec.params: bad",
+        },
+        &world,
+        &s,
+    );
+    assert_eq!(
+        d.status.failure_details.unwrap().reason,
+        FailureReason::ConfigurationError
+    );
+    let d = decide_after_create(
+        &w,
+        CreateOutcome::Rejected {
+            code: 403,
+            message: "exceeded quota: pipelines",
+        },
+        &world,
+        &s,
+    );
+    assert_eq!(
+        d.status.failure_details.unwrap().reason,
+        FailureReason::Forbidden
+    );
+}
+
+#[test]
+fn terminal_without_completion_time_gets_one() {
+    let s = Settings::default();
+    let w = with_status(completed("a", t0()), |st| st.completion_time = None);
+    let d = decide_at(&w, None, &[], at(7), &s);
+    assert_eq!(d.status.completion_time, Some(Time(at(7))));
+    assert!(d.notices.is_empty());
+}
+
+#[test]
+fn skipped_never_counts_as_history() {
+    let s = Settings::default();
+    let skipped = with_status(wfe("s"), |st| {
+        st.phase = Some(Phase::Skipped);
+        st.completion_time = Some(Time(t0()));
+        st.consecutive_failures = Some(99);
+    });
+    let d = decide_at(&wfe("new"), None, &[&skipped], t0(), &s);
+    assert!(matches!(d.step, Step::Start { .. }));
+}
+
+#[test]
+fn clearance_releases_the_block_once_with_event_and_next_wfe_proceeds() {
+    let s = Settings::default();
+    let blocked = with_status(failed("old", t0(), true, 0, &s), |st| {
+        st.conditions = vec![];
+    });
+    let d = decide_at(&blocked, None, &[], at(10), &s);
+    assert_eq!(
+        find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED)
+            .unwrap()
+            .status,
+        "True"
+    );
+    let blocked = with_status(blocked, |st| *st = d.status.clone());
+    let cleared_wfe = cleared(blocked);
+    let d = decide_at(&cleared_wfe, None, &[], at(20), &s);
+    let c = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "BlockCleared")
+    );
+    assert_eq!(kinds(&d), vec![NoticeKind::BlockCleared]);
+    assert!(
+        d.status
+            .failure_details
+            .as_ref()
+            .unwrap()
+            .was_execution_failure,
+        "evidence is kept"
+    );
+    // Persisted: no second event.
+    let persisted = with_status(cleared_wfe, |st| *st = d.status.clone());
+    assert!(
+        decide_at(&persisted, None, &[], at(30), &s)
+            .notices
+            .is_empty()
+    );
+    // The next WFE on the target proceeds (past the cooldown).
+    let d = decide_at(&wfe("next"), None, &[&persisted], at(600), &s);
+    assert!(matches!(d.step, Step::Start { .. }));
+}
+
+#[test]
+fn clearance_for_another_failure_instant_does_not_release() {
+    let s = Settings::default();
+    let w = with_status(cleared(failed("old", t0(), true, 0, &s)), |st| {
+        st.block_clearance.as_mut().unwrap().cleared_failure_at = Some(Time(at(-5)));
+    });
+    let d = decide_at(&wfe("next"), None, &[&w], at(3600), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::PreviousExecutionFailed));
+}
+
+#[test]
+fn clearance_after_exhausted_retries_resets_the_count() {
+    let s = Settings::default();
+    let w = cleared(failed("fifth", t0(), false, 5, &s));
+    let mut bad = wfe("bad");
+    bad.spec.workflow_ref.container_image = String::new();
+    let d = decide_at(&bad, None, &[&w], at(10), &s);
+    assert_eq!(d.status.consecutive_failures, Some(1));
+}
+
+#[test]
+fn audit_condition_tracks_pending_events() {
+    let s = Settings::default();
+    let w = running("a");
+    let run = run_of(&w, Some(("True", "Succeeded", "")));
+    let d = decide_at(&w, Some(&run), &[], at(1), &s);
+    let c = find(&d.status.conditions, keys::CONDITION_AUDIT_RECORDED).unwrap();
+    assert_eq!(c.status, "False");
+    assert!(
+        c.message.contains("workflowexecution.workflow.completed"),
+        "{}",
+        c.message
+    );
+}
