@@ -1,1 +1,26 @@
-//! placeholder
+//! WorkflowExecution admission webhook (DESIGN §5): spec validation, authenticated block
+//! clearance and status ownership, served over TLS with hot-reloaded certificates.
+
+pub mod authorizer;
+pub mod clearance;
+pub mod clock;
+pub mod denial;
+pub mod identity;
+pub mod metrics;
+pub mod ownership;
+pub mod registration;
+pub mod review;
+pub mod server;
+pub mod settings;
+pub mod spec_review;
+pub mod tls_server;
+
+pub use authorizer::{Authorization, AuthorizationRequest, Authorizer, SubjectAccessReviewer};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use denial::{ClearanceDenial, ClearanceStep, DenialSink};
+pub use identity::UserInfo;
+pub use metrics::Metrics;
+pub use registration::{ClientTarget, WebhookConfigOptions, webhook_configurations, webhook_configurations_yaml};
+pub use server::{AppState, MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH, router};
+pub use settings::{ClearancePolicy, Settings};
+pub use tls_server::{ServeError, ServeOptions, serve_tls, serve_tls_with};

@@ -52,6 +52,19 @@ impl ReviewRequest {
         self.sub_resource.as_deref() == Some("status")
     }
 
+    /// Denies requests about anything but `kubernaut.ai` WorkflowExecutions (a misregistered
+    /// webhook must not silently approve other kinds).
+    pub fn check_kind(&self) -> Result<(), Verdict> {
+        if self.kind.group == wfe_api::keys::GROUP && self.kind.kind == "WorkflowExecution" {
+            Ok(())
+        } else {
+            Err(Verdict::bad_request(format!(
+                "this webhook only reviews kubernaut.ai WorkflowExecutions, got {}/{} {}; check the webhook configuration rules",
+                self.kind.group, self.kind.version, self.kind.kind
+            )))
+        }
+    }
+
     /// `namespace/name` for messages.
     pub fn object_ref(&self) -> String {
         match self.namespace.as_deref() {

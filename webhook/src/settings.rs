@@ -26,6 +26,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Upper bound on one SubjectAccessReview; the API server gives the whole review 5 s.
     pub authorization_timeout: Duration,
+    /// Upper bound on receiving a request body (slow clients must not hold a handler).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             max_consecutive_failures: 5,
             max_body_bytes: 3 * 1024 * 1024,
             authorization_timeout: Duration::from_secs(3),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }

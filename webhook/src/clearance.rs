@@ -1,0 +1,392 @@
+//! `/mutate-workflowexecution-status`: turning a `blockClearanceRequest` into an attributed
+//! `blockClearance` (DESIGN §5 steps 1–5). Pure: a function of the request, the settings, the
+//! authorizer's answer and the time.
+
+use std::collections::BTreeMap;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use kube::core::admission::Operation;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use wfe_api::{BlockClearance, Phase};
+
+use crate::authorizer::{Authorization, AuthorizationRequest};
+use crate::denial::ClearanceStep;
+use crate::review::ReviewRequest;
+use crate::settings::Settings;
+
+const DENIED: &str = "block clearance denied";
+
+/// A refused clearance: the rule and the message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule that refused it.
+    pub step: ClearanceStep,
+    /// Stable message: what is wrong and what to do.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(step: ClearanceStep, message: impl Into<String>) -> Self {
+        Refusal { step, message: message.into() }
+    }
+}
+
+/// What to do before a clearance can be decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClearancePlan {
+    /// Not a clearance request: let the write through unchanged.
+    Pass,
+    /// Refused without asking anyone.
+    Refuse(Refusal),
+    /// Ask the authorizer this, then call [`decide_clearance`] with the answer.
+    Authorize(AuthorizationRequest),
+    /// No authorization needed (SubjectAccessReview disabled): call [`decide_clearance`].
+    Decide,
+}
+
+/// The final decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClearanceOutcome {
+    /// Not a clearance request.
+    Pass,
+    /// Refused.
+    Refused(Refusal),
+    /// Granted: apply `patch`, which stamps `record`.
+    Cleared {
+        /// Minimal JSON patch: add `status.blockClearance`, remove `status.blockClearanceRequest`.
+        patch: Patch,
+        /// The stamped record.
+        record: Box<BlockClearance>,
+    },
+}
+
+/// Steps 1 and the group part of 2: decides whether a request is a clearance and whether the
+/// authorizer has to be asked.
+pub fn plan_clearance(request: &ReviewRequest, settings: &Settings) -> ClearancePlan {
+    if request.operation != Operation::Update || !request.is_status() {
+        return ClearancePlan::Pass;
+    }
+    if let Err(v) = request.check_kind() {
+        return ClearancePlan::Refuse(Refusal::new(ClearanceStep::Request, v.message().unwrap_or_default()));
+    }
+    let Some(new_status) = request.object.as_ref().and_then(status_map) else {
+        // No status (or not an object): nothing to convert; schema validation judges the shape.
+        return ClearancePlan::Pass;
+    };
+    let old_status = request.old_object.as_ref().and_then(status_map);
+    let new_request = present(new_status.get("blockClearanceRequest"));
+    let old_request = old_status.and_then(|s| present(s.get("blockClearanceRequest")));
+    let new_clearance = present(new_status.get("blockClearance"));
+    let old_clearance = old_status.and_then(|s| present(s.get("blockClearance")));
+    let user = &request.user_info;
+    let is_controller = user.username == settings.controller_username;
+
+    let Some(_) = new_request else {
+        if !is_controller && new_clearance.is_some() && old_clearance.is_none() {
+            return ClearancePlan::Refuse(Refusal::new(
+                ClearanceStep::Request,
+                format!(
+                    "{DENIED}: status.blockClearance is stamped by the admission webhook and cannot be written directly; \
+                     request a clearance with status.blockClearanceRequest.clearReason instead"
+                ),
+            ));
+        }
+        return ClearancePlan::Pass;
+    };
+    // The controller rewriting status that still carries an old request is not a new request.
+    if is_controller && new_request == old_request {
+        return ClearancePlan::Pass;
+    }
+    if new_clearance.is_some() && new_clearance != old_clearance {
+        return ClearancePlan::Refuse(Refusal::new(
+            ClearanceStep::Request,
+            format!(
+                "{DENIED}: status.blockClearance cannot be written together with status.blockClearanceRequest; \
+                 send only status.blockClearanceRequest.clearReason and the webhook stamps the clearance"
+            ),
+        ));
+    }
+
+    if let Err(refusal) = check_identity(request, settings) {
+        return ClearancePlan::Refuse(refusal);
+    }
+    let policy = &settings.clearance;
+    if !policy.allowed_groups.is_empty() && !user.in_any_group(&policy.allowed_groups) {
+        return ClearancePlan::Refuse(Refusal::new(
+            ClearanceStep::Authorization,
+            format!(
+                "{DENIED}: user {:?} is not in any group allowed to clear blocks ({}); ask an administrator for membership",
+                user.username,
+                policy.allowed_groups.join(", ")
+            ),
+        ));
+    }
+    if policy.require_subject_access_review {
+        ClearancePlan::Authorize(AuthorizationRequest {
+            user: user.clone(),
+            namespace: request.namespace.clone().unwrap_or_default(),
+            name: request.name.clone(),
+        })
+    } else {
+        ClearancePlan::Decide
+    }
+}
+
+/// All steps: `authorization` is the authorizer's answer to the plan's question (`None` when
+/// none was asked; if one was needed that is a refusal, never an allow).
+pub fn decide_clearance(
+    request: &ReviewRequest,
+    settings: &Settings,
+    authorization: Option<&Authorization>,
+    now: jiff::Timestamp,
+) -> ClearanceOutcome {
+    match plan_clearance(request, settings) {
+        ClearancePlan::Pass => return ClearanceOutcome::Pass,
+        ClearancePlan::Refuse(r) => return ClearanceOutcome::Refused(r),
+        ClearancePlan::Decide => {}
+        ClearancePlan::Authorize(question) => {
+            if let Err(r) = check_authorization(&question, authorization) {
+                return ClearanceOutcome::Refused(r);
+            }
+        }
+    }
+    let failed_at = match check_block_state(request, settings) {
+        Ok(failed_at) => failed_at,
+        Err(r) => return ClearanceOutcome::Refused(r),
+    };
+    let new_status = request.object.as_ref().and_then(status_map);
+    let reason = match read_reason(new_status.and_then(|s| present(s.get("blockClearanceRequest")))) {
+        Ok(reason) => reason,
+        Err(r) => return ClearanceOutcome::Refused(r),
+    };
+    if let Err(r) = check_reason(&reason, settings) {
+        return ClearanceOutcome::Refused(r);
+    }
+    stamp(request, reason, failed_at, now)
+}
+
+fn check_identity(request: &ReviewRequest, settings: &Settings) -> Result<(), Refusal> {
+    let user = &request.user_info;
+    let refuse = |m: String| Err(Refusal::new(ClearanceStep::Identity, m));
+    if user.is_anonymous() {
+        return refuse(format!(
+            "{DENIED}: anonymous or unauthenticated requests cannot clear blocks; authenticate as a user allowed to update workflowexecutions/blockclearance"
+        ));
+    }
+    if user.username == settings.controller_username {
+        return refuse(format!(
+            "{DENIED}: the controller's identity ({}) cannot clear blocks; a human operator must request the clearance",
+            user.username
+        ));
+    }
+    if user.username == settings.runner_username {
+        return refuse(format!(
+            "{DENIED}: the workflow runner service account ({}) cannot clear blocks; a human operator must request the clearance",
+            user.username
+        ));
+    }
+    if user.is_service_account() && !settings.clearance.allow_service_accounts.contains(&user.username) {
+        return refuse(format!(
+            "{DENIED}: service account {} is not allowed to clear blocks; clear as a human user, or ask an administrator to add it to clearance.allowServiceAccounts",
+            user.username
+        ));
+    }
+    Ok(())
+}
+
+fn check_authorization(question: &AuthorizationRequest, answer: Option<&Authorization>) -> Result<(), Refusal> {
+    let user = &question.user.username;
+    let ns = &question.namespace;
+    let refuse = |m: String| Err(Refusal::new(ClearanceStep::Authorization, m));
+    match answer {
+        Some(Authorization::Allowed { .. }) => Ok(()),
+        Some(Authorization::Denied { reason }) => refuse(format!(
+            "{DENIED}: user {user:?} is not authorized to update workflowexecutions/blockclearance (kubernaut.ai) in namespace {ns}{}; \
+             ask an administrator to bind a role such as workflowexecution-block-clearer",
+            reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        )),
+        Some(Authorization::Failed { error }) => refuse(format!(
+            "{DENIED}: could not verify that user {user:?} may clear blocks in namespace {ns} ({error}); retry later"
+        )),
+        None => refuse(format!("{DENIED}: authorization of user {user:?} was not checked; retry later")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockFacts {
+    #[serde(default)]
+    phase: Option<Phase>,
+    #[serde(default)]
+    failure_details: Option<FailureFacts>,
+    #[serde(default)]
+    consecutive_failures: Option<i64>,
+    #[serde(default)]
+    block_clearance: Option<ClearanceFacts>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FailureFacts {
+    #[serde(default)]
+    was_execution_failure: bool,
+    #[serde(default)]
+    failed_at: Option<Time>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClearanceFacts {
+    #[serde(default)]
+    cleared_by: Option<String>,
+    #[serde(default)]
+    cleared_at: Option<String>,
+}
+
+/// Step 3, on the stored object. Returns the failure time the clearance is bound to.
+fn check_block_state(request: &ReviewRequest, settings: &Settings) -> Result<Option<Time>, Refusal> {
+    let wfe = request.object_ref();
+    let refuse = |m: String| Err(Refusal::new(ClearanceStep::BlockState, m));
+    let not_blocking = "only a Failed WorkflowExecution that blocks its target can be cleared";
+    let Some(old_status) = request.old_object.as_ref().and_then(|o| present(o.get("status"))) else {
+        return refuse(format!("{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no status yet); {not_blocking}"));
+    };
+    let facts: BlockFacts = match serde_path_to_error::deserialize(old_status.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            return refuse(format!(
+                "{DENIED}: the stored status of WorkflowExecution {wfe} cannot be read at status.{}: {}",
+                e.path(),
+                e.inner()
+            ));
+        }
+    };
+    if let Some(existing) = facts.block_clearance {
+        return refuse(format!(
+            "{DENIED}: WorkflowExecution {wfe} was already cleared by {} at {}; a clearance is write-once, create a new WorkflowExecution if another run is needed",
+            existing.cleared_by.as_deref().unwrap_or("<unknown>"),
+            existing.cleared_at.as_deref().unwrap_or("<unknown>")
+        ));
+    }
+    match facts.phase {
+        Some(Phase::Failed) => {}
+        Some(other) => {
+            return refuse(format!(
+                "{DENIED}: WorkflowExecution {wfe} is not blocking its target (phase is {}, not Failed); {not_blocking}",
+                other.as_str()
+            ));
+        }
+        None => return refuse(format!("{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no phase); {not_blocking}")),
+    }
+    let execution_failure = facts.failure_details.as_ref().is_some_and(|f| f.was_execution_failure);
+    let failures = facts.consecutive_failures.unwrap_or(0);
+    let max = i64::from(settings.max_consecutive_failures);
+    if !execution_failure && failures < max {
+        return refuse(format!(
+            "{DENIED}: WorkflowExecution {wfe} is not blocking its target: it failed before execution (wasExecutionFailure=false) and \
+             consecutiveFailures is {failures}, below the limit of {max}; the target is retried with backoff and needs no clearance"
+        ));
+    }
+    Ok(facts.failure_details.and_then(|f| f.failed_at))
+}
+
+fn read_reason(block_request: Option<&Value>) -> Result<String, Refusal> {
+    let refuse = |m: String| Err(Refusal::new(ClearanceStep::Request, m));
+    let Some(Value::Object(fields)) = block_request else {
+        return refuse(format!(
+            "{DENIED}: status.blockClearanceRequest must be an object with a clearReason string, e.g. {{\"clearReason\":\"...\"}}"
+        ));
+    };
+    match fields.get("clearReason") {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => refuse(format!("{DENIED}: status.blockClearanceRequest.clearReason must be a string")),
+    }
+}
+
+/// Step 4: the reason rules, in a stable order.
+pub fn check_reason(reason: &str, settings: &Settings) -> Result<(), Refusal> {
+    let policy = &settings.clearance;
+    let refuse = |m: String| Err(Refusal::new(ClearanceStep::Reason, m));
+    let trimmed = reason.trim();
+    if trimmed.is_empty() {
+        return refuse(format!(
+            "{DENIED}: reason is empty; set status.blockClearanceRequest.clearReason to at least {} words explaining why it is safe to remediate the target again",
+            policy.min_words
+        ));
+    }
+    let words = trimmed.split_whitespace().count();
+    if words < policy.min_words {
+        return refuse(format!("{DENIED}: reason must have at least {} words (got {words})", policy.min_words));
+    }
+    let chars = trimmed.chars().count();
+    if chars < policy.min_chars {
+        return refuse(format!("{DENIED}: reason must have at least {} characters (got {chars})", policy.min_chars));
+    }
+    let total = reason.chars().count();
+    if total > policy.max_chars {
+        return refuse(format!("{DENIED}: reason must have at most {} characters (got {total})", policy.max_chars));
+    }
+    if let Some(c) = reason.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
+        return refuse(format!(
+            "{DENIED}: reason contains the control character U+{:04X}; only newline and tab are allowed",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+fn stamp(request: &ReviewRequest, reason: String, failed_at: Option<Time>, now: jiff::Timestamp) -> ClearanceOutcome {
+    let user = &request.user_info;
+    // clearedAt is a MicroTime: keep exactly microsecond precision so it round-trips.
+    let cleared_at = jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now);
+    let record = BlockClearance {
+        cleared_by: user.username.clone(),
+        cleared_by_uid: user.uid.clone().filter(|u| !u.is_empty()),
+        cleared_by_groups: user.groups.clone(),
+        cleared_at: MicroTime(cleared_at),
+        clear_reason: reason,
+        clear_method: wfe_api::keys::CLEAR_METHOD_WEBHOOK.to_owned(),
+        admission_request_uid: request.uid.clone(),
+        cleared_failure_at: failed_at,
+    };
+    let value = match serde_json::to_value(&record) {
+        Ok(v) => v,
+        Err(e) => {
+            return ClearanceOutcome::Refused(Refusal::new(
+                ClearanceStep::Request,
+                format!("{DENIED}: internal error encoding the clearance record ({e}); retry later"),
+            ));
+        }
+    };
+    let patch = Patch(vec![
+        PatchOperation::Add(AddOperation { path: PointerBuf::from_tokens(["status", "blockClearance"]), value }),
+        PatchOperation::Remove(RemoveOperation { path: PointerBuf::from_tokens(["status", "blockClearanceRequest"]) }),
+    ]);
+    ClearanceOutcome::Cleared { patch, record: Box::new(record) }
+}
+
+/// Audit annotations for a granted clearance (the API server prefixes them with the webhook name).
+pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::from([
+        ("cleared-by".to_owned(), record.cleared_by.clone()),
+        ("cleared-by-groups".to_owned(), record.cleared_by_groups.join(",")),
+        ("cleared-at".to_owned(), jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S%.6fZ", record.cleared_at.0).unwrap_or_default()),
+    ]);
+    if let Some(uid) = &record.cleared_by_uid {
+        out.insert("cleared-by-uid".to_owned(), uid.clone());
+    }
+    out
+}
+
+fn status_map(object: &Value) -> Option<&Map<String, Value>> {
+    object.get("status").and_then(Value::as_object)
+}
+
+/// A field that is present and not JSON null.
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}

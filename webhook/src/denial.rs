@@ -1,0 +1,57 @@
+//! Evidence of refused clearances: logged with the identity and handed to an optional sink.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Which clearance rule refused the request (DESIGN §5 steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ClearanceStep {
+    /// Step 1: who is asking.
+    Identity,
+    /// Step 2: RBAC / allowed groups.
+    Authorization,
+    /// Step 3: the WFE is not blocking or already cleared.
+    BlockState,
+    /// Step 4: the reason.
+    Reason,
+    /// The request itself is malformed or forges webhook-owned fields.
+    Request,
+}
+
+/// One refused clearance, with the authenticated identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearanceDenial {
+    /// `userInfo.username`.
+    pub user: String,
+    /// `userInfo.uid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// `userInfo.groups`.
+    pub groups: Vec<String>,
+    /// `userInfo.extra`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+    /// WFE namespace.
+    pub namespace: String,
+    /// WFE name.
+    pub name: String,
+    /// Admission request uid (links to the API server audit log).
+    pub request_uid: String,
+    /// Whether the request was a dry run.
+    pub dry_run: bool,
+    /// The rule that refused it.
+    pub step: ClearanceStep,
+    /// The message returned to the user.
+    pub message: String,
+    /// Server time of the decision.
+    pub time: jiff::Timestamp,
+}
+
+/// Receives refused clearances (the audit crate provides one). Must be cheap and non-blocking.
+pub trait DenialSink: Send + Sync {
+    /// Records one denial.
+    fn record(&self, denial: &ClearanceDenial);
+}

@@ -1,0 +1,231 @@
+//! The HTTP layer: three POST endpoints that read an AdmissionReview, call a pure decision and
+//! answer with an AdmissionReview.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt, Limited};
+
+use crate::authorizer::{Authorization, Authorizer};
+use crate::clearance::{ClearanceOutcome, ClearancePlan, Refusal, decide_clearance, grant_annotations, plan_clearance};
+use crate::clock::{Clock, SystemClock};
+use crate::denial::{ClearanceDenial, DenialSink};
+use crate::metrics::Metrics;
+use crate::ownership::review_status_ownership;
+use crate::review::{ReviewRequest, ReviewResponse, Verdict, error_review, parse_review, to_review, too_large_review};
+use crate::settings::Settings;
+use crate::spec_review::review_spec;
+
+/// Path of the spec validating webhook.
+pub const VALIDATE_PATH: &str = "/validate-workflowexecution";
+/// Path of the clearance mutating webhook.
+pub const MUTATE_STATUS_PATH: &str = "/mutate-workflowexecution-status";
+/// Path of the status ownership validating webhook.
+pub const VALIDATE_STATUS_PATH: &str = "/validate-workflowexecution-status";
+
+/// Everything the handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Decision settings and limits.
+    pub settings: Arc<Settings>,
+    /// Answers "may this user clear blocks".
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Admission metrics.
+    pub metrics: Metrics,
+    /// Server time for `clearedAt`.
+    pub clock: Arc<dyn Clock>,
+    /// Receives refused clearances (never for dry runs).
+    pub denial_sink: Option<Arc<dyn DenialSink>>,
+}
+
+impl AppState {
+    /// State with the system clock and no denial sink.
+    pub fn new(settings: Settings, authorizer: Arc<dyn Authorizer>, metrics: Metrics) -> Self {
+        AppState { settings: Arc::new(settings), authorizer, metrics, clock: Arc::new(SystemClock), denial_sink: None }
+    }
+
+    /// Replaces the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the sink for refused clearances.
+    #[must_use]
+    pub fn with_denial_sink(mut self, sink: Arc<dyn DenialSink>) -> Self {
+        self.denial_sink = Some(sink);
+        self
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Webhook {
+    Validate,
+    MutateStatus,
+    ValidateStatus,
+}
+
+impl Webhook {
+    fn label(self) -> &'static str {
+        match self {
+            Webhook::Validate => "validate",
+            Webhook::MutateStatus => "mutate-status",
+            Webhook::ValidateStatus => "validate-status",
+        }
+    }
+}
+
+/// The admission router (the API server appends `?timeout=5s`; the query is ignored).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(VALIDATE_PATH, post(|s: State<AppState>, r: Request| handle(s, Webhook::Validate, r)))
+        .route(MUTATE_STATUS_PATH, post(|s: State<AppState>, r: Request| handle(s, Webhook::MutateStatus, r)))
+        .route(VALIDATE_STATUS_PATH, post(|s: State<AppState>, r: Request| handle(s, Webhook::ValidateStatus, r)))
+        .with_state(state)
+}
+
+async fn handle(State(state): State<AppState>, webhook: Webhook, request: Request) -> Response {
+    let started = Instant::now();
+    let limit = state.settings.max_body_bytes;
+    let body = tokio::time::timeout(state.settings.body_read_timeout, read_body(request.into_body(), limit))
+        .await
+        .unwrap_or_else(|_| Err(BodyError::Read("timed out reading the request body".to_owned())));
+    let (status, review, operation, allowed) = match body {
+        Err(BodyError::TooLarge) => {
+            tracing::warn!(webhook = webhook.label(), limit, "admission request body too large");
+            (StatusCode::PAYLOAD_TOO_LARGE, too_large_review(limit), "UNKNOWN", false)
+        }
+        Err(BodyError::Read(e)) => {
+            tracing::warn!(webhook = webhook.label(), error = %e, "cannot read admission request body");
+            let err = crate::review::ReviewError { uid: None, message: format!("cannot read request body: {e}") };
+            (StatusCode::BAD_REQUEST, error_review(&err), "UNKNOWN", false)
+        }
+        Ok(bytes) => match parse_review(&bytes) {
+            Err(e) => {
+                tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
+                (StatusCode::BAD_REQUEST, error_review(&e), "UNKNOWN", false)
+            }
+            Ok(req) => {
+                let verdict = decide(&state, webhook, &req).await;
+                let allowed = verdict.is_allowed();
+                if let Some(message) = verdict.message() {
+                    tracing::info!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
+                        object = %req.object_ref(), dry_run = req.dry_run, message, "admission denied");
+                } else {
+                    tracing::debug!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
+                        object = %req.object_ref(), "admission allowed");
+                }
+                (StatusCode::OK, to_review(&req.uid, verdict), operation_label(&req), allowed)
+            }
+        },
+    };
+    state.metrics.observe(webhook.label(), operation, allowed, started.elapsed().as_secs_f64());
+    json(status, &review)
+}
+
+async fn decide(state: &AppState, webhook: Webhook, req: &ReviewRequest) -> Verdict {
+    match webhook {
+        Webhook::Validate => review_spec(req, &state.settings),
+        Webhook::ValidateStatus => review_status_ownership(req, &state.settings),
+        Webhook::MutateStatus => clearance(state, req).await,
+    }
+}
+
+async fn clearance(state: &AppState, req: &ReviewRequest) -> Verdict {
+    let settings = &state.settings;
+    let answer = match plan_clearance(req, settings) {
+        ClearancePlan::Authorize(question) => {
+            let timeout = settings.authorization_timeout;
+            Some(tokio::time::timeout(timeout, state.authorizer.authorize(&question)).await.unwrap_or_else(|_| {
+                Authorization::Failed { error: format!("SubjectAccessReview timed out after {}s", timeout.as_secs_f64()) }
+            }))
+        }
+        _ => None,
+    };
+    let now = state.clock.now();
+    match decide_clearance(req, settings, answer.as_ref(), now) {
+        ClearanceOutcome::Pass => Verdict::allow(),
+        ClearanceOutcome::Refused(refusal) => {
+            record_denial(state, req, &refusal, now);
+            let annotations = [
+                ("clearance-denied-user".to_owned(), req.user_info.username.clone()),
+                ("clearance-denied-step".to_owned(), format!("{:?}", refusal.step)),
+            ];
+            Verdict::Deny { code: 403, message: refusal.message, audit_annotations: annotations.into_iter().collect() }
+        }
+        ClearanceOutcome::Cleared { patch, record } => {
+            tracing::info!(uid = %req.uid, object = %req.object_ref(), cleared_by = %record.cleared_by,
+                cleared_by_uid = record.cleared_by_uid.as_deref().unwrap_or(""), groups = ?record.cleared_by_groups,
+                dry_run = req.dry_run, "block clearance granted");
+            Verdict::Allow { patch: Some(patch), audit_annotations: grant_annotations(&record) }
+        }
+    }
+}
+
+fn record_denial(state: &AppState, req: &ReviewRequest, refusal: &Refusal, now: jiff::Timestamp) {
+    let user = &req.user_info;
+    let denial = ClearanceDenial {
+        user: user.username.clone(),
+        uid: user.uid.clone(),
+        groups: user.groups.clone(),
+        extra: user.extra.clone(),
+        namespace: req.namespace.clone().unwrap_or_default(),
+        name: req.name.clone(),
+        request_uid: req.uid.clone(),
+        dry_run: req.dry_run,
+        step: refusal.step,
+        message: refusal.message.clone(),
+        time: now,
+    };
+    tracing::warn!(user = %denial.user, user_uid = denial.uid.as_deref().unwrap_or(""), groups = ?denial.groups,
+        namespace = %denial.namespace, name = %denial.name, request_uid = %denial.request_uid, dry_run = denial.dry_run,
+        step = ?denial.step, message = %denial.message, "block clearance denied");
+    // A dry run must have no side effects; the log line above is the only trace.
+    if !req.dry_run && let Some(sink) = &state.denial_sink {
+        sink.record(&denial);
+    }
+}
+
+fn operation_label(req: &ReviewRequest) -> &'static str {
+    use kube::core::admission::Operation;
+    match req.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Read(String),
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => {
+            // hyper reports an over-long declared length through its own error chain too.
+            if std::error::Error::source(&*e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+                Err(BodyError::TooLarge)
+            } else {
+                Err(BodyError::Read(e.to_string()))
+            }
+        }
+    }
+}
+
+fn json(status: StatusCode, review: &ReviewResponse) -> Response {
+    match serde_json::to_vec(review) {
+        Ok(body) => (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode AdmissionReview: {e}")).into_response(),
+    }
+}
