@@ -15,6 +15,9 @@ pub mod settings;
 pub mod spec_review;
 pub mod tls_server;
 
+#[cfg(test)]
+mod test_fixtures;
+
 pub use authorizer::{Authorization, AuthorizationRequest, Authorizer, SubjectAccessReviewer};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use denial::{ClearanceDenial, ClearanceStep, DenialSink};

@@ -153,3 +153,131 @@ fn diff_paths(old: Option<&Value>, new: Option<&Value>, path: &str, out: &mut Ve
 fn present(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorizer::Authorization;
+    use crate::clearance::{ClearanceOutcome, decide_clearance};
+    use crate::test_fixtures::{ALICE_05, old_status, review};
+    use serde_json::json;
+
+    /// 05 as the validating webhook sees it after the mutating webhook's patch.
+    fn mutated_05() -> ReviewRequest {
+        let mut req = review("05-alice-status-clearance-request-validate-status.json");
+        let mutate = review(ALICE_05);
+        let now = "2026-11-22T02:12:00.5Z".parse().expect("ts");
+        let ClearanceOutcome::Cleared { patch, .. } =
+            decide_clearance(&mutate, &Settings::default(), Some(&Authorization::Allowed { reason: None }), now)
+        else {
+            panic!("alice must be cleared");
+        };
+        json_patch::patch(req.object.as_mut().expect("object"), &patch).expect("patch applies");
+        req
+    }
+
+    fn denied(verdict: Verdict) -> String {
+        assert!(!verdict.is_allowed(), "expected a denial");
+        verdict.message().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn stamped_clearance_by_the_requester_is_the_one_allowed_change() {
+        let settings = Settings::default();
+        assert!(review_status_ownership(&mutated_05(), &settings).is_allowed());
+        // Same write by someone else: the record names alice, not bob.
+        let mut bob = mutated_05();
+        bob.user_info.username = "bob".into();
+        let m = denied(review_status_ownership(&bob, &settings));
+        assert!(m.contains("status.blockClearance.clearedBy: is \"alice\" but the request was made by \"bob\""), "{m}");
+    }
+
+    #[test]
+    fn leftover_request_means_the_mutating_webhook_did_not_run() {
+        let m = denied(review_status_ownership(&review("05-alice-status-clearance-request-validate-status.json"), &Settings::default()));
+        assert!(m.contains("status.blockClearanceRequest: still present"), "{m}");
+    }
+
+    #[test]
+    fn forged_clearance_and_phase_change_are_denied_with_paths() {
+        let settings = Settings::default();
+        let m = denied(review_status_ownership(&review("10-alice-status-forged-clearance-validate-status.json"), &settings));
+        assert!(m.contains("status.blockClearance.clearedBy: is \"someone-else\" but the request was made by \"alice\""), "{m}");
+        assert!(m.contains("missing field `clearedAt`"), "{m}");
+        let m = denied(review_status_ownership(&review("11-alice-status-jsonpatch-phase-running-validate-status.json"), &settings));
+        assert!(m.starts_with("status update denied for \"alice\": status.phase: only the controller may change it"), "{m}");
+    }
+
+    #[test]
+    fn controller_writes_pass_and_the_same_write_by_alice_lists_every_field() {
+        let settings = Settings::default();
+        for f in ["04-controller-status-failed-validate-status.json", "14-controller-status-reset-removes-clearance-request-validate-status.json"] {
+            assert!(review_status_ownership(&review(f), &settings).is_allowed(), "{f}");
+        }
+        let mut alice = review("04-controller-status-failed-validate-status.json");
+        alice.user_info.username = "alice".into();
+        let m = denied(review_status_ownership(&alice, &settings));
+        for path in ["status.phase", "status.failureDetails", "status.conditions", "status.pipelineRunRef", "status.startTime"] {
+            assert!(m.contains(&format!("{path}: only the controller")) || m.contains(&format!("{path}.")), "{path} missing in {m}");
+        }
+    }
+
+    #[test]
+    fn clearance_is_write_once() {
+        let settings = Settings::default();
+        let stamped = mutated_05();
+        let record = stamped.object.as_ref().expect("object")["status"]["blockClearance"].clone();
+        let with_stored = |edit: &dyn Fn(&mut Value)| {
+            let mut req = review("05-alice-status-clearance-request-validate-status.json");
+            old_status(&mut req).insert("blockClearance".into(), record.clone());
+            let status = req.object.as_mut().expect("object")["status"].as_object_mut().expect("status");
+            status.remove("blockClearanceRequest");
+            status.insert("blockClearance".into(), record.clone());
+            edit(&mut req.object.as_mut().expect("object")["status"]);
+            req
+        };
+        assert!(review_status_ownership(&with_stored(&|_| {}), &settings).is_allowed());
+        let m = denied(review_status_ownership(&with_stored(&|s| s["blockClearance"]["clearReason"] = json!("other")), &settings));
+        assert!(m.contains("status.blockClearance.clearReason: status.blockClearance is write-once"), "{m}");
+        let m = denied(review_status_ownership(
+            &with_stored(&|s| {
+                s.as_object_mut().expect("status").remove("blockClearance");
+            }),
+            &settings,
+        ));
+        assert!(m.contains("status.blockClearance: is write-once and cannot be removed"), "{m}");
+        let m = denied(review_status_ownership(&with_stored(&|s| s["blockClearance"] = Value::Null), &settings));
+        assert!(m.contains("cannot be removed"), "{m}");
+    }
+
+    #[test]
+    fn a_hand_written_record_must_match_identity_method_and_failure() {
+        let settings = Settings::default();
+        for (field, value, needle) in [
+            ("clearedByUid", json!("uid-bob"), "clearedByUid: does not match"),
+            ("clearedByGroups", json!(["system:masters"]), "clearedByGroups: does not match"),
+            ("clearMethod", json!("Manual"), "clearMethod: must be KubernetesAdmissionWebhook"),
+            ("clearedFailureAt", json!("2026-01-01T00:00:00Z"), "clearedFailureAt: does not match"),
+            ("clearedAt", json!(7), "status.blockClearance.clearedAt"),
+        ] {
+            let mut req = mutated_05();
+            req.object.as_mut().expect("object")["status"]["blockClearance"][field] = value;
+            let m = denied(review_status_ownership(&req, &settings));
+            assert!(m.contains(needle), "{field}: {m}");
+        }
+    }
+
+    #[test]
+    fn unchanged_status_and_other_webhook_shapes_pass() {
+        let settings = Settings::default();
+        let mut same = review("05-alice-status-clearance-request-validate-status.json");
+        same.object = same.old_object.clone();
+        assert!(review_status_ownership(&same, &settings).is_allowed());
+        // Main-resource reviews are not status writes.
+        assert!(review_status_ownership(&review("13-alice-patch-spec-targetresource.json"), &settings).is_allowed());
+        let mut other = review("11-alice-status-jsonpatch-phase-running-validate-status.json");
+        other.kind.group = "apps".into();
+        other.kind.kind = "Deployment".into();
+        assert!(denied(review_status_ownership(&other, &settings)).contains("only reviews kubernaut.ai WorkflowExecutions"));
+    }
+}

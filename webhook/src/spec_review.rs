@@ -60,3 +60,72 @@ fn review_update(request: &ReviewRequest) -> Verdict {
         request.object_ref()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::review;
+    use serde_json::json;
+
+    #[test]
+    fn real_creates_and_no_op_update_are_allowed() {
+        let settings = Settings::default();
+        for f in ["01-admin-create.json", "02-admin-create-dryrun.json", "15-alice-main-resource-patch-with-status-dropped.json"] {
+            let v = review_spec(&review(f), &settings);
+            assert!(v.is_allowed(), "{f}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn spec_changes_are_denied_naming_the_fields() {
+        let settings = Settings::default();
+        let v = review_spec(&review("03-admin-update-spec-parameters.json"), &settings);
+        assert_eq!(
+            v.message(),
+            Some("WorkflowExecution team-a/wfe-restart-payment-api: spec is immutable after creation (changed: spec.parameters); create a new WorkflowExecution instead")
+        );
+        let v = review_spec(&review("13-alice-patch-spec-targetresource.json"), &settings);
+        assert!(v.message().is_some_and(|m| m.contains("(changed: spec.targetResource)")), "{v:?}");
+    }
+
+    #[test]
+    fn every_violation_is_listed_with_its_path() {
+        let mut req = review("01-admin-create.json");
+        let spec = &mut req.object.as_mut().expect("object")["spec"];
+        spec["workflowRef"]["workflowId"] = json!("");
+        spec["workflowRef"]["containerDigest"] = json!("sha256:XYZ");
+        spec["targetResource"] = json!("not a target");
+        spec["parameters"] = json!({"lower": "x", "TARGET_RESOURCE": "y"});
+        spec["confidence"] = json!(1.5);
+        spec["remediationRequestRef"]["name"] = json!("");
+        let v = review_spec(&req, &Settings::default());
+        let Verdict::Deny { code, message, .. } = v else { panic!("must be denied") };
+        assert_eq!(code, 422);
+        for path in [
+            "spec.remediationRequestRef.name",
+            "spec.workflowRef.workflowId",
+            "spec.workflowRef.containerDigest",
+            "spec.targetResource",
+            "spec.parameters",
+            "TARGET_RESOURCE",
+            "spec.confidence",
+        ] {
+            assert!(message.contains(path), "{path} missing in {message}");
+        }
+        assert!(message.starts_with("WorkflowExecution team-a/wfe-restart-payment-api is invalid ("), "{message}");
+    }
+
+    #[test]
+    fn undecodable_objects_and_other_kinds_are_denied_not_panicking() {
+        let mut req = review("01-admin-create.json");
+        req.object.as_mut().expect("object")["spec"]["workflowRef"] = json!("oops");
+        let m = review_spec(&req, &Settings::default()).message().unwrap_or_default().to_owned();
+        assert!(m.contains("spec.workflowRef"), "{m}");
+        let mut other = review("01-admin-create.json");
+        other.kind.kind = "Pod".into();
+        assert!(matches!(review_spec(&other, &Settings::default()), Verdict::Deny { code: 400, .. }));
+        let mut missing = review("01-admin-create.json");
+        missing.object = None;
+        assert!(!review_spec(&missing, &Settings::default()).is_allowed());
+    }
+}
