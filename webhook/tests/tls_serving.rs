@@ -1,0 +1,143 @@
+//! Certificate rotation, malformed bodies and graceful shutdown against the real TLS server.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{MockAuthorizer, connect, fixture, fixture_json, local_certs, message_of, start, start_with};
+use serde_json::json;
+
+const MUTATE: &str = "/mutate-workflowexecution-status";
+const VALIDATE: &str = "/validate-workflowexecution";
+
+#[tokio::test]
+async fn rotated_certificate_is_served_to_new_connections_without_restart() {
+    let mut server = start().await;
+    let mut old_client = server.client().await;
+    let first_leaf = old_client.peer_leaf.clone();
+
+    let rotated = local_certs();
+    rotated.write_to_dir(server.cert_dir()).expect("rewrite certificate files");
+    server.ca_pems.push(rotated.ca_cert_pem.clone());
+    let reloader = Arc::clone(&server.certs).spawn_reloader(Duration::from_millis(20), server.shutdown.clone());
+
+    // Hang guard only: the reloader polls every 20 ms.
+    let new_leaf = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let client = server.client().await;
+            if client.peer_leaf != first_leaf {
+                return client.peer_leaf;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("new certificate served within the hang guard");
+    let expected: Vec<_> = {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        CertificateDer::pem_slice_iter(rotated.cert_pem.as_bytes()).collect::<Result<_, _>>().expect("pem")
+    };
+    assert_eq!(new_leaf, expected[0]);
+
+    // A client trusting only the new CA now connects; the connection opened before still works.
+    let mut only_new = connect(server.addr, &[rotated.ca_cert_pem]).await;
+    let (status, _) = only_new.post(VALIDATE, fixture("01-admin-create.json")).await;
+    assert_eq!(status, 200);
+    let (status, review) = old_client.post(VALIDATE, fixture("01-admin-create.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["allowed"], true);
+    server.shutdown.cancel();
+    reloader.await.expect("reloader stops");
+}
+
+#[tokio::test]
+async fn invalid_new_files_keep_the_old_certificate_in_service() {
+    let server = start().await;
+    let before = server.client().await.peer_leaf;
+    std::fs::write(server.cert_dir().join("tls.crt"), b"-----BEGIN CERTIFICATE-----\nnot base64\n").expect("write");
+    assert!(server.certs.reload().is_err());
+    assert_eq!(server.client().await.peer_leaf, before);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_clean_admission_review_errors() {
+    let server = start().await;
+    let mut client = server.client().await;
+    let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
+        ("empty", Vec::new(), 400, "", "request body is empty"),
+        ("not json", b"<xml/>".to_vec(), 400, "", "request body is not JSON"),
+        ("wrong kind", br#"{"kind":"Pod","apiVersion":"v1","request":{"uid":"u-1"}}"#.to_vec(), 400, "u-1", "expected kind AdmissionReview"),
+        ("missing request", br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#.to_vec(), 400, "", "has no request"),
+        (
+            "broken request with readable uid",
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u-2","operation":7}}"#.to_vec(),
+            400,
+            "u-2",
+            "AdmissionReview request.",
+        ),
+        ("huge", vec![b' '; 4 * 1024 * 1024], 413, "", "larger than 3145728 bytes"),
+    ];
+    for (what, body, code, uid, needle) in cases {
+        let (status, review) = client.post(MUTATE, body).await;
+        assert_eq!(status, code, "{what}: {review}");
+        assert_eq!(review["kind"], "AdmissionReview", "{what}");
+        assert_eq!(review["response"]["allowed"], false, "{what}");
+        assert_eq!(review["response"]["uid"], json!(uid), "{what}");
+        assert_eq!(review["response"]["status"]["code"], json!(code), "{what}");
+        assert!(message_of(&review).contains(needle), "{what}: {}", message_of(&review));
+    }
+
+    // The server answered the oversized body without reading it all, so that connection is closed.
+    let mut client = server.client().await;
+    // A well-formed review of another kind: answered (uid echoed) and denied.
+    let mut deployment = fixture_json("01-admin-create.json");
+    deployment["request"]["kind"] = json!({"group": "apps", "version": "v1", "kind": "Deployment"});
+    let (status, review) = client.post(VALIDATE, serde_json::to_vec(&deployment).expect("json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["uid"], deployment["request"]["uid"]);
+    assert_eq!(review["response"]["allowed"], false);
+    assert!(message_of(&review).contains("only reviews kubernaut.ai WorkflowExecutions, got apps/v1 Deployment"));
+
+    assert_eq!(server.metrics.requests("mutate-status", "UNKNOWN", false), 6);
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_finishes_in_flight_reviews() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let server = start_with(MockAuthorizer {
+        allowed: BTreeSet::from(["alice".to_owned()]),
+        gate: Some(gate.clone()),
+        ..Default::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    let in_flight = tokio::spawn(async move { client.post(MUTATE, fixture("05-alice-status-clearance-request-mutate.json")).await });
+    // Wait until the review is inside the authorizer.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while server.authorizer.calls.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("hang guard");
+
+    server.shutdown.cancel();
+    // The listener closes: new connections are refused.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while tokio::net::TcpStream::connect(server.addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("listener closed within the hang guard");
+    assert!(!server.task.is_finished(), "the server waits for the in-flight review");
+
+    gate.notify_one();
+    let (status, review) = tokio::time::timeout(Duration::from_secs(30), in_flight).await.expect("hang guard").expect("task");
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["allowed"], true);
+    tokio::time::timeout(Duration::from_secs(30), server.task).await.expect("hang guard").expect("join").expect("serve result");
+}
