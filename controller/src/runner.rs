@@ -1,0 +1,132 @@
+//! Wiring: watches, caches, the target index and kube-runtime's `Controller`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{StreamExt, TryStreamExt};
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use wfe_api::{WorkflowExecution, keys};
+use wfe_audit::AuditTrail;
+
+use crate::error::Error;
+use crate::executor::{Clock, Context, error_policy, reconcile};
+use crate::index::TargetIndex;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::tekton::{self, RunView};
+
+/// Fails with a clear message when `tekton.dev/v1` PipelineRuns are not served (discovery).
+pub async fn check_tekton(client: &Client) -> Result<(), Error> {
+    let version = format!("{}/{}", tekton::TEKTON_GROUP, tekton::TEKTON_VERSION);
+    match client.list_api_group_resources(&version).await {
+        Ok(list) if list.resources.iter().any(|r| r.name == "pipelineruns") => Ok(()),
+        Ok(_) => Err(Error::TektonMissing(format!(
+            " ({version} is served but has no pipelineruns resource)"
+        ))),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::TektonMissing(format!(
+            " (GET /apis/{version} returned 404)"
+        ))),
+        Err(e) => Err(Error::Kube {
+            call: "discover tekton.dev/v1",
+            source: e,
+        }),
+    }
+}
+
+/// The WFE a PipelineRun belongs to, from its exact `namespace/name` annotation.
+pub fn owner_of_run(run: &DynamicObject) -> Option<ObjectRef<WorkflowExecution>> {
+    let owner = RunView::from_object(run).owner?;
+    Some(ObjectRef::new(&owner.name).within(&owner.namespace))
+}
+
+/// Runs the reconciler until `shutdown` is cancelled, finishing the reconciles in progress.
+///
+/// `synced` turns true once the WFE and PipelineRun caches hold their initial lists.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    audit: Arc<dyn AuditTrail>,
+    shutdown: CancellationToken,
+    synced: Arc<AtomicBool>,
+) -> Result<(), Error> {
+    let index = Arc::new(TargetIndex::default());
+
+    let wfe_api: Api<WorkflowExecution> = Api::all(client.clone());
+    let (wfe_store, wfe_writer) = reflector::store::<WorkflowExecution>();
+    let index_feed = index.clone();
+    let wfe_stream = watcher(wfe_api, watcher::Config::default())
+        .default_backoff()
+        .map_ok(move |event| {
+            index_feed.observe(&event);
+            event
+        })
+        .reflect(wfe_writer)
+        .applied_objects();
+
+    let ar = tekton::pipeline_run_resource();
+    let run_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &settings.execution_namespace, &ar);
+    let run_writer: Writer<DynamicObject> = Writer::new(ar.clone());
+    let run_store = run_writer.as_reader();
+    // Every PipelineRun change, status included, and deletions trigger the owner's reconcile.
+    let run_stream = watcher(run_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(run_writer)
+        .touched_objects();
+
+    let ready = {
+        let (wfes, runs, synced) = (wfe_store.clone(), run_store.clone(), synced.clone());
+        async move {
+            if wfes.wait_until_ready().await.is_ok() && runs.wait_until_ready().await.is_ok() {
+                synced.store(true, Ordering::Release);
+                info!("WorkflowExecution and PipelineRun caches synced");
+            }
+        }
+    };
+    let ready_task = tokio::spawn(ready);
+
+    let clock: Clock = Arc::new(jiff::Timestamp::now);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: keys::REPORTING_CONTROLLER.to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let ctx = Arc::new(Context {
+        client,
+        settings,
+        metrics,
+        audit,
+        recorder,
+        wfes: wfe_store.clone(),
+        runs: run_store,
+        index,
+        synced: synced.clone(),
+        clock,
+    });
+
+    let token = shutdown.clone();
+    Controller::for_stream(wfe_stream, wfe_store)
+        .watches_stream_with(run_stream, |run| owner_of_run(&run), ar)
+        .graceful_shutdown_on(async move { token.cancelled().await })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(error = %e, "controller event");
+            }
+        })
+        .await;
+    ready_task.abort();
+    synced.store(false, Ordering::Release);
+    info!("controller stopped");
+    Ok(())
+}
