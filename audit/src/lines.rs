@@ -35,12 +35,19 @@ impl JsonLines {
     /// Lines appended to `path` (created if missing, opened per batch so log rotation by rename
     /// works), fsynced after every batch.
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        JsonLines { target: Arc::new(Target::File { path: path.into(), lock: Mutex::new(()) }) }
+        JsonLines {
+            target: Arc::new(Target::File {
+                path: path.into(),
+                lock: Mutex::new(()),
+            }),
+        }
     }
 
     /// Lines written to `writer`, flushed after every batch.
     pub fn writer(writer: Box<dyn Write + Send>) -> Self {
-        JsonLines { target: Arc::new(Target::Writer(Mutex::new(writer))) }
+        JsonLines {
+            target: Arc::new(Target::Writer(Mutex::new(writer))),
+        }
     }
 
     /// `stdout`/`writer` or the file path, for logs and errors.
@@ -69,12 +76,16 @@ impl Target {
     fn write_batch(&self, buf: &[u8]) -> io::Result<()> {
         match self {
             Target::Writer(writer) => {
-                let mut writer = writer.lock().map_err(|_| io::Error::other("audit writer lock poisoned"))?;
+                let mut writer = writer
+                    .lock()
+                    .map_err(|_| io::Error::other("audit writer lock poisoned"))?;
                 writer.write_all(buf)?;
                 writer.flush()
             }
             Target::File { path, lock } => {
-                let _guard = lock.lock().map_err(|_| io::Error::other("audit file lock poisoned"))?;
+                let _guard = lock
+                    .lock()
+                    .map_err(|_| io::Error::other("audit file lock poisoned"))?;
                 append_synced(path, buf)
             }
         }

@@ -33,8 +33,12 @@ impl LocalRecorder {
     /// The local sink the settings describe (`audit.path` if set, else stdout).
     pub fn new(settings: &AuditSettings) -> Self {
         match &settings.path {
-            Some(path) => LocalRecorder { lines: JsonLines::file(path) },
-            None => LocalRecorder { lines: JsonLines::stdout() },
+            Some(path) => LocalRecorder {
+                lines: JsonLines::file(path),
+            },
+            None => LocalRecorder {
+                lines: JsonLines::stdout(),
+            },
         }
     }
 
@@ -48,7 +52,10 @@ impl LocalRecorder {
         self.lines
             .append(std::slice::from_ref(record))
             .await
-            .map_err(|source| LocalRecordError { target: self.lines.describe(), source })
+            .map_err(|source| LocalRecordError {
+                target: self.lines.describe(),
+                source,
+            })
     }
 
     pub(crate) fn lines(&self) -> &JsonLines {

@@ -29,10 +29,16 @@ impl AuditMetrics {
     /// Creates and registers the metrics on `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let events = IntCounterVec::new(
-            Opts::new("workflowexecution_audit_events_total", "Audit events by sink and delivery result."),
+            Opts::new(
+                "workflowexecution_audit_events_total",
+                "Audit events by sink and delivery result.",
+            ),
             &["sink", "result"],
         )?;
-        let pending = IntGauge::new("workflowexecution_audit_pending", "Audit events handed to a sink and not yet settled.")?;
+        let pending = IntGauge::new(
+            "workflowexecution_audit_pending",
+            "Audit events handed to a sink and not yet settled.",
+        )?;
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(pending.clone()))?;
         Ok(AuditMetrics { events, pending })
@@ -40,7 +46,9 @@ impl AuditMetrics {
 
     /// Adds `n` events with `result` for `sink`.
     pub fn count(&self, sink: &str, result: &str, n: usize) {
-        self.events.with_label_values(&[sink, result]).inc_by(n as u64);
+        self.events
+            .with_label_values(&[sink, result])
+            .inc_by(n as u64);
     }
 
     /// Current count for (`sink`, `result`).

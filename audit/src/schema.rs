@@ -46,8 +46,17 @@ const ENFORCED: &[&str] = &[
 ];
 
 /// Keywords that only annotate and never constrain a value.
-const ANNOTATIONS: &[&str] =
-    &["description", "example", "examples", "default", "deprecated", "title", "readOnly", "writeOnly", "externalDocs"];
+const ANNOTATIONS: &[&str] = &[
+    "description",
+    "example",
+    "examples",
+    "default",
+    "deprecated",
+    "title",
+    "readOnly",
+    "writeOnly",
+    "externalDocs",
+];
 
 /// Formats that only describe a number's width; any number of the declared type is accepted.
 const NUMERIC_FORMATS: &[&str] = &["int32", "int64", "float", "double"];
@@ -62,7 +71,9 @@ pub enum SchemaLoadError {
     #[error("audit schema: {0}")]
     Structure(String),
     /// A schema uses a keyword the validator cannot enforce.
-    #[error("audit schema: {schema} uses keyword {keyword:?}, which this validator does not enforce")]
+    #[error(
+        "audit schema: {schema} uses keyword {keyword:?}, which this validator does not enforce"
+    )]
     UnsupportedKeyword {
         /// Component schema name.
         schema: String,
@@ -101,7 +112,11 @@ pub struct SchemaViolation {
 
 impl std::fmt::Display for SchemaViolation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.path.is_empty() { "<event>" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "<event>"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.message)
     }
 }
@@ -134,17 +149,31 @@ impl AuditSchema {
             .get("components")
             .and_then(|c| c.get("schemas"))
             .ok_or_else(|| SchemaLoadError::Structure("components.schemas is missing".into()))?;
-        let schemas: Value = serde_json::to_value(schemas)
-            .map_err(|e| SchemaLoadError::Structure(format!("components.schemas is not JSON-compatible: {e}")))?;
+        let schemas: Value = serde_json::to_value(schemas).map_err(|e| {
+            SchemaLoadError::Structure(format!("components.schemas is not JSON-compatible: {e}"))
+        })?;
         let Value::Object(schemas) = schemas else {
-            return Err(SchemaLoadError::Structure("components.schemas is not a map".into()));
+            return Err(SchemaLoadError::Structure(
+                "components.schemas is not a map".into(),
+            ));
         };
         if !schemas.contains_key(AUDIT_EVENT_REQUEST) {
-            return Err(SchemaLoadError::Structure(format!("components.schemas.{AUDIT_EVENT_REQUEST} is missing")));
+            return Err(SchemaLoadError::Structure(format!(
+                "components.schemas.{AUDIT_EVENT_REQUEST} is missing"
+            )));
         }
-        let uuid = Regex::new(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-            .map_err(|e| SchemaLoadError::Pattern { pattern: "uuid".into(), message: e.to_string() })?;
-        let mut schema = AuditSchema { schemas, patterns: HashMap::new(), uuid };
+        let uuid = Regex::new(
+            r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        )
+        .map_err(|e| SchemaLoadError::Pattern {
+            pattern: "uuid".into(),
+            message: e.to_string(),
+        })?;
+        let mut schema = AuditSchema {
+            schemas,
+            patterns: HashMap::new(),
+            uuid,
+        };
         schema.check_reachable()?;
         Ok(schema)
     }
@@ -159,12 +188,17 @@ impl AuditSchema {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let schema = self.schemas.get(&name).ok_or_else(|| SchemaLoadError::UnresolvedRef(name.clone()))?;
+            let schema = self
+                .schemas
+                .get(&name)
+                .ok_or_else(|| SchemaLoadError::UnresolvedRef(name.clone()))?;
             check_schema(&name, schema, &mut queue, &mut patterns)?;
         }
         for pattern in patterns {
-            let re = Regex::new(&pattern)
-                .map_err(|e| SchemaLoadError::Pattern { pattern: pattern.clone(), message: e.to_string() })?;
+            let re = Regex::new(&pattern).map_err(|e| SchemaLoadError::Pattern {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?;
             self.patterns.insert(pattern, re);
         }
         Ok(())
@@ -178,7 +212,10 @@ impl AuditSchema {
         let root = Value::Object(Map::from_iter([("$ref".to_owned(), root)]));
         self.validate(&root, event, "", &mut violations);
         let parent = event.get("event_type").and_then(Value::as_str);
-        let payload = event.get("event_data").and_then(|d| d.get("event_type")).and_then(Value::as_str);
+        let payload = event
+            .get("event_data")
+            .and_then(|d| d.get("event_type"))
+            .and_then(Value::as_str);
         if let (Some(parent), Some(payload)) = (parent, payload)
             && parent != payload
         {
@@ -187,16 +224,29 @@ impl AuditSchema {
                 message: format!("{payload:?} does not match the parent event_type {parent:?}"),
             });
         }
-        if violations.is_empty() { Ok(()) } else { Err(SchemaViolations(violations)) }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(SchemaViolations(violations))
+        }
     }
 
     fn resolve<'s>(&'s self, reference: &str) -> Option<&'s Value> {
-        reference.strip_prefix(REF_PREFIX).and_then(|name| self.schemas.get(name))
+        reference
+            .strip_prefix(REF_PREFIX)
+            .and_then(|name| self.schemas.get(name))
     }
 
     fn validate(&self, schema: &Value, value: &Value, path: &str, out: &mut Vec<SchemaViolation>) {
-        let Some(schema) = schema.as_object() else { return };
-        let mut fail = |message: String| out.push(SchemaViolation { path: path.to_owned(), message });
+        let Some(schema) = schema.as_object() else {
+            return;
+        };
+        let mut fail = |message: String| {
+            out.push(SchemaViolation {
+                path: path.to_owned(),
+                message,
+            })
+        };
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             // OpenAPI 3.0: siblings of $ref are ignored.
             match self.resolve(reference) {
@@ -205,7 +255,10 @@ impl AuditSchema {
             }
             return;
         }
-        let nullable = schema.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+        let nullable = schema
+            .get("nullable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if value.is_null() {
             if nullable || schema.get("type").is_none() && !has_composition(schema) {
                 return;
@@ -273,17 +326,28 @@ impl AuditSchema {
             fail(format!("{s:?} does not match pattern {pattern:?}"));
         }
         match schema.get("format").and_then(Value::as_str) {
-            Some("date-time") if !is_rfc3339(s) => fail(format!("{s:?} is not an RFC 3339 date-time")),
+            Some("date-time") if !is_rfc3339(s) => {
+                fail(format!("{s:?} is not an RFC 3339 date-time"))
+            }
             Some("uuid") if !self.uuid.is_match(s) => fail(format!("{s:?} is not a UUID")),
             _ => {}
         }
     }
 
-    fn validate_object(&self, schema: &Map<String, Value>, map: &Map<String, Value>, path: &str, out: &mut Vec<SchemaViolation>) {
+    fn validate_object(
+        &self,
+        schema: &Map<String, Value>,
+        map: &Map<String, Value>,
+        path: &str,
+        out: &mut Vec<SchemaViolation>,
+    ) {
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for field in required.iter().filter_map(Value::as_str) {
                 if !map.contains_key(field) {
-                    out.push(SchemaViolation { path: join(path, field), message: "is required".into() });
+                    out.push(SchemaViolation {
+                        path: join(path, field),
+                        message: "is required".into(),
+                    });
                 }
             }
         }
@@ -296,14 +360,22 @@ impl AuditSchema {
                         path: join(path, key),
                         message: "is not an allowed property".into(),
                     }),
-                    Some(extra @ Value::Object(_)) => self.validate(extra, item, &join(path, key), out),
+                    Some(extra @ Value::Object(_)) => {
+                        self.validate(extra, item, &join(path, key), out)
+                    }
                     _ => {}
                 },
             }
         }
     }
 
-    fn validate_composition(&self, schema: &Map<String, Value>, value: &Value, path: &str, out: &mut Vec<SchemaViolation>) {
+    fn validate_composition(
+        &self,
+        schema: &Map<String, Value>,
+        value: &Value,
+        path: &str,
+        out: &mut Vec<SchemaViolation>,
+    ) {
         if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
             for sub in all {
                 self.validate(sub, value, path, out);
@@ -312,17 +384,25 @@ impl AuditSchema {
         if let Some(any) = schema.get("anyOf").and_then(Value::as_array)
             && !any.iter().any(|sub| self.passes(sub, value, path))
         {
-            out.push(SchemaViolation { path: path.to_owned(), message: "matches none of the anyOf schemas".into() });
+            out.push(SchemaViolation {
+                path: path.to_owned(),
+                message: "matches none of the anyOf schemas".into(),
+            });
         }
         if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
             match schema.get("discriminator") {
                 Some(discriminator) => self.validate_discriminated(discriminator, value, path, out),
                 None => {
-                    let matching = one.iter().filter(|sub| self.passes(sub, value, path)).count();
+                    let matching = one
+                        .iter()
+                        .filter(|sub| self.passes(sub, value, path))
+                        .count();
                     if matching != 1 {
                         out.push(SchemaViolation {
                             path: path.to_owned(),
-                            message: format!("must match exactly one oneOf schema, matches {matching}"),
+                            message: format!(
+                                "must match exactly one oneOf schema, matches {matching}"
+                            ),
                         });
                     }
                 }
@@ -332,8 +412,16 @@ impl AuditSchema {
 
     /// OpenAPI discriminator: the value of `propertyName` picks the one schema to validate against
     /// (via `mapping`, else by component name).
-    fn validate_discriminated(&self, discriminator: &Value, value: &Value, path: &str, out: &mut Vec<SchemaViolation>) {
-        let Some(property) = discriminator.get("propertyName").and_then(Value::as_str) else { return };
+    fn validate_discriminated(
+        &self,
+        discriminator: &Value,
+        value: &Value,
+        path: &str,
+        out: &mut Vec<SchemaViolation>,
+    ) {
+        let Some(property) = discriminator.get("propertyName").and_then(Value::as_str) else {
+            return;
+        };
         let Some(tag) = value.get(property).and_then(Value::as_str) else {
             out.push(SchemaViolation {
                 path: join(path, property),
@@ -346,10 +434,17 @@ impl AuditSchema {
             .and_then(|m| m.get(tag))
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .or_else(|| self.schemas.contains_key(tag).then(|| format!("{REF_PREFIX}{tag}")));
+            .or_else(|| {
+                self.schemas
+                    .contains_key(tag)
+                    .then(|| format!("{REF_PREFIX}{tag}"))
+            });
         match target {
             Some(reference) => {
-                let sub = Value::Object(Map::from_iter([("$ref".to_owned(), Value::String(reference))]));
+                let sub = Value::Object(Map::from_iter([(
+                    "$ref".to_owned(),
+                    Value::String(reference),
+                )]));
                 self.validate(&sub, value, path, out);
             }
             None => out.push(SchemaViolation {
@@ -367,10 +462,16 @@ impl AuditSchema {
 }
 
 fn has_composition(schema: &Map<String, Value>) -> bool {
-    ["oneOf", "anyOf", "allOf"].iter().any(|k| schema.contains_key(*k))
+    ["oneOf", "anyOf", "allOf"]
+        .iter()
+        .any(|k| schema.contains_key(*k))
 }
 
-fn validate_number(schema: &Map<String, Value>, n: &serde_json::Number, fail: &mut impl FnMut(String)) {
+fn validate_number(
+    schema: &Map<String, Value>,
+    n: &serde_json::Number,
+    fail: &mut impl FnMut(String),
+) {
     let Some(x) = n.as_f64() else { return };
     if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
         && x < min
@@ -391,7 +492,9 @@ fn type_matches(ty: &str, value: &Value) -> bool {
         "object" => value.is_object(),
         "array" => value.is_array(),
         "number" => value.is_number(),
-        "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "integer" => {
+            value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
         _ => false,
     }
 }
@@ -408,7 +511,11 @@ fn kind(value: &Value) -> &'static str {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// RFC 3339 `date-time`: full date, `T`/`t`/space, time, and a `Z` or numeric offset.
@@ -418,7 +525,10 @@ fn is_rfc3339(s: &str) -> bool {
         let tail = s.len().saturating_sub(6);
         matches!(bytes.get(tail), Some(b'+' | b'-')) && bytes.get(tail + 3) == Some(&b':')
     };
-    has_offset && bytes.len() >= 20 && matches!(bytes[10], b'T' | b't' | b' ') && s.parse::<jiff::Timestamp>().is_ok()
+    has_offset
+        && bytes.len() >= 20
+        && matches!(bytes[10], b'T' | b't' | b' ')
+        && s.parse::<jiff::Timestamp>().is_ok()
 }
 
 /// Load-time check of one component schema (recursing into inline subschemas).
@@ -433,7 +543,9 @@ fn check_schema(
         return if schema.is_boolean() {
             Ok(())
         } else {
-            Err(SchemaLoadError::Structure(format!("{name}: a schema must be an object")))
+            Err(SchemaLoadError::Structure(format!(
+                "{name}: a schema must be an object"
+            )))
         };
     };
     for (keyword, value) in map {
@@ -441,7 +553,10 @@ fn check_schema(
             continue;
         }
         if !ENFORCED.contains(&keyword.as_str()) {
-            return Err(SchemaLoadError::UnsupportedKeyword { schema: name.into(), keyword: keyword.clone() });
+            return Err(SchemaLoadError::UnsupportedKeyword {
+                schema: name.into(),
+                keyword: keyword.clone(),
+            });
         }
         match keyword.as_str() {
             "$ref" => enqueue(queue, value.as_str().unwrap_or_default())?,
@@ -457,16 +572,25 @@ fn check_schema(
                 }
             }
             "discriminator" => {
-                for target in value.get("mapping").and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
+                for target in value
+                    .get("mapping")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
                     enqueue(queue, target.as_str().unwrap_or_default())?;
                 }
             }
             "pattern" => patterns.push(value.as_str().unwrap_or_default().to_owned()),
             "format" => {
                 let format = value.as_str().unwrap_or_default();
-                let checked = matches!(format, "date-time" | "uuid") || NUMERIC_FORMATS.contains(&format);
+                let checked =
+                    matches!(format, "date-time" | "uuid") || NUMERIC_FORMATS.contains(&format);
                 if !checked {
-                    return Err(SchemaLoadError::UnsupportedFormat { schema: name.into(), format: format.into() });
+                    return Err(SchemaLoadError::UnsupportedFormat {
+                        schema: name.into(),
+                        format: format.into(),
+                    });
                 }
             }
             _ => {}
@@ -476,7 +600,9 @@ fn check_schema(
 }
 
 fn enqueue(queue: &mut Vec<String>, reference: &str) -> Result<(), SchemaLoadError> {
-    let target = reference.strip_prefix(REF_PREFIX).ok_or_else(|| SchemaLoadError::UnresolvedRef(reference.into()))?;
+    let target = reference
+        .strip_prefix(REF_PREFIX)
+        .ok_or_else(|| SchemaLoadError::UnresolvedRef(reference.into()))?;
     queue.push(target.to_owned());
     Ok(())
 }

@@ -42,7 +42,10 @@ impl FromStr for SinkKind {
             "stdout" => Ok(SinkKind::Stdout),
             "file" => Ok(SinkKind::File),
             "datastorage" => Ok(SinkKind::Datastorage),
-            other => Err(SettingsError::new("audit.sink", format!("must be stdout, file or datastorage, got {other:?}"))),
+            other => Err(SettingsError::new(
+                "audit.sink",
+                format!("must be stdout, file or datastorage, got {other:?}"),
+            )),
         }
     }
 }
@@ -117,7 +120,10 @@ pub struct SettingsError {
 
 impl SettingsError {
     fn new(field: &'static str, message: impl Into<String>) -> Self {
-        SettingsError { field, message: message.into() }
+        SettingsError {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -125,31 +131,48 @@ impl AuditSettings {
     /// Checks the combination of settings, naming the first offending key.
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.sink == SinkKind::File && self.path.is_none() {
-            return Err(SettingsError::new("audit.path", "is required when audit.sink is file"));
+            return Err(SettingsError::new(
+                "audit.path",
+                "is required when audit.sink is file",
+            ));
         }
         if self.sink == SinkKind::Datastorage {
-            let url = self
-                .url
-                .as_deref()
-                .ok_or_else(|| SettingsError::new("audit.url", "is required when audit.sink is datastorage"))?;
+            let url = self.url.as_deref().ok_or_else(|| {
+                SettingsError::new("audit.url", "is required when audit.sink is datastorage")
+            })?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(SettingsError::new("audit.url", format!("must start with http:// or https://, got {url:?}")));
+                return Err(SettingsError::new(
+                    "audit.url",
+                    format!("must start with http:// or https://, got {url:?}"),
+                ));
             }
         }
         if self.batch_size == 0 {
             return Err(SettingsError::new("audit.batchSize", "must be at least 1"));
         }
         if self.max_attempts == 0 {
-            return Err(SettingsError::new("audit.maxAttempts", "must be at least 1"));
+            return Err(SettingsError::new(
+                "audit.maxAttempts",
+                "must be at least 1",
+            ));
         }
         if self.request_timeout.is_zero() {
-            return Err(SettingsError::new("audit.requestTimeout", "must be greater than 0"));
+            return Err(SettingsError::new(
+                "audit.requestTimeout",
+                "must be greater than 0",
+            ));
         }
         if self.retry_max_backoff < self.retry_initial_backoff {
-            return Err(SettingsError::new("audit.retryMaxBackoff", "must not be smaller than audit.retryInitialBackoff"));
+            return Err(SettingsError::new(
+                "audit.retryMaxBackoff",
+                "must not be smaller than audit.retryInitialBackoff",
+            ));
         }
         if self.controller_identity.trim().is_empty() {
-            return Err(SettingsError::new("audit.controllerIdentity", "must not be empty"));
+            return Err(SettingsError::new(
+                "audit.controllerIdentity",
+                "must not be empty",
+            ));
         }
         Ok(())
     }
@@ -157,6 +180,104 @@ impl AuditSettings {
     /// Delay before retry number `attempt` (1-based): initial × 2^(attempt−1), capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
-        self.retry_initial_backoff.saturating_mul(factor).min(self.retry_max_backoff)
+        self.retry_initial_backoff
+            .saturating_mul(factor)
+            .min(self.retry_max_backoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_stdout() {
+        let s = AuditSettings::default();
+        assert_eq!(s.sink, SinkKind::Stdout);
+        assert_eq!(s.batch_size, 50);
+        assert_eq!(s.flush_interval, Duration::from_secs(1));
+        assert_eq!(
+            s.token_file.as_deref(),
+            Some(std::path::Path::new(DEFAULT_TOKEN_FILE))
+        );
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_combinations_name_the_key() {
+        let field = |s: AuditSettings| s.validate().unwrap_err().field;
+        assert_eq!(
+            field(AuditSettings {
+                sink: SinkKind::File,
+                ..Default::default()
+            }),
+            "audit.path"
+        );
+        assert_eq!(
+            field(AuditSettings {
+                sink: SinkKind::Datastorage,
+                ..Default::default()
+            }),
+            "audit.url"
+        );
+        let ftp = AuditSettings {
+            sink: SinkKind::Datastorage,
+            url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        assert_eq!(field(ftp), "audit.url");
+        assert_eq!(
+            field(AuditSettings {
+                batch_size: 0,
+                ..Default::default()
+            }),
+            "audit.batchSize"
+        );
+        assert_eq!(
+            field(AuditSettings {
+                max_attempts: 0,
+                ..Default::default()
+            }),
+            "audit.maxAttempts"
+        );
+        assert_eq!(
+            field(AuditSettings {
+                request_timeout: Duration::ZERO,
+                ..Default::default()
+            }),
+            "audit.requestTimeout"
+        );
+        assert_eq!(
+            field(AuditSettings {
+                controller_identity: " ".into(),
+                ..Default::default()
+            }),
+            "audit.controllerIdentity"
+        );
+        let backwards = AuditSettings {
+            retry_max_backoff: Duration::from_millis(1),
+            ..Default::default()
+        };
+        assert_eq!(field(backwards), "audit.retryMaxBackoff");
+    }
+
+    #[test]
+    fn sink_kind_parses_config_names() {
+        for kind in [SinkKind::Stdout, SinkKind::File, SinkKind::Datastorage] {
+            assert_eq!(kind.as_str().parse::<SinkKind>().unwrap(), kind);
+        }
+        assert_eq!("kafka".parse::<SinkKind>().unwrap_err().field, "audit.sink");
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let s = AuditSettings {
+            retry_initial_backoff: Duration::from_millis(500),
+            retry_max_backoff: Duration::from_secs(3),
+            ..Default::default()
+        };
+        let got: Vec<u128> = (1..=6).map(|a| s.backoff(a).as_millis()).collect();
+        assert_eq!(got, vec![500, 1000, 2000, 3000, 3000, 3000]);
+        assert_eq!(s.backoff(u32::MAX), Duration::from_secs(3));
     }
 }

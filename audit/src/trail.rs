@@ -36,22 +36,36 @@ impl AuditTrailImpl {
 
     /// Like `new`, but local records (and, for `stdout`/`file`, the events themselves) go to
     /// `local` instead of the destination the settings name.
-    pub fn with_local(settings: &AuditSettings, metrics: AuditMetrics, local: LocalRecorder) -> Result<Self, AuditSetupError> {
+    pub fn with_local(
+        settings: &AuditSettings,
+        metrics: AuditMetrics,
+        local: LocalRecorder,
+    ) -> Result<Self, AuditSetupError> {
         settings.validate()?;
         let schema = match &settings.schema_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| AuditSetupError::SchemaFile { path: path.display().to_string(), message: e.to_string() })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| AuditSetupError::SchemaFile {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                 AuditSchema::from_openapi(&text)?
             }
             None => AuditSchema::embedded()?,
         };
         let sink: Arc<dyn Sink> = match settings.sink {
-            SinkKind::Stdout | SinkKind::File => Arc::new(LinesSink::new(settings.sink.as_str(), local.lines().clone())),
+            SinkKind::Stdout | SinkKind::File => Arc::new(LinesSink::new(
+                settings.sink.as_str(),
+                local.lines().clone(),
+            )),
             SinkKind::Datastorage => {
                 tokio::runtime::Handle::try_current().map_err(|_| AuditSetupError::NoRuntime)?;
                 let inner = datastorage::shared(DataStorageSink::new(settings, metrics.clone())?);
-                Arc::new(Batched::spawn(inner, settings.batch_size, settings.flush_interval))
+                Arc::new(Batched::spawn(
+                    inner,
+                    settings.batch_size,
+                    settings.flush_interval,
+                ))
             }
         };
         Ok(AuditTrailImpl {
@@ -105,7 +119,10 @@ impl AuditTrailImpl {
                     self.metrics.count(sink, result::REJECTED_SCHEMA, 1);
                     tracing::error!(wfe = %name, namespace, event_id = %event.event_id, event_type = event_type.as_str(), error = %violations, "audit event rejected by the DataStorage schema; kept in the local sink only");
                     let list: Vec<String> = violations.0.iter().map(ToString::to_string).collect();
-                    if self.keep_locally(&rejected_schema_record(&list, &event)).await {
+                    if self
+                        .keep_locally(&rejected_schema_record(&list, &event))
+                        .await
+                    {
                         settled.push(event_type);
                     }
                 }
@@ -129,10 +146,14 @@ impl AuditTrailImpl {
                 Delivery::Quarantined(reason) => {
                     self.metrics.count(sink, result::QUARANTINED, 1);
                     tracing::error!(wfe = %name, namespace, event_id = %event.event_id, event_type = event.event_type.as_str(), %reason, "audit event quarantined: the sink refused it; kept in the local sink");
-                    if self.keep_locally(&quarantined_record(sink, &reason, event)).await {
+                    if self
+                        .keep_locally(&quarantined_record(sink, &reason, event))
+                        .await
+                    {
                         settled.push(event.event_type);
                     } else {
-                        unavailable.push(format!("quarantined ({reason}) but the local sink failed"));
+                        unavailable
+                            .push(format!("quarantined ({reason}) but the local sink failed"));
                     }
                 }
                 Delivery::Unavailable(reason) => {

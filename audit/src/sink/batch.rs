@@ -40,9 +40,18 @@ impl Sink for Batched {
 
     fn send<'a>(&'a self, events: &'a [AuditEvent]) -> BoxFuture<'a, Vec<Delivery>> {
         Box::pin(async move {
-            let stopped = || vec![Delivery::Unavailable("audit batcher has stopped".into()); events.len()];
+            let stopped =
+                || vec![Delivery::Unavailable("audit batcher has stopped".into()); events.len()];
             let (reply, answer) = oneshot::channel();
-            if self.queue.send(Job { events: events.to_vec(), reply }).await.is_err() {
+            if self
+                .queue
+                .send(Job {
+                    events: events.to_vec(),
+                    reply,
+                })
+                .await
+                .is_err()
+            {
                 return stopped();
             }
             answer.await.unwrap_or_else(|_| stopped())
@@ -50,7 +59,12 @@ impl Sink for Batched {
     }
 }
 
-async fn run(inner: Arc<dyn Sink>, mut rx: mpsc::Receiver<Job>, batch_size: usize, flush_interval: Duration) {
+async fn run(
+    inner: Arc<dyn Sink>,
+    mut rx: mpsc::Receiver<Job>,
+    batch_size: usize,
+    flush_interval: Duration,
+) {
     while let Some(first) = rx.recv().await {
         let deadline = Instant::now() + flush_interval;
         let mut count = first.events.len();
@@ -69,7 +83,10 @@ async fn run(inner: Arc<dyn Sink>, mut rx: mpsc::Receiver<Job>, batch_size: usiz
         for job in jobs {
             let mut answer: Vec<Delivery> = results.by_ref().take(job.events.len()).collect();
             // A sink must answer every event; treat a short answer as "not delivered".
-            answer.resize(job.events.len(), Delivery::Unavailable("sink gave no result for this event".into()));
+            answer.resize(
+                job.events.len(),
+                Delivery::Unavailable("sink gave no result for this event".into()),
+            );
             // The caller may have given up (cancelled); its events simply stay due.
             let _ = job.reply.send(answer);
         }

@@ -64,11 +64,16 @@ pub(crate) struct DataStorageSink {
 }
 
 impl DataStorageSink {
-    pub(crate) fn new(settings: &AuditSettings, metrics: AuditMetrics) -> Result<Self, AuditSetupError> {
-        let url = settings.url.as_deref().ok_or(AuditSetupError::Settings(crate::settings::SettingsError {
-            field: "audit.url",
-            message: "is required when audit.sink is datastorage".into(),
-        }))?;
+    pub(crate) fn new(
+        settings: &AuditSettings,
+        metrics: AuditMetrics,
+    ) -> Result<Self, AuditSetupError> {
+        let url = settings.url.as_deref().ok_or(AuditSetupError::Settings(
+            crate::settings::SettingsError {
+                field: "audit.url",
+                message: "is required when audit.sink is datastorage".into(),
+            },
+        ))?;
         let client = super::tls::client(settings.ca_file.as_deref(), settings.request_timeout)?;
         Ok(DataStorageSink {
             client,
@@ -83,17 +88,25 @@ impl DataStorageSink {
         let mut out = Vec::with_capacity(events.len());
         for chunk in events.chunks(self.settings.batch_size.max(1)) {
             match self.post_with_retry(chunk).await {
-                PostOutcome::Acknowledged => out.extend(std::iter::repeat_n(Delivery::Acknowledged, chunk.len())),
-                PostOutcome::Unavailable(why) => out.extend(std::iter::repeat_n(Delivery::Unavailable(why), chunk.len())),
-                PostOutcome::Rejected(why) if chunk.len() == 1 => out.push(Delivery::Quarantined(why)),
+                PostOutcome::Acknowledged => {
+                    out.extend(std::iter::repeat_n(Delivery::Acknowledged, chunk.len()))
+                }
+                PostOutcome::Unavailable(why) => {
+                    out.extend(std::iter::repeat_n(Delivery::Unavailable(why), chunk.len()))
+                }
+                PostOutcome::Rejected(why) if chunk.len() == 1 => {
+                    out.push(Delivery::Quarantined(why))
+                }
                 PostOutcome::Rejected(why) => {
                     tracing::warn!(events = chunk.len(), reason = %why, "DataStorage refused an audit batch; sending its events singly to isolate the offending ones");
                     for event in chunk {
-                        out.push(match self.post_with_retry(std::slice::from_ref(event)).await {
-                            PostOutcome::Acknowledged => Delivery::Acknowledged,
-                            PostOutcome::Rejected(why) => Delivery::Quarantined(why),
-                            PostOutcome::Unavailable(why) => Delivery::Unavailable(why),
-                        });
+                        out.push(
+                            match self.post_with_retry(std::slice::from_ref(event)).await {
+                                PostOutcome::Acknowledged => Delivery::Acknowledged,
+                                PostOutcome::Rejected(why) => Delivery::Quarantined(why),
+                                PostOutcome::Unavailable(why) => Delivery::Unavailable(why),
+                            },
+                        );
                     }
                 }
             }
@@ -122,7 +135,10 @@ impl DataStorageSink {
             }
             tracing::warn!(attempt, max_attempts = self.settings.max_attempts, reason = %last, "audit delivery to DataStorage failed");
         }
-        PostOutcome::Unavailable(format!("{} after {} attempt(s): {last}", self.endpoint, self.settings.max_attempts))
+        PostOutcome::Unavailable(format!(
+            "{} after {} attempt(s): {last}",
+            self.endpoint, self.settings.max_attempts
+        ))
     }
 
     async fn post_once(&self, body: &Value) -> Result<(), Failure> {
@@ -135,14 +151,20 @@ impl DataStorageSink {
             let token = token.current().map_err(|e| Failure::Retry(e.to_string()))?;
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| Failure::Retry(describe_reqwest(&e)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(describe_reqwest(&e)))?;
         let status = response.status().as_u16();
         let class = classify(status);
         if class == StatusClass::Acknowledged {
             return Ok(());
         }
         let detail = problem_detail(&response.text().await.unwrap_or_default());
-        let why = format!("HTTP {status}{}{detail}", if detail.is_empty() { "" } else { ": " });
+        let why = format!(
+            "HTTP {status}{}{detail}",
+            if detail.is_empty() { "" } else { ": " }
+        );
         Err(match class {
             StatusClass::Rejected => Failure::Rejected(why),
             StatusClass::Unauthorized => Failure::Unauthorized(why),
@@ -174,7 +196,11 @@ pub(crate) fn shared(sink: DataStorageSink) -> Arc<dyn Sink> {
 
 fn describe_reqwest(e: &reqwest::Error) -> String {
     use std::error::Error;
-    let mut message = if e.is_timeout() { format!("request timed out: {e}") } else { format!("request failed: {e}") };
+    let mut message = if e.is_timeout() {
+        format!("request timed out: {e}")
+    } else {
+        format!("request failed: {e}")
+    };
     let mut source = e.source();
     while let Some(s) = source {
         message.push_str(&format!(": {s}"));
@@ -192,11 +218,46 @@ pub fn problem_detail(body: &str) -> String {
             .map(str::to_owned)
             .collect();
         if let Some(Value::Object(fields)) = problem.get("field_errors") {
-            parts.extend(fields.iter().map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default())));
+            parts.extend(
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default())),
+            );
         }
         if !parts.is_empty() {
             return parts.join("; ");
         }
     }
     body.trim().chars().take(512).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        for s in [200, 201, 202] {
+            assert_eq!(classify(s), StatusClass::Acknowledged, "{s}");
+        }
+        for s in [400, 409, 413, 422] {
+            assert_eq!(classify(s), StatusClass::Rejected, "{s}");
+        }
+        assert_eq!(classify(401), StatusClass::Unauthorized);
+        for s in [403, 404, 408, 429, 500, 502, 503, 504, 302] {
+            assert_eq!(classify(s), StatusClass::Retry, "{s}");
+        }
+    }
+
+    #[test]
+    fn problem_details_are_summarised() {
+        let body = r#"{"type":"https://kubernaut.ai/problems/validation-error","title":"Validation Error","status":400,
+            "detail":"bad event","field_errors":{"correlation_id":"too long"}}"#;
+        assert_eq!(
+            problem_detail(body),
+            "Validation Error; bad event; correlation_id: too long"
+        );
+        assert_eq!(problem_detail("  plain text \n"), "plain text");
+        assert_eq!(problem_detail(&"x".repeat(2000)).len(), 512);
+    }
 }

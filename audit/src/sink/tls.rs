@@ -9,7 +9,10 @@ use rustls::RootCertStore;
 use crate::AuditSetupError;
 
 /// Builds the HTTP client: trusts `ca_file` (PEM) if given, else the system roots.
-pub(crate) fn client(ca_file: Option<&Path>, request_timeout: Duration) -> Result<reqwest::Client, AuditSetupError> {
+pub(crate) fn client(
+    ca_file: Option<&Path>,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, AuditSetupError> {
     let roots = match ca_file {
         Some(path) => roots_from_pem(path)?,
         None => system_roots(),
@@ -32,11 +35,17 @@ fn roots_from_pem(path: &Path) -> Result<RootCertStore, AuditSetupError> {
     let pem = std::fs::read(path).map_err(|e| AuditSetupError::Tls(format!("{}: {e}", field())))?;
     let mut roots = RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let cert = cert.map_err(|e| AuditSetupError::Tls(format!("{}: invalid PEM: {e}", field())))?;
-        roots.add(cert).map_err(|e| AuditSetupError::Tls(format!("{}: invalid certificate: {e}", field())))?;
+        let cert =
+            cert.map_err(|e| AuditSetupError::Tls(format!("{}: invalid PEM: {e}", field())))?;
+        roots
+            .add(cert)
+            .map_err(|e| AuditSetupError::Tls(format!("{}: invalid certificate: {e}", field())))?;
     }
     if roots.is_empty() {
-        return Err(AuditSetupError::Tls(format!("{}: contains no CERTIFICATE block", field())));
+        return Err(AuditSetupError::Tls(format!(
+            "{}: contains no CERTIFICATE block",
+            field()
+        )));
     }
     Ok(roots)
 }

@@ -25,22 +25,38 @@ pub(crate) struct TokenSource {
 
 impl TokenSource {
     pub(crate) fn new(path: PathBuf) -> Self {
-        TokenSource { path, cached: Mutex::new(None) }
+        TokenSource {
+            path,
+            cached: Mutex::new(None),
+        }
     }
 
     /// The current token.
     pub(crate) fn current(&self) -> io::Result<String> {
         let meta = fs::metadata(&self.path).map_err(|e| self.context(e))?;
-        let stamp = Stamp { inode: meta.ino(), len: meta.len(), modified: meta.modified().ok() };
-        let mut cached = self.cached.lock().map_err(|_| io::Error::other("token cache lock poisoned"))?;
+        let stamp = Stamp {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        };
+        let mut cached = self
+            .cached
+            .lock()
+            .map_err(|_| io::Error::other("token cache lock poisoned"))?;
         if let Some((seen, token)) = cached.as_ref()
             && *seen == stamp
         {
             return Ok(token.clone());
         }
-        let token = fs::read_to_string(&self.path).map_err(|e| self.context(e))?.trim().to_owned();
+        let token = fs::read_to_string(&self.path)
+            .map_err(|e| self.context(e))?
+            .trim()
+            .to_owned();
         if token.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("token file {} is empty", self.path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("token file {} is empty", self.path.display()),
+            ));
         }
         *cached = Some((stamp, token.clone()));
         Ok(token)
