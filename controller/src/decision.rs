@@ -912,7 +912,12 @@ pub fn decide_after_create(
             )
         }
     };
-    let requeue_after = lock_release_requeue(wfe, &status, world, settings);
+    // The run just created or read back is the freshest view of the lock.
+    let lock = match outcome {
+        CreateOutcome::Created(run) | CreateOutcome::AlreadyExists(run) => Some(run),
+        CreateOutcome::Rejected { .. } => world.lock,
+    };
+    let requeue_after = lock_release_requeue(wfe, &status, &World { lock, ..*world }, settings);
     set_audit_condition(&mut status, generation(wfe), now, None);
     let notices = transition_notices(wfe, wfe.status.as_ref(), &status);
     Decision {
