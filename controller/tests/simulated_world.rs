@@ -431,7 +431,7 @@ proptest! {
                     sim.failed_tasks.remove(TARGETS[target]);
                 }
                 Op::Clear { pick } => sim.clear(pick),
-                Op::Advance { secs } => sim.now = sim.now + Duration::from_secs(secs),
+                Op::Advance { secs } => sim.now += Duration::from_secs(secs),
             }
             sim.check_invariants()?;
         }
