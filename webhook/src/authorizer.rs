@@ -75,7 +75,8 @@ pub fn subject_access_review(request: &AuthorizationRequest) -> SubjectAccessRev
             user: Some(user.username.clone()),
             uid: user.uid.clone(),
             groups: (!user.groups.is_empty()).then(|| user.groups.clone()),
-            extra: (!user.extra.is_empty()).then(|| user.extra.clone().into_iter().collect::<BTreeMap<_, _>>()),
+            extra: (!user.extra.is_empty())
+                .then(|| user.extra.clone().into_iter().collect::<BTreeMap<_, _>>()),
             resource_attributes: Some(ResourceAttributes {
                 namespace: Some(request.namespace.clone()),
                 verb: Some("update".to_owned()),
@@ -94,11 +95,16 @@ pub fn subject_access_review(request: &AuthorizationRequest) -> SubjectAccessRev
 /// Reads the answer of a SubjectAccessReview; a missing status is not an allow.
 pub fn interpret(status: Option<&SubjectAccessReviewStatus>) -> Authorization {
     match status {
-        Some(s) if s.allowed && !s.denied.unwrap_or(false) => Authorization::Allowed { reason: nonempty(s.reason.as_deref()) },
-        Some(s) => Authorization::Denied {
-            reason: nonempty(s.reason.as_deref()).or_else(|| nonempty(s.evaluation_error.as_deref())),
+        Some(s) if s.allowed && !s.denied.unwrap_or(false) => Authorization::Allowed {
+            reason: nonempty(s.reason.as_deref()),
         },
-        None => Authorization::Failed { error: "SubjectAccessReview response has no status".to_owned() },
+        Some(s) => Authorization::Denied {
+            reason: nonempty(s.reason.as_deref())
+                .or_else(|| nonempty(s.evaluation_error.as_deref())),
+        },
+        None => Authorization::Failed {
+            error: "SubjectAccessReview response has no status".to_owned(),
+        },
     }
 }
 
@@ -110,9 +116,14 @@ impl Authorizer for SubjectAccessReviewer {
     fn authorize<'a>(&'a self, request: &'a AuthorizationRequest) -> BoxFuture<'a, Authorization> {
         Box::pin(async move {
             let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
-            match api.create(&PostParams::default(), &subject_access_review(request)).await {
+            match api
+                .create(&PostParams::default(), &subject_access_review(request))
+                .await
+            {
                 Ok(review) => interpret(review.status.as_ref()),
-                Err(e) => Authorization::Failed { error: format!("SubjectAccessReview request failed: {e}") },
+                Err(e) => Authorization::Failed {
+                    error: format!("SubjectAccessReview request failed: {e}"),
+                },
             }
         })
     }
@@ -137,7 +148,10 @@ mod tests {
         let json = serde_json::to_value(subject_access_review(&request)).expect("json");
         assert_eq!(json["spec"]["user"], "alice");
         assert_eq!(json["spec"]["uid"], "uid-alice");
-        assert_eq!(json["spec"]["groups"], serde_json::json!(["sre-team", "system:authenticated"]));
+        assert_eq!(
+            json["spec"]["groups"],
+            serde_json::json!(["sre-team", "system:authenticated"])
+        );
         assert_eq!(json["spec"]["extra"]["k"], serde_json::json!(["v"]));
         let attrs = &json["spec"]["resourceAttributes"];
         assert_eq!(attrs["verb"], "update");
@@ -150,12 +164,34 @@ mod tests {
 
     #[test]
     fn explicit_deny_wins_and_no_status_is_a_failure() {
-        let allowed = SubjectAccessReviewStatus { allowed: true, ..Default::default() };
-        assert_eq!(interpret(Some(&allowed)), Authorization::Allowed { reason: None });
-        let contradictory = SubjectAccessReviewStatus { allowed: true, denied: Some(true), ..Default::default() };
-        assert!(matches!(interpret(Some(&contradictory)), Authorization::Denied { .. }));
-        let evaluation = SubjectAccessReviewStatus { allowed: false, evaluation_error: Some("webhook down".into()), ..Default::default() };
-        assert_eq!(interpret(Some(&evaluation)), Authorization::Denied { reason: Some("webhook down".into()) });
+        let allowed = SubjectAccessReviewStatus {
+            allowed: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            interpret(Some(&allowed)),
+            Authorization::Allowed { reason: None }
+        );
+        let contradictory = SubjectAccessReviewStatus {
+            allowed: true,
+            denied: Some(true),
+            ..Default::default()
+        };
+        assert!(matches!(
+            interpret(Some(&contradictory)),
+            Authorization::Denied { .. }
+        ));
+        let evaluation = SubjectAccessReviewStatus {
+            allowed: false,
+            evaluation_error: Some("webhook down".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            interpret(Some(&evaluation)),
+            Authorization::Denied {
+                reason: Some("webhook down".into())
+            }
+        );
         assert!(matches!(interpret(None), Authorization::Failed { .. }));
     }
 }

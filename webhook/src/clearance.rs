@@ -30,7 +30,10 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(step: ClearanceStep, message: impl Into<String>) -> Self {
-        Refusal { step, message: message.into() }
+        Refusal {
+            step,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,7 +73,10 @@ pub fn plan_clearance(request: &ReviewRequest, settings: &Settings) -> Clearance
         return ClearancePlan::Pass;
     }
     if let Err(v) = request.check_kind() {
-        return ClearancePlan::Refuse(Refusal::new(ClearanceStep::Request, v.message().unwrap_or_default()));
+        return ClearancePlan::Refuse(Refusal::new(
+            ClearanceStep::Request,
+            v.message().unwrap_or_default(),
+        ));
     }
     let Some(new_status) = request.object.as_ref().and_then(status_map) else {
         // No status (or not an object): nothing to convert; schema validation judges the shape.
@@ -158,7 +164,8 @@ pub fn decide_clearance(
         Err(r) => return ClearanceOutcome::Refused(r),
     };
     let new_status = request.object.as_ref().and_then(status_map);
-    let reason = match read_reason(new_status.and_then(|s| present(s.get("blockClearanceRequest")))) {
+    let reason = match read_reason(new_status.and_then(|s| present(s.get("blockClearanceRequest"))))
+    {
         Ok(reason) => reason,
         Err(r) => return ClearanceOutcome::Refused(r),
     };
@@ -188,7 +195,12 @@ fn check_identity(request: &ReviewRequest, settings: &Settings) -> Result<(), Re
             user.username
         ));
     }
-    if user.is_service_account() && !settings.clearance.allow_service_accounts.contains(&user.username) {
+    if user.is_service_account()
+        && !settings
+            .clearance
+            .allow_service_accounts
+            .contains(&user.username)
+    {
         return refuse(format!(
             "{DENIED}: service account {} is not allowed to clear blocks; clear as a human user, or ask an administrator to add it to clearance.allowServiceAccounts",
             user.username
@@ -197,7 +209,10 @@ fn check_identity(request: &ReviewRequest, settings: &Settings) -> Result<(), Re
     Ok(())
 }
 
-fn check_authorization(question: &AuthorizationRequest, answer: Option<&Authorization>) -> Result<(), Refusal> {
+fn check_authorization(
+    question: &AuthorizationRequest,
+    answer: Option<&Authorization>,
+) -> Result<(), Refusal> {
     let user = &question.user.username;
     let ns = &question.namespace;
     let refuse = |m: String| Err(Refusal::new(ClearanceStep::Authorization, m));
@@ -206,12 +221,17 @@ fn check_authorization(question: &AuthorizationRequest, answer: Option<&Authoriz
         Some(Authorization::Denied { reason }) => refuse(format!(
             "{DENIED}: user {user:?} is not authorized to update workflowexecutions/blockclearance (kubernaut.ai) in namespace {ns}{}; \
              ask an administrator to bind a role such as workflowexecution-block-clearer",
-            reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         )),
         Some(Authorization::Failed { error }) => refuse(format!(
             "{DENIED}: could not verify that user {user:?} may clear blocks in namespace {ns} ({error}); retry later"
         )),
-        None => refuse(format!("{DENIED}: authorization of user {user:?} was not checked; retry later")),
+        None => refuse(format!(
+            "{DENIED}: authorization of user {user:?} was not checked; retry later"
+        )),
     }
 }
 
@@ -247,12 +267,21 @@ struct ClearanceFacts {
 }
 
 /// Step 3, on the stored object. Returns the failure time the clearance is bound to.
-fn check_block_state(request: &ReviewRequest, settings: &Settings) -> Result<Option<Time>, Refusal> {
+fn check_block_state(
+    request: &ReviewRequest,
+    settings: &Settings,
+) -> Result<Option<Time>, Refusal> {
     let wfe = request.object_ref();
     let refuse = |m: String| Err(Refusal::new(ClearanceStep::BlockState, m));
     let not_blocking = "only a Failed WorkflowExecution that blocks its target can be cleared";
-    let Some(old_status) = request.old_object.as_ref().and_then(|o| present(o.get("status"))) else {
-        return refuse(format!("{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no status yet); {not_blocking}"));
+    let Some(old_status) = request
+        .old_object
+        .as_ref()
+        .and_then(|o| present(o.get("status")))
+    else {
+        return refuse(format!(
+            "{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no status yet); {not_blocking}"
+        ));
     };
     let facts: BlockFacts = match serde_path_to_error::deserialize(old_status.clone()) {
         Ok(f) => f,
@@ -279,9 +308,16 @@ fn check_block_state(request: &ReviewRequest, settings: &Settings) -> Result<Opt
                 other.as_str()
             ));
         }
-        None => return refuse(format!("{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no phase); {not_blocking}")),
+        None => {
+            return refuse(format!(
+                "{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no phase); {not_blocking}"
+            ));
+        }
     }
-    let execution_failure = facts.failure_details.as_ref().is_some_and(|f| f.was_execution_failure);
+    let execution_failure = facts
+        .failure_details
+        .as_ref()
+        .is_some_and(|f| f.was_execution_failure);
     let failures = facts.consecutive_failures.unwrap_or(0);
     let max = i64::from(settings.max_consecutive_failures);
     if !execution_failure && failures < max {
@@ -303,7 +339,9 @@ fn read_reason(block_request: Option<&Value>) -> Result<String, Refusal> {
     match fields.get("clearReason") {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => refuse(format!("{DENIED}: status.blockClearanceRequest.clearReason must be a string")),
+        Some(_) => refuse(format!(
+            "{DENIED}: status.blockClearanceRequest.clearReason must be a string"
+        )),
     }
 }
 
@@ -320,17 +358,29 @@ pub fn check_reason(reason: &str, settings: &Settings) -> Result<(), Refusal> {
     }
     let words = trimmed.split_whitespace().count();
     if words < policy.min_words {
-        return refuse(format!("{DENIED}: reason must have at least {} words (got {words})", policy.min_words));
+        return refuse(format!(
+            "{DENIED}: reason must have at least {} words (got {words})",
+            policy.min_words
+        ));
     }
     let chars = trimmed.chars().count();
     if chars < policy.min_chars {
-        return refuse(format!("{DENIED}: reason must have at least {} characters (got {chars})", policy.min_chars));
+        return refuse(format!(
+            "{DENIED}: reason must have at least {} characters (got {chars})",
+            policy.min_chars
+        ));
     }
     let total = reason.chars().count();
     if total > policy.max_chars {
-        return refuse(format!("{DENIED}: reason must have at most {} characters (got {total})", policy.max_chars));
+        return refuse(format!(
+            "{DENIED}: reason must have at most {} characters (got {total})",
+            policy.max_chars
+        ));
     }
-    if let Some(c) = reason.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
+    if let Some(c) = reason
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
         return refuse(format!(
             "{DENIED}: reason contains the control character U+{:04X}; only newline and tab are allowed",
             u32::from(c)
@@ -339,7 +389,12 @@ pub fn check_reason(reason: &str, settings: &Settings) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn stamp(request: &ReviewRequest, reason: String, failed_at: Option<Time>, now: jiff::Timestamp) -> ClearanceOutcome {
+fn stamp(
+    request: &ReviewRequest,
+    reason: String,
+    failed_at: Option<Time>,
+    now: jiff::Timestamp,
+) -> ClearanceOutcome {
     let user = &request.user_info;
     // clearedAt is a MicroTime: keep exactly microsecond precision so it round-trips.
     let cleared_at = jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now);
@@ -358,23 +413,40 @@ fn stamp(request: &ReviewRequest, reason: String, failed_at: Option<Time>, now: 
         Err(e) => {
             return ClearanceOutcome::Refused(Refusal::new(
                 ClearanceStep::Request,
-                format!("{DENIED}: internal error encoding the clearance record ({e}); retry later"),
+                format!(
+                    "{DENIED}: internal error encoding the clearance record ({e}); retry later"
+                ),
             ));
         }
     };
     let patch = Patch(vec![
-        PatchOperation::Add(AddOperation { path: PointerBuf::from_tokens(["status", "blockClearance"]), value }),
-        PatchOperation::Remove(RemoveOperation { path: PointerBuf::from_tokens(["status", "blockClearanceRequest"]) }),
+        PatchOperation::Add(AddOperation {
+            path: PointerBuf::from_tokens(["status", "blockClearance"]),
+            value,
+        }),
+        PatchOperation::Remove(RemoveOperation {
+            path: PointerBuf::from_tokens(["status", "blockClearanceRequest"]),
+        }),
     ]);
-    ClearanceOutcome::Cleared { patch, record: Box::new(record) }
+    ClearanceOutcome::Cleared {
+        patch,
+        record: Box::new(record),
+    }
 }
 
 /// Audit annotations for a granted clearance (the API server prefixes them with the webhook name).
 pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
     let mut out = BTreeMap::from([
         ("cleared-by".to_owned(), record.cleared_by.clone()),
-        ("cleared-by-groups".to_owned(), record.cleared_by_groups.join(",")),
-        ("cleared-at".to_owned(), jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S%.6fZ", record.cleared_at.0).unwrap_or_default()),
+        (
+            "cleared-by-groups".to_owned(),
+            record.cleared_by_groups.join(","),
+        ),
+        (
+            "cleared-at".to_owned(),
+            jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S%.6fZ", record.cleared_at.0)
+                .unwrap_or_default(),
+        ),
     ]);
     if let Some(uid) = &record.cleared_by_uid {
         out.insert("cleared-by-uid".to_owned(), uid.clone());
@@ -403,7 +475,9 @@ mod tests {
     }
 
     fn allowed() -> Authorization {
-        Authorization::Allowed { reason: Some("RBAC: allowed".into()) }
+        Authorization::Allowed {
+            reason: Some("RBAC: allowed".into()),
+        }
     }
 
     fn refusal(outcome: ClearanceOutcome) -> Refusal {
@@ -463,8 +537,16 @@ mod tests {
         let value = &patch_json(&outcome)[0]["value"];
         assert_eq!(value["clearedBy"], "alice");
         assert!(value.get("clearedByUid").is_none());
-        let ssa = decide_clearance(&review("12-alice-status-server-side-apply-mutate.json"), &settings, Some(&allowed()), now());
-        assert_eq!(patch_json(&ssa)[1], json!({"op": "remove", "path": "/status/blockClearanceRequest"}));
+        let ssa = decide_clearance(
+            &review("12-alice-status-server-side-apply-mutate.json"),
+            &settings,
+            Some(&allowed()),
+            now(),
+        );
+        assert_eq!(
+            patch_json(&ssa)[1],
+            json!({"op": "remove", "path": "/status/blockClearanceRequest"})
+        );
     }
 
     #[test]
@@ -480,15 +562,31 @@ mod tests {
     fn bob_without_rbac_and_failed_or_missing_authorization_are_refused() {
         let settings = Settings::default();
         let bob = review("06-bob-status-clearance-request-mutate.json");
-        let r = refusal(decide_clearance(&bob, &settings, Some(&Authorization::Denied { reason: None }), now()));
+        let r = refusal(decide_clearance(
+            &bob,
+            &settings,
+            Some(&Authorization::Denied { reason: None }),
+            now(),
+        ));
         assert_eq!(r.step, ClearanceStep::Authorization);
         assert_eq!(
             r.message,
             "block clearance denied: user \"bob\" is not authorized to update workflowexecutions/blockclearance (kubernaut.ai) in namespace team-a; \
              ask an administrator to bind a role such as workflowexecution-block-clearer"
         );
-        let r = refusal(decide_clearance(&bob, &settings, Some(&Authorization::Failed { error: "connection refused".into() }), now()));
-        assert!(r.message.contains("could not verify") && r.message.contains("connection refused"), "{}", r.message);
+        let r = refusal(decide_clearance(
+            &bob,
+            &settings,
+            Some(&Authorization::Failed {
+                error: "connection refused".into(),
+            }),
+            now(),
+        ));
+        assert!(
+            r.message.contains("could not verify") && r.message.contains("connection refused"),
+            "{}",
+            r.message
+        );
         let r = refusal(decide_clearance(&bob, &settings, None, now()));
         assert_eq!(r.step, ClearanceStep::Authorization);
     }
@@ -500,20 +598,42 @@ mod tests {
         match plan_clearance(&sa, &settings) {
             ClearancePlan::Refuse(r) => {
                 assert_eq!(r.step, ClearanceStep::Identity);
-                assert!(r.message.contains("service account system:serviceaccount:default:test-sa is not allowed"), "{}", r.message);
+                assert!(
+                    r.message.contains(
+                        "service account system:serviceaccount:default:test-sa is not allowed"
+                    ),
+                    "{}",
+                    r.message
+                );
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
         let mut allow_sa = settings.clone();
-        allow_sa.clearance.allow_service_accounts = vec!["system:serviceaccount:default:test-sa".into()];
-        assert!(matches!(plan_clearance(&sa, &allow_sa), ClearancePlan::Authorize(_)));
+        allow_sa.clearance.allow_service_accounts =
+            vec!["system:serviceaccount:default:test-sa".into()];
+        assert!(matches!(
+            plan_clearance(&sa, &allow_sa),
+            ClearancePlan::Authorize(_)
+        ));
 
         let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-            ("system:anonymous", vec!["system:unauthenticated"], "anonymous"),
+            (
+                "system:anonymous",
+                vec!["system:unauthenticated"],
+                "anonymous",
+            ),
             ("", vec![], "anonymous"),
             ("mallory", vec!["system:unauthenticated"], "anonymous"),
-            (crate::settings::DEFAULT_CONTROLLER_USERNAME, vec!["system:serviceaccounts"], "controller"),
-            (crate::settings::DEFAULT_RUNNER_USERNAME, vec!["system:serviceaccounts"], "runner"),
+            (
+                crate::settings::DEFAULT_CONTROLLER_USERNAME,
+                vec!["system:serviceaccounts"],
+                "controller",
+            ),
+            (
+                crate::settings::DEFAULT_RUNNER_USERNAME,
+                vec!["system:serviceaccounts"],
+                "runner",
+            ),
         ];
         for (username, groups, needle) in cases {
             let mut req = review(ALICE_05);
@@ -530,11 +650,19 @@ mod tests {
     fn allowed_groups_are_required_when_configured() {
         let mut settings = Settings::default();
         settings.clearance.allowed_groups = vec!["sre-team".into()];
-        assert!(matches!(plan_clearance(&review(ALICE_05), &settings), ClearancePlan::Authorize(_)));
+        assert!(matches!(
+            plan_clearance(&review(ALICE_05), &settings),
+            ClearancePlan::Authorize(_)
+        ));
         let bob = review("06-bob-status-clearance-request-mutate.json");
         let r = refusal(decide_clearance(&bob, &settings, Some(&allowed()), now()));
         assert_eq!(r.step, ClearanceStep::Authorization);
-        assert!(r.message.contains("not in any group allowed to clear blocks (sre-team)"), "{}", r.message);
+        assert!(
+            r.message
+                .contains("not in any group allowed to clear blocks (sre-team)"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]
@@ -543,7 +671,10 @@ mod tests {
         settings.clearance.require_subject_access_review = false;
         let req = review(ALICE_05);
         assert_eq!(plan_clearance(&req, &settings), ClearancePlan::Decide);
-        assert!(matches!(decide_clearance(&req, &settings, None, now()), ClearanceOutcome::Cleared { .. }));
+        assert!(matches!(
+            decide_clearance(&req, &settings, None, now()),
+            ClearanceOutcome::Cleared { .. }
+        ));
     }
 
     #[test]
@@ -554,10 +685,20 @@ mod tests {
             "11-alice-status-jsonpatch-phase-running-mutate.json",
             "14-controller-status-reset-removes-clearance-request-mutate.json",
         ] {
-            assert_eq!(plan_clearance(&review(f), &settings), ClearancePlan::Pass, "{f}");
+            assert_eq!(
+                plan_clearance(&review(f), &settings),
+                ClearancePlan::Pass,
+                "{f}"
+            );
         }
         // Main-resource and non-UPDATE reviews are not clearance requests.
-        assert_eq!(plan_clearance(&review("15-alice-main-resource-patch-with-status-dropped.json"), &settings), ClearancePlan::Pass);
+        assert_eq!(
+            plan_clearance(
+                &review("15-alice-main-resource-patch-with-status-dropped.json"),
+                &settings
+            ),
+            ClearancePlan::Pass
+        );
         // The controller carrying over a request already stored is not requesting one...
         let mut carry = review(ALICE_05);
         carry.user_info.username = settings.controller_username.clone();
@@ -567,21 +708,37 @@ mod tests {
         // ...but adding one is refused.
         let mut adds = review(ALICE_05);
         adds.user_info.username = settings.controller_username.clone();
-        assert_eq!(refusal(decide_clearance(&adds, &settings, None, now())).step, ClearanceStep::Identity);
+        assert_eq!(
+            refusal(decide_clearance(&adds, &settings, None, now())).step,
+            ClearanceStep::Identity
+        );
     }
 
     #[test]
     fn forged_clearances_are_refused() {
         let settings = Settings::default();
         let forged = review("10-alice-status-forged-clearance-mutate.json");
-        let r = refusal(decide_clearance(&forged, &settings, Some(&allowed()), now()));
+        let r = refusal(decide_clearance(
+            &forged,
+            &settings,
+            Some(&allowed()),
+            now(),
+        ));
         assert_eq!(r.step, ClearanceStep::Request);
-        assert!(r.message.contains("cannot be written directly"), "{}", r.message);
+        assert!(
+            r.message.contains("cannot be written directly"),
+            "{}",
+            r.message
+        );
 
         let mut both = review(ALICE_05);
         new_status(&mut both).insert("blockClearance".into(), json!({"clearedBy": "alice"}));
         let r = refusal(decide_clearance(&both, &settings, Some(&allowed()), now()));
-        assert!(r.message.contains("cannot be written together"), "{}", r.message);
+        assert!(
+            r.message.contains("cannot be written together"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]
@@ -596,10 +753,18 @@ mod tests {
             old_status(r).insert("phase".into(), json!("Running"));
         }));
         assert_eq!(r.step, ClearanceStep::BlockState);
-        assert!(r.message.contains("phase is Running, not Failed"), "{}", r.message);
+        assert!(
+            r.message.contains("phase is Running, not Failed"),
+            "{}",
+            r.message
+        );
 
         let r = refusal(decide(&|r| {
-            r.old_object.as_mut().and_then(Value::as_object_mut).expect("old").remove("status");
+            r.old_object
+                .as_mut()
+                .and_then(Value::as_object_mut)
+                .expect("old")
+                .remove("status");
         }));
         assert!(r.message.contains("has no status yet"), "{}", r.message);
 
@@ -611,13 +776,28 @@ mod tests {
             }
         };
         let r = refusal(decide(&pre_execution(4)));
-        assert!(r.message.contains("consecutiveFailures is 4, below the limit of 5"), "{}", r.message);
-        assert!(matches!(decide(&pre_execution(5)), ClearanceOutcome::Cleared { .. }));
+        assert!(
+            r.message
+                .contains("consecutiveFailures is 4, below the limit of 5"),
+            "{}",
+            r.message
+        );
+        assert!(matches!(
+            decide(&pre_execution(5)),
+            ClearanceOutcome::Cleared { .. }
+        ));
 
         let r = refusal(decide(&|r| {
-            old_status(r).insert("blockClearance".into(), json!({"clearedBy": "carol", "clearedAt": "2026-11-22T02:12:00.000000Z"}));
+            old_status(r).insert(
+                "blockClearance".into(),
+                json!({"clearedBy": "carol", "clearedAt": "2026-11-22T02:12:00.000000Z"}),
+            );
         }));
-        assert!(r.message.contains("already cleared by carol"), "{}", r.message);
+        assert!(
+            r.message.contains("already cleared by carol"),
+            "{}",
+            r.message
+        );
 
         let r = refusal(decide(&|r| {
             old_status(r).insert("phase".into(), json!("Exploded"));
@@ -630,14 +810,36 @@ mod tests {
         let settings = Settings::default();
         let long = "word ".repeat(201);
         let cases: Vec<(String, Option<&str>)> = vec![
-            (String::new(), Some("block clearance denied: reason is empty; set status.blockClearanceRequest.clearReason to at least 10 words explaining why it is safe to remediate the target again")),
+            (
+                String::new(),
+                Some(
+                    "block clearance denied: reason is empty; set status.blockClearanceRequest.clearReason to at least 10 words explaining why it is safe to remediate the target again",
+                ),
+            ),
             ("  \n\t ".into(), Some("reason is empty")),
-            ("fixed it now".into(), Some("block clearance denied: reason must have at least 10 words (got 3)")),
-            ("a b c d e f g h i j".into(), Some("block clearance denied: reason must have at least 20 characters (got 19)")),
-            (long.clone(), Some("block clearance denied: reason must have at most 1000 characters (got 1005)")),
-            (format!("{REASON}\u{7}"), Some("block clearance denied: reason contains the control character U+0007; only newline and tab are allowed")),
+            (
+                "fixed it now".into(),
+                Some("block clearance denied: reason must have at least 10 words (got 3)"),
+            ),
+            (
+                "a b c d e f g h i j".into(),
+                Some("block clearance denied: reason must have at least 20 characters (got 19)"),
+            ),
+            (
+                long.clone(),
+                Some("block clearance denied: reason must have at most 1000 characters (got 1005)"),
+            ),
+            (
+                format!("{REASON}\u{7}"),
+                Some(
+                    "block clearance denied: reason contains the control character U+0007; only newline and tab are allowed",
+                ),
+            ),
             (format!("{REASON}\u{1b}[31m"), Some("U+001B")),
-            (format!("line one of the reason\n\twith a tab and enough words to pass"), None),
+            (
+                "line one of the reason\n\twith a tab and enough words to pass".to_owned(),
+                None,
+            ),
             (REASON.into(), None),
         ];
         for (reason, expected) in cases {

@@ -23,7 +23,9 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use denial::{ClearanceDenial, ClearanceStep, DenialSink};
 pub use identity::UserInfo;
 pub use metrics::Metrics;
-pub use registration::{ClientTarget, WebhookConfigOptions, webhook_configurations, webhook_configurations_yaml};
+pub use registration::{
+    ClientTarget, WebhookConfigOptions, webhook_configurations, webhook_configurations_yaml,
+};
 pub use server::{AppState, MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH, router};
 pub use settings::{ClearancePolicy, Settings};
 pub use tls_server::{ServeError, ServeOptions, serve_tls, serve_tls_with};

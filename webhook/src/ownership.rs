@@ -33,14 +33,22 @@ pub fn review_status_ownership(request: &ReviewRequest, settings: &Settings) -> 
     if problems.is_empty() {
         return Verdict::allow();
     }
-    let shown: Vec<&str> = problems.iter().take(MAX_LISTED).map(String::as_str).collect();
+    let shown: Vec<&str> = problems
+        .iter()
+        .take(MAX_LISTED)
+        .map(String::as_str)
+        .collect();
     let more = problems.len().saturating_sub(MAX_LISTED);
     Verdict::forbid(format!(
         "status update denied for {:?}: {}{}; status is written only by the workflowexecution controller, \
          operators may only request a clearance with status.blockClearanceRequest.clearReason",
         request.user_info.username,
         shown.join("; "),
-        if more > 0 { format!("; and {more} more") } else { String::new() }
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
     ))
 }
 
@@ -50,8 +58,14 @@ pub fn status_problems(old: Option<&Value>, new: &Value, user: &UserInfo) -> Vec
     let new_status = present(new.get("status"));
     let (old_map, new_map) = match (old_status, new_status) {
         (None | Some(Value::Object(_)), None | Some(Value::Object(_))) => (
-            old_status.and_then(Value::as_object).cloned().unwrap_or_default(),
-            new_status.and_then(Value::as_object).cloned().unwrap_or_default(),
+            old_status
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            new_status
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
         ),
         _ if old_status == new_status => return Vec::new(),
         _ => return vec!["status: only the controller may change it".to_owned()],
@@ -72,30 +86,51 @@ pub fn status_problems(old: Option<&Value>, new: &Value, user: &UserInfo) -> Vec
                             .to_owned(),
                     );
                 } else if o.is_some() && !adding_clearance {
-                    out.push("status.blockClearanceRequest: only the controller may remove it".to_owned());
+                    out.push(
+                        "status.blockClearanceRequest: only the controller may remove it"
+                            .to_owned(),
+                    );
                 }
             }
             "blockClearance" => match (o, n) {
-                (None, Some(added)) => out.extend(added_clearance_problems(added, user, old_status)),
-                (Some(_), None) => out.push("status.blockClearance: is write-once and cannot be removed".to_owned()),
+                (None, Some(added)) => {
+                    out.extend(added_clearance_problems(added, user, old_status))
+                }
+                (Some(_), None) => out
+                    .push("status.blockClearance: is write-once and cannot be removed".to_owned()),
                 (Some(before), Some(after)) if before != after => {
                     let mut paths = Vec::new();
-                    diff_paths(Some(before), Some(after), "status.blockClearance", &mut paths);
-                    out.extend(paths.into_iter().map(|p| format!("{p}: status.blockClearance is write-once and cannot be changed")));
+                    diff_paths(
+                        Some(before),
+                        Some(after),
+                        "status.blockClearance",
+                        &mut paths,
+                    );
+                    out.extend(paths.into_iter().map(|p| {
+                        format!("{p}: status.blockClearance is write-once and cannot be changed")
+                    }));
                 }
                 _ => {}
             },
             _ => {
                 let mut paths = Vec::new();
                 diff_paths(o, n, &format!("status.{key}"), &mut paths);
-                out.extend(paths.into_iter().map(|p| format!("{p}: only the controller may change it")));
+                out.extend(
+                    paths
+                        .into_iter()
+                        .map(|p| format!("{p}: only the controller may change it")),
+                );
             }
         }
     }
     out
 }
 
-fn added_clearance_problems(added: &Value, user: &UserInfo, old_status: Option<&Value>) -> Vec<String> {
+fn added_clearance_problems(
+    added: &Value,
+    user: &UserInfo,
+    old_status: Option<&Value>,
+) -> Vec<String> {
     let mut out = Vec::new();
     // Checked on the raw JSON first so a forged identity is named even if the record is incomplete.
     match added.get("clearedBy").and_then(Value::as_str) {
@@ -110,19 +145,35 @@ fn added_clearance_problems(added: &Value, user: &UserInfo, old_status: Option<&
         Ok(r) => r,
         Err(e) => {
             let path = e.path().to_string();
-            let field = if path == "." { "status.blockClearance".to_owned() } else { format!("status.blockClearance.{path}") };
-            out.push(format!("{field}: {}; clearances are stamped by the webhook, not written by hand", e.into_inner()));
+            let field = if path == "." {
+                "status.blockClearance".to_owned()
+            } else {
+                format!("status.blockClearance.{path}")
+            };
+            out.push(format!(
+                "{field}: {}; clearances are stamped by the webhook, not written by hand",
+                e.into_inner()
+            ));
             return out;
         }
     };
     if record.cleared_by_uid.as_deref() != user.uid.as_deref().filter(|u| !u.is_empty()) {
-        out.push("status.blockClearance.clearedByUid: does not match the requesting user's uid".to_owned());
+        out.push(
+            "status.blockClearance.clearedByUid: does not match the requesting user's uid"
+                .to_owned(),
+        );
     }
     if record.cleared_by_groups != user.groups {
-        out.push("status.blockClearance.clearedByGroups: does not match the requesting user's groups".to_owned());
+        out.push(
+            "status.blockClearance.clearedByGroups: does not match the requesting user's groups"
+                .to_owned(),
+        );
     }
     if record.clear_method != wfe_api::keys::CLEAR_METHOD_WEBHOOK {
-        out.push(format!("status.blockClearance.clearMethod: must be {}", wfe_api::keys::CLEAR_METHOD_WEBHOOK));
+        out.push(format!(
+            "status.blockClearance.clearMethod: must be {}",
+            wfe_api::keys::CLEAR_METHOD_WEBHOOK
+        ));
     }
     let failed_at: Option<Time> = old_status
         .and_then(|s| s.get("failureDetails"))
@@ -167,9 +218,12 @@ mod tests {
         let mut req = review("05-alice-status-clearance-request-validate-status.json");
         let mutate = review(ALICE_05);
         let now = "2026-11-22T02:12:00.5Z".parse().expect("ts");
-        let ClearanceOutcome::Cleared { patch, .. } =
-            decide_clearance(&mutate, &Settings::default(), Some(&Authorization::Allowed { reason: None }), now)
-        else {
+        let ClearanceOutcome::Cleared { patch, .. } = decide_clearance(
+            &mutate,
+            &Settings::default(),
+            Some(&Authorization::Allowed { reason: None }),
+            now,
+        ) else {
             panic!("alice must be cleared");
         };
         json_patch::patch(req.object.as_mut().expect("object"), &patch).expect("patch applies");
@@ -189,36 +243,69 @@ mod tests {
         let mut bob = mutated_05();
         bob.user_info.username = "bob".into();
         let m = denied(review_status_ownership(&bob, &settings));
-        assert!(m.contains("status.blockClearance.clearedBy: is \"alice\" but the request was made by \"bob\""), "{m}");
+        assert!(
+            m.contains(
+                "status.blockClearance.clearedBy: is \"alice\" but the request was made by \"bob\""
+            ),
+            "{m}"
+        );
     }
 
     #[test]
     fn leftover_request_means_the_mutating_webhook_did_not_run() {
-        let m = denied(review_status_ownership(&review("05-alice-status-clearance-request-validate-status.json"), &Settings::default()));
-        assert!(m.contains("status.blockClearanceRequest: still present"), "{m}");
+        let m = denied(review_status_ownership(
+            &review("05-alice-status-clearance-request-validate-status.json"),
+            &Settings::default(),
+        ));
+        assert!(
+            m.contains("status.blockClearanceRequest: still present"),
+            "{m}"
+        );
     }
 
     #[test]
     fn forged_clearance_and_phase_change_are_denied_with_paths() {
         let settings = Settings::default();
-        let m = denied(review_status_ownership(&review("10-alice-status-forged-clearance-validate-status.json"), &settings));
+        let m = denied(review_status_ownership(
+            &review("10-alice-status-forged-clearance-validate-status.json"),
+            &settings,
+        ));
         assert!(m.contains("status.blockClearance.clearedBy: is \"someone-else\" but the request was made by \"alice\""), "{m}");
         assert!(m.contains("missing field `clearedAt`"), "{m}");
-        let m = denied(review_status_ownership(&review("11-alice-status-jsonpatch-phase-running-validate-status.json"), &settings));
+        let m = denied(review_status_ownership(
+            &review("11-alice-status-jsonpatch-phase-running-validate-status.json"),
+            &settings,
+        ));
         assert!(m.starts_with("status update denied for \"alice\": status.phase: only the controller may change it"), "{m}");
     }
 
     #[test]
     fn controller_writes_pass_and_the_same_write_by_alice_lists_every_field() {
         let settings = Settings::default();
-        for f in ["04-controller-status-failed-validate-status.json", "14-controller-status-reset-removes-clearance-request-validate-status.json"] {
-            assert!(review_status_ownership(&review(f), &settings).is_allowed(), "{f}");
+        for f in [
+            "04-controller-status-failed-validate-status.json",
+            "14-controller-status-reset-removes-clearance-request-validate-status.json",
+        ] {
+            assert!(
+                review_status_ownership(&review(f), &settings).is_allowed(),
+                "{f}"
+            );
         }
         let mut alice = review("04-controller-status-failed-validate-status.json");
         alice.user_info.username = "alice".into();
         let m = denied(review_status_ownership(&alice, &settings));
-        for path in ["status.phase", "status.failureDetails", "status.conditions", "status.pipelineRunRef", "status.startTime"] {
-            assert!(m.contains(&format!("{path}: only the controller")) || m.contains(&format!("{path}.")), "{path} missing in {m}");
+        for path in [
+            "status.phase",
+            "status.failureDetails",
+            "status.conditions",
+            "status.pipelineRunRef",
+            "status.startTime",
+        ] {
+            assert!(
+                m.contains(&format!("{path}: only the controller"))
+                    || m.contains(&format!("{path}.")),
+                "{path} missing in {m}"
+            );
         }
     }
 
@@ -230,23 +317,37 @@ mod tests {
         let with_stored = |edit: &dyn Fn(&mut Value)| {
             let mut req = review("05-alice-status-clearance-request-validate-status.json");
             old_status(&mut req).insert("blockClearance".into(), record.clone());
-            let status = req.object.as_mut().expect("object")["status"].as_object_mut().expect("status");
+            let status = req.object.as_mut().expect("object")["status"]
+                .as_object_mut()
+                .expect("status");
             status.remove("blockClearanceRequest");
             status.insert("blockClearance".into(), record.clone());
             edit(&mut req.object.as_mut().expect("object")["status"]);
             req
         };
         assert!(review_status_ownership(&with_stored(&|_| {}), &settings).is_allowed());
-        let m = denied(review_status_ownership(&with_stored(&|s| s["blockClearance"]["clearReason"] = json!("other")), &settings));
-        assert!(m.contains("status.blockClearance.clearReason: status.blockClearance is write-once"), "{m}");
+        let m = denied(review_status_ownership(
+            &with_stored(&|s| s["blockClearance"]["clearReason"] = json!("other")),
+            &settings,
+        ));
+        assert!(
+            m.contains("status.blockClearance.clearReason: status.blockClearance is write-once"),
+            "{m}"
+        );
         let m = denied(review_status_ownership(
             &with_stored(&|s| {
                 s.as_object_mut().expect("status").remove("blockClearance");
             }),
             &settings,
         ));
-        assert!(m.contains("status.blockClearance: is write-once and cannot be removed"), "{m}");
-        let m = denied(review_status_ownership(&with_stored(&|s| s["blockClearance"] = Value::Null), &settings));
+        assert!(
+            m.contains("status.blockClearance: is write-once and cannot be removed"),
+            "{m}"
+        );
+        let m = denied(review_status_ownership(
+            &with_stored(&|s| s["blockClearance"] = Value::Null),
+            &settings,
+        ));
         assert!(m.contains("cannot be removed"), "{m}");
     }
 
@@ -254,10 +355,26 @@ mod tests {
     fn a_hand_written_record_must_match_identity_method_and_failure() {
         let settings = Settings::default();
         for (field, value, needle) in [
-            ("clearedByUid", json!("uid-bob"), "clearedByUid: does not match"),
-            ("clearedByGroups", json!(["system:masters"]), "clearedByGroups: does not match"),
-            ("clearMethod", json!("Manual"), "clearMethod: must be KubernetesAdmissionWebhook"),
-            ("clearedFailureAt", json!("2026-01-01T00:00:00Z"), "clearedFailureAt: does not match"),
+            (
+                "clearedByUid",
+                json!("uid-bob"),
+                "clearedByUid: does not match",
+            ),
+            (
+                "clearedByGroups",
+                json!(["system:masters"]),
+                "clearedByGroups: does not match",
+            ),
+            (
+                "clearMethod",
+                json!("Manual"),
+                "clearMethod: must be KubernetesAdmissionWebhook",
+            ),
+            (
+                "clearedFailureAt",
+                json!("2026-01-01T00:00:00Z"),
+                "clearedFailureAt: does not match",
+            ),
             ("clearedAt", json!(7), "status.blockClearance.clearedAt"),
         ] {
             let mut req = mutated_05();
@@ -274,10 +391,19 @@ mod tests {
         same.object = same.old_object.clone();
         assert!(review_status_ownership(&same, &settings).is_allowed());
         // Main-resource reviews are not status writes.
-        assert!(review_status_ownership(&review("13-alice-patch-spec-targetresource.json"), &settings).is_allowed());
+        assert!(
+            review_status_ownership(
+                &review("13-alice-patch-spec-targetresource.json"),
+                &settings
+            )
+            .is_allowed()
+        );
         let mut other = review("11-alice-status-jsonpatch-phase-running-validate-status.json");
         other.kind.group = "apps".into();
         other.kind.kind = "Deployment".into();
-        assert!(denied(review_status_ownership(&other, &settings)).contains("only reviews kubernaut.ai WorkflowExecutions"));
+        assert!(
+            denied(review_status_ownership(&other, &settings))
+                .contains("only reviews kubernaut.ai WorkflowExecutions")
+        );
     }
 }

@@ -59,23 +59,46 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
         configuration(
             "ValidatingWebhookConfiguration",
             "workflowexecution-validating",
-            webhook(opts, "validate.workflowexecution.kubernaut.ai", VALIDATE_PATH, &["CREATE", "UPDATE"], "workflowexecutions", false),
+            webhook(
+                opts,
+                "validate.workflowexecution.kubernaut.ai",
+                VALIDATE_PATH,
+                &["CREATE", "UPDATE"],
+                "workflowexecutions",
+                false,
+            ),
         ),
         configuration(
             "MutatingWebhookConfiguration",
             "workflowexecution-status-mutating",
-            webhook(opts, "mutate-status.workflowexecution.kubernaut.ai", MUTATE_STATUS_PATH, &["UPDATE"], "workflowexecutions/status", true),
+            webhook(
+                opts,
+                "mutate-status.workflowexecution.kubernaut.ai",
+                MUTATE_STATUS_PATH,
+                &["UPDATE"],
+                "workflowexecutions/status",
+                true,
+            ),
         ),
         configuration(
             "ValidatingWebhookConfiguration",
             "workflowexecution-status-validating",
-            webhook(opts, "validate-status.workflowexecution.kubernaut.ai", VALIDATE_STATUS_PATH, &["UPDATE"], "workflowexecutions/status", true),
+            webhook(
+                opts,
+                "validate-status.workflowexecution.kubernaut.ai",
+                VALIDATE_STATUS_PATH,
+                &["UPDATE"],
+                "workflowexecutions/status",
+                true,
+            ),
         ),
     ]
 }
 
 /// The configurations as a multi-document YAML stream.
-pub fn webhook_configurations_yaml(opts: &WebhookConfigOptions) -> Result<String, serde_yaml::Error> {
+pub fn webhook_configurations_yaml(
+    opts: &WebhookConfigOptions,
+) -> Result<String, serde_yaml::Error> {
     let mut out = String::new();
     for doc in webhook_configurations(opts) {
         out.push_str("---\n");
@@ -93,15 +116,30 @@ fn configuration(kind: &str, name: &str, webhook: Value) -> Value {
     })
 }
 
-fn webhook(opts: &WebhookConfigOptions, name: &str, path: &str, operations: &[&str], resource: &str, skip_controller: bool) -> Value {
+fn webhook(
+    opts: &WebhookConfigOptions,
+    name: &str,
+    path: &str,
+    operations: &[&str],
+    resource: &str,
+    skip_controller: bool,
+) -> Value {
     let mut client_config = match &opts.target {
-        ClientTarget::Service { namespace, name, port } => json!({
+        ClientTarget::Service {
+            namespace,
+            name,
+            port,
+        } => json!({
             "service": { "namespace": namespace, "name": name, "port": port, "path": path }
         }),
-        ClientTarget::Url { base } => json!({ "url": format!("{}{path}", base.trim_end_matches('/')) }),
+        ClientTarget::Url { base } => {
+            json!({ "url": format!("{}{path}", base.trim_end_matches('/')) })
+        }
     };
     if !opts.ca_bundle_pem.is_empty() {
-        client_config["caBundle"] = Value::String(base64::engine::general_purpose::STANDARD.encode(opts.ca_bundle_pem.as_bytes()));
+        client_config["caBundle"] = Value::String(
+            base64::engine::general_purpose::STANDARD.encode(opts.ca_bundle_pem.as_bytes()),
+        );
     }
     let mut webhook = json!({
         "name": name,
@@ -140,7 +178,10 @@ mod tests {
 
     #[test]
     fn three_configurations_match_the_registered_names_paths_and_rules() {
-        let opts = WebhookConfigOptions { ca_bundle_pem: "PEM".into(), ..WebhookConfigOptions::default() };
+        let opts = WebhookConfigOptions {
+            ca_bundle_pem: "PEM".into(),
+            ..WebhookConfigOptions::default()
+        };
         let docs = webhook_configurations(&opts);
         let summary: Vec<(String, String, String, String, Value, Value)> = docs
             .iter()
@@ -148,9 +189,15 @@ mod tests {
                 let w = &d["webhooks"][0];
                 (
                     d["kind"].as_str().unwrap_or_default().to_owned(),
-                    d["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+                    d["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     w["name"].as_str().unwrap_or_default().to_owned(),
-                    w["clientConfig"]["service"]["path"].as_str().unwrap_or_default().to_owned(),
+                    w["clientConfig"]["service"]["path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     w["rules"][0]["operations"].clone(),
                     w["rules"][0]["resources"].clone(),
                 )
@@ -159,9 +206,30 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                ("ValidatingWebhookConfiguration".into(), "workflowexecution-validating".into(), "validate.workflowexecution.kubernaut.ai".into(), "/validate-workflowexecution".into(), json!(["CREATE", "UPDATE"]), json!(["workflowexecutions"])),
-                ("MutatingWebhookConfiguration".into(), "workflowexecution-status-mutating".into(), "mutate-status.workflowexecution.kubernaut.ai".into(), "/mutate-workflowexecution-status".into(), json!(["UPDATE"]), json!(["workflowexecutions/status"])),
-                ("ValidatingWebhookConfiguration".into(), "workflowexecution-status-validating".into(), "validate-status.workflowexecution.kubernaut.ai".into(), "/validate-workflowexecution-status".into(), json!(["UPDATE"]), json!(["workflowexecutions/status"])),
+                (
+                    "ValidatingWebhookConfiguration".into(),
+                    "workflowexecution-validating".into(),
+                    "validate.workflowexecution.kubernaut.ai".into(),
+                    "/validate-workflowexecution".into(),
+                    json!(["CREATE", "UPDATE"]),
+                    json!(["workflowexecutions"])
+                ),
+                (
+                    "MutatingWebhookConfiguration".into(),
+                    "workflowexecution-status-mutating".into(),
+                    "mutate-status.workflowexecution.kubernaut.ai".into(),
+                    "/mutate-workflowexecution-status".into(),
+                    json!(["UPDATE"]),
+                    json!(["workflowexecutions/status"])
+                ),
+                (
+                    "ValidatingWebhookConfiguration".into(),
+                    "workflowexecution-status-validating".into(),
+                    "validate-status.workflowexecution.kubernaut.ai".into(),
+                    "/validate-workflowexecution-status".into(),
+                    json!(["UPDATE"]),
+                    json!(["workflowexecutions/status"])
+                ),
             ]
         );
         for (i, d) in docs.iter().enumerate() {
@@ -174,7 +242,10 @@ mod tests {
             assert_eq!(w["rules"][0]["scope"], "Namespaced");
             assert_eq!(w["rules"][0]["apiGroups"], json!(["kubernaut.ai"]));
             assert_eq!(w["clientConfig"]["caBundle"], "UEVN");
-            assert_eq!(w["clientConfig"]["service"]["namespace"], "kubernaut-system");
+            assert_eq!(
+                w["clientConfig"]["service"]["namespace"],
+                "kubernaut-system"
+            );
             assert_eq!(w["clientConfig"]["service"]["port"], 443);
             if i == 0 {
                 assert!(w.get("matchConditions").is_none());
@@ -190,11 +261,16 @@ mod tests {
     #[test]
     fn url_target_appends_paths_and_yaml_has_three_documents() {
         let opts = WebhookConfigOptions {
-            target: ClientTarget::Url { base: "https://127.0.0.1:9443/".into() },
+            target: ClientTarget::Url {
+                base: "https://127.0.0.1:9443/".into(),
+            },
             ..WebhookConfigOptions::default()
         };
         let docs = webhook_configurations(&opts);
-        assert_eq!(docs[1]["webhooks"][0]["clientConfig"], json!({"url": "https://127.0.0.1:9443/mutate-workflowexecution-status"}));
+        assert_eq!(
+            docs[1]["webhooks"][0]["clientConfig"],
+            json!({"url": "https://127.0.0.1:9443/mutate-workflowexecution-status"})
+        );
         let yaml = webhook_configurations_yaml(&opts).expect("yaml");
         assert_eq!(yaml.matches("---\n").count(), 3);
         let parsed: Vec<Value> = yaml

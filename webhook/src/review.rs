@@ -86,19 +86,34 @@ pub struct ReviewError {
 
 impl ReviewError {
     fn new(uid: Option<String>, message: impl Into<String>) -> Self {
-        ReviewError { uid, message: message.into() }
+        ReviewError {
+            uid,
+            message: message.into(),
+        }
     }
 }
 
 /// Parses an `admission.k8s.io/v1` AdmissionReview request body.
 pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ReviewError::new(None, "request body is empty: expected an admission.k8s.io/v1 AdmissionReview"));
+        return Err(ReviewError::new(
+            None,
+            "request body is empty: expected an admission.k8s.io/v1 AdmissionReview",
+        ));
     }
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| ReviewError::new(None, format!("request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview")))?;
+    let root: Value = serde_json::from_slice(body).map_err(|e| {
+        ReviewError::new(
+            None,
+            format!(
+                "request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview"
+            ),
+        )
+    })?;
     let Value::Object(mut root) = root else {
-        return Err(ReviewError::new(None, "request body is not a JSON object: expected an admission.k8s.io/v1 AdmissionReview"));
+        return Err(ReviewError::new(
+            None,
+            "request body is not a JSON object: expected an admission.k8s.io/v1 AdmissionReview",
+        ));
     };
     let uid = root
         .get("request")
@@ -110,19 +125,32 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
     if kind != REVIEW_KIND || api_version != REVIEW_API_VERSION {
         return Err(ReviewError::new(
             uid,
-            format!("expected kind AdmissionReview, apiVersion admission.k8s.io/v1; got kind {kind:?}, apiVersion {api_version:?}"),
+            format!(
+                "expected kind AdmissionReview, apiVersion admission.k8s.io/v1; got kind {kind:?}, apiVersion {api_version:?}"
+            ),
         ));
     }
     let request = match root.remove("request") {
-        Some(Value::Null) | None => return Err(ReviewError::new(uid, "AdmissionReview has no request")),
+        Some(Value::Null) | None => {
+            return Err(ReviewError::new(uid, "AdmissionReview has no request"));
+        }
         Some(r) => r,
     };
     if uid.as_deref().is_none_or(str::is_empty) {
-        return Err(ReviewError::new(None, "AdmissionReview request.uid is missing or empty"));
+        return Err(ReviewError::new(
+            None,
+            "AdmissionReview request.uid is missing or empty",
+        ));
     }
     serde_path_to_error::deserialize::<_, ReviewRequest>(request).map_err(|e| {
         let path = e.path().to_string();
-        ReviewError::new(uid.clone(), format!("AdmissionReview request.{path} is invalid: {}", e.into_inner()))
+        ReviewError::new(
+            uid.clone(),
+            format!(
+                "AdmissionReview request.{path} is invalid: {}",
+                e.into_inner()
+            ),
+        )
     })
 }
 
@@ -150,22 +178,37 @@ pub enum Verdict {
 impl Verdict {
     /// Allow without changes.
     pub fn allow() -> Self {
-        Verdict::Allow { patch: None, audit_annotations: BTreeMap::new() }
+        Verdict::Allow {
+            patch: None,
+            audit_annotations: BTreeMap::new(),
+        }
     }
 
     /// Deny with 403 Forbidden.
     pub fn forbid(message: impl Into<String>) -> Self {
-        Verdict::Deny { code: 403, message: message.into(), audit_annotations: BTreeMap::new() }
+        Verdict::Deny {
+            code: 403,
+            message: message.into(),
+            audit_annotations: BTreeMap::new(),
+        }
     }
 
     /// Deny with 422 Invalid.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Verdict::Deny { code: 422, message: message.into(), audit_annotations: BTreeMap::new() }
+        Verdict::Deny {
+            code: 422,
+            message: message.into(),
+            audit_annotations: BTreeMap::new(),
+        }
     }
 
     /// Deny with 400 Bad Request.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Verdict::Deny { code: 400, message: message.into(), audit_annotations: BTreeMap::new() }
+        Verdict::Deny {
+            code: 400,
+            message: message.into(),
+            audit_annotations: BTreeMap::new(),
+        }
     }
 
     /// Whether the request is allowed.
@@ -240,7 +283,9 @@ impl AdmissionAnswer {
     pub fn decoded_patch(&self) -> Option<Result<json_patch::Patch, String>> {
         use base64::Engine;
         self.patch.as_ref().map(|b64| {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| e.to_string())?;
             serde_json::from_slice(&bytes).map_err(|e| e.to_string())
         })
     }
@@ -250,13 +295,23 @@ impl AdmissionAnswer {
 pub fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
     use base64::Engine;
     let answer = match verdict {
-        Verdict::Allow { patch, audit_annotations } => {
+        Verdict::Allow {
+            patch,
+            audit_annotations,
+        } => {
             let encoded = match patch.map(|p| serde_json::to_vec(&p)).transpose() {
                 Ok(bytes) => bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
                 Err(e) => {
                     // A patch of plain JSON values always serialises; if it ever does not,
                     // failing closed is the only safe answer.
-                    return to_review(uid, Verdict::Deny { code: 500, message: format!("internal error: cannot serialise patch: {e}"), audit_annotations: BTreeMap::new() });
+                    return to_review(
+                        uid,
+                        Verdict::Deny {
+                            code: 500,
+                            message: format!("internal error: cannot serialise patch: {e}"),
+                            audit_annotations: BTreeMap::new(),
+                        },
+                    );
                 }
             };
             AdmissionAnswer {
@@ -268,21 +323,36 @@ pub fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
                 audit_annotations,
             }
         }
-        Verdict::Deny { code, message, audit_annotations } => AdmissionAnswer {
+        Verdict::Deny {
+            code,
+            message,
+            audit_annotations,
+        } => AdmissionAnswer {
             uid: uid.to_owned(),
             allowed: false,
-            status: Some(AnswerStatus { code, reason: reason_for(code).to_owned(), message }),
+            status: Some(AnswerStatus {
+                code,
+                reason: reason_for(code).to_owned(),
+                message,
+            }),
             patch: None,
             patch_type: None,
             audit_annotations,
         },
     };
-    ReviewResponse { api_version: REVIEW_API_VERSION.to_owned(), kind: REVIEW_KIND.to_owned(), response: answer }
+    ReviewResponse {
+        api_version: REVIEW_API_VERSION.to_owned(),
+        kind: REVIEW_KIND.to_owned(),
+        response: answer,
+    }
 }
 
 /// The response for a body that could not be read as an AdmissionReview.
 pub fn error_review(error: &ReviewError) -> ReviewResponse {
-    to_review(error.uid.as_deref().unwrap_or(""), Verdict::bad_request(error.message.clone()))
+    to_review(
+        error.uid.as_deref().unwrap_or(""),
+        Verdict::bad_request(error.message.clone()),
+    )
 }
 
 /// The response for a body over the size limit.
@@ -291,7 +361,9 @@ pub fn too_large_review(limit: usize) -> ReviewResponse {
         "",
         Verdict::Deny {
             code: 413,
-            message: format!("request body is larger than {limit} bytes; WorkflowExecution objects must be smaller"),
+            message: format!(
+                "request body is larger than {limit} bytes; WorkflowExecution objects must be smaller"
+            ),
             audit_annotations: BTreeMap::new(),
         },
     )
@@ -311,8 +383,9 @@ fn reason_for(code: u16) -> &'static str {
 mod tests {
     use super::*;
 
-    const FIXTURE_05: &str =
-        include_str!("../../../shared/fixtures/admission/05-alice-status-clearance-request-mutate.json");
+    const FIXTURE_05: &str = include_str!(
+        "../../../shared/fixtures/admission/05-alice-status-clearance-request-mutate.json"
+    );
 
     #[test]
     fn parses_a_real_status_review() {
@@ -348,7 +421,11 @@ mod tests {
         for (body, uid, needle) in cases {
             let e = parse_review(body).expect_err("must fail");
             assert_eq!(e.uid.as_deref(), *uid, "{e}");
-            assert!(e.message.contains(needle), "{:?} should mention {needle:?}", e.message);
+            assert!(
+                e.message.contains(needle),
+                "{:?} should mention {needle:?}",
+                e.message
+            );
         }
     }
 
@@ -363,13 +440,30 @@ mod tests {
         assert_eq!(json["response"]["status"]["code"], 403);
         assert_eq!(json["response"]["status"]["message"], "no");
 
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([{"op":"remove","path":"/a"}])).expect("patch");
-        let review = to_review("def", Verdict::Allow { patch: Some(patch), audit_annotations: BTreeMap::from([("k".into(), "v".into())]) });
+        let patch: json_patch::Patch =
+            serde_json::from_value(serde_json::json!([{"op":"remove","path":"/a"}]))
+                .expect("patch");
+        let review = to_review(
+            "def",
+            Verdict::Allow {
+                patch: Some(patch),
+                audit_annotations: BTreeMap::from([("k".into(), "v".into())]),
+            },
+        );
         let json = serde_json::to_value(&review).expect("json");
         assert_eq!(json["response"]["allowed"], true);
         assert_eq!(json["response"]["patchType"], "JSONPatch");
         assert_eq!(json["response"]["auditAnnotations"]["k"], "v");
         assert!(json["response"]["patch"].is_string());
-        assert_eq!(review.response.decoded_patch().expect("some").expect("decodes").0.len(), 1);
+        assert_eq!(
+            review
+                .response
+                .decoded_patch()
+                .expect("some")
+                .expect("decodes")
+                .0
+                .len(),
+            1
+        );
     }
 }

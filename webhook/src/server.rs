@@ -13,12 +13,16 @@ use axum::routing::post;
 use http_body_util::{BodyExt, Limited};
 
 use crate::authorizer::{Authorization, Authorizer};
-use crate::clearance::{ClearanceOutcome, ClearancePlan, Refusal, decide_clearance, grant_annotations, plan_clearance};
+use crate::clearance::{
+    ClearanceOutcome, ClearancePlan, Refusal, decide_clearance, grant_annotations, plan_clearance,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
 use crate::ownership::review_status_ownership;
-use crate::review::{ReviewRequest, ReviewResponse, Verdict, error_review, parse_review, to_review, too_large_review};
+use crate::review::{
+    ReviewRequest, ReviewResponse, Verdict, error_review, parse_review, to_review, too_large_review,
+};
 use crate::settings::Settings;
 use crate::spec_review::review_spec;
 
@@ -47,7 +51,13 @@ pub struct AppState {
 impl AppState {
     /// State with the system clock and no denial sink.
     pub fn new(settings: Settings, authorizer: Arc<dyn Authorizer>, metrics: Metrics) -> Self {
-        AppState { settings: Arc::new(settings), authorizer, metrics, clock: Arc::new(SystemClock), denial_sink: None }
+        AppState {
+            settings: Arc::new(settings),
+            authorizer,
+            metrics,
+            clock: Arc::new(SystemClock),
+            denial_sink: None,
+        }
     }
 
     /// Replaces the clock.
@@ -85,27 +95,60 @@ impl Webhook {
 /// The admission router (the API server appends `?timeout=5s`; the query is ignored).
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(VALIDATE_PATH, post(|s: State<AppState>, r: Request| handle(s, Webhook::Validate, r)))
-        .route(MUTATE_STATUS_PATH, post(|s: State<AppState>, r: Request| handle(s, Webhook::MutateStatus, r)))
-        .route(VALIDATE_STATUS_PATH, post(|s: State<AppState>, r: Request| handle(s, Webhook::ValidateStatus, r)))
+        .route(
+            VALIDATE_PATH,
+            post(|s: State<AppState>, r: Request| handle(s, Webhook::Validate, r)),
+        )
+        .route(
+            MUTATE_STATUS_PATH,
+            post(|s: State<AppState>, r: Request| handle(s, Webhook::MutateStatus, r)),
+        )
+        .route(
+            VALIDATE_STATUS_PATH,
+            post(|s: State<AppState>, r: Request| handle(s, Webhook::ValidateStatus, r)),
+        )
         .with_state(state)
 }
 
 async fn handle(State(state): State<AppState>, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
     let limit = state.settings.max_body_bytes;
-    let body = tokio::time::timeout(state.settings.body_read_timeout, read_body(request.into_body(), limit))
-        .await
-        .unwrap_or_else(|_| Err(BodyError::Read("timed out reading the request body".to_owned())));
+    let body = tokio::time::timeout(
+        state.settings.body_read_timeout,
+        read_body(request.into_body(), limit),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(BodyError::Read(
+            "timed out reading the request body".to_owned(),
+        ))
+    });
     let (status, review, operation, allowed) = match body {
         Err(BodyError::TooLarge) => {
-            tracing::warn!(webhook = webhook.label(), limit, "admission request body too large");
-            (StatusCode::PAYLOAD_TOO_LARGE, too_large_review(limit), "UNKNOWN", false)
+            tracing::warn!(
+                webhook = webhook.label(),
+                limit,
+                "admission request body too large"
+            );
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large_review(limit),
+                "UNKNOWN",
+                false,
+            )
         }
         Err(BodyError::Read(e)) => {
             tracing::warn!(webhook = webhook.label(), error = %e, "cannot read admission request body");
-            let err = crate::review::ReviewError { uid: None, message: format!("cannot read request body: {e}") };
-            (StatusCode::BAD_REQUEST, error_review(&err), "UNKNOWN", false)
+            let err = crate::review::ReviewError {
+                uid: None,
+                message: format!("cannot read request body: {e}"),
+            };
+            (
+                StatusCode::BAD_REQUEST,
+                error_review(&err),
+                "UNKNOWN",
+                false,
+            )
         }
         Ok(bytes) => match parse_review(&bytes) {
             Err(e) => {
@@ -122,11 +165,21 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
                     tracing::debug!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
                         object = %req.object_ref(), "admission allowed");
                 }
-                (StatusCode::OK, to_review(&req.uid, verdict), operation_label(&req), allowed)
+                (
+                    StatusCode::OK,
+                    to_review(&req.uid, verdict),
+                    operation_label(&req),
+                    allowed,
+                )
             }
         },
     };
-    state.metrics.observe(webhook.label(), operation, allowed, started.elapsed().as_secs_f64());
+    state.metrics.observe(
+        webhook.label(),
+        operation,
+        allowed,
+        started.elapsed().as_secs_f64(),
+    );
     json(status, &review)
 }
 
@@ -143,9 +196,16 @@ async fn clearance(state: &AppState, req: &ReviewRequest) -> Verdict {
     let answer = match plan_clearance(req, settings) {
         ClearancePlan::Authorize(question) => {
             let timeout = settings.authorization_timeout;
-            Some(tokio::time::timeout(timeout, state.authorizer.authorize(&question)).await.unwrap_or_else(|_| {
-                Authorization::Failed { error: format!("SubjectAccessReview timed out after {}s", timeout.as_secs_f64()) }
-            }))
+            Some(
+                tokio::time::timeout(timeout, state.authorizer.authorize(&question))
+                    .await
+                    .unwrap_or_else(|_| Authorization::Failed {
+                        error: format!(
+                            "SubjectAccessReview timed out after {}s",
+                            timeout.as_secs_f64()
+                        ),
+                    }),
+            )
         }
         _ => None,
     };
@@ -155,16 +215,29 @@ async fn clearance(state: &AppState, req: &ReviewRequest) -> Verdict {
         ClearanceOutcome::Refused(refusal) => {
             record_denial(state, req, &refusal, now);
             let annotations = [
-                ("clearance-denied-user".to_owned(), req.user_info.username.clone()),
-                ("clearance-denied-step".to_owned(), format!("{:?}", refusal.step)),
+                (
+                    "clearance-denied-user".to_owned(),
+                    req.user_info.username.clone(),
+                ),
+                (
+                    "clearance-denied-step".to_owned(),
+                    format!("{:?}", refusal.step),
+                ),
             ];
-            Verdict::Deny { code: 403, message: refusal.message, audit_annotations: annotations.into_iter().collect() }
+            Verdict::Deny {
+                code: 403,
+                message: refusal.message,
+                audit_annotations: annotations.into_iter().collect(),
+            }
         }
         ClearanceOutcome::Cleared { patch, record } => {
             tracing::info!(uid = %req.uid, object = %req.object_ref(), cleared_by = %record.cleared_by,
                 cleared_by_uid = record.cleared_by_uid.as_deref().unwrap_or(""), groups = ?record.cleared_by_groups,
                 dry_run = req.dry_run, "block clearance granted");
-            Verdict::Allow { patch: Some(patch), audit_annotations: grant_annotations(&record) }
+            Verdict::Allow {
+                patch: Some(patch),
+                audit_annotations: grant_annotations(&record),
+            }
         }
     }
 }
@@ -188,7 +261,9 @@ fn record_denial(state: &AppState, req: &ReviewRequest, refusal: &Refusal, now: 
         namespace = %denial.namespace, name = %denial.name, request_uid = %denial.request_uid, dry_run = denial.dry_run,
         step = ?denial.step, message = %denial.message, "block clearance denied");
     // A dry run must have no side effects; the log line above is the only trace.
-    if !req.dry_run && let Some(sink) = &state.denial_sink {
+    if !req.dry_run
+        && let Some(sink) = &state.denial_sink
+    {
         sink.record(&denial);
     }
 }
@@ -214,7 +289,9 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyEr
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
         Err(e) => {
             // hyper reports an over-long declared length through its own error chain too.
-            if std::error::Error::source(&*e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            if std::error::Error::source(&*e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
                 Err(BodyError::TooLarge)
             } else {
                 Err(BodyError::Read(e.to_string()))
@@ -225,7 +302,16 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyEr
 
 fn json(status: StatusCode, review: &ReviewResponse) -> Response {
     match serde_json::to_vec(review) {
-        Ok(body) => (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode AdmissionReview: {e}")).into_response(),
+        Ok(body) => (
+            status,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode AdmissionReview: {e}"),
+        )
+            .into_response(),
     }
 }

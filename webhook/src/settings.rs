@@ -5,9 +5,11 @@ use std::time::Duration;
 use wfe_api::SpecPolicy;
 
 /// Default controller identity (`controllerIdentity`).
-pub const DEFAULT_CONTROLLER_USERNAME: &str = "system:serviceaccount:kubernaut-system:workflowexecution-controller";
+pub const DEFAULT_CONTROLLER_USERNAME: &str =
+    "system:serviceaccount:kubernaut-system:workflowexecution-controller";
 /// Default identity of the PipelineRun runner service account (`runnerServiceAccount`).
-pub const DEFAULT_RUNNER_USERNAME: &str = "system:serviceaccount:kubernaut-workflows:kubernaut-workflow-runner";
+pub const DEFAULT_RUNNER_USERNAME: &str =
+    "system:serviceaccount:kubernaut-workflows:kubernaut-workflow-runner";
 
 /// Everything the admission decisions depend on besides the request itself.
 #[derive(Debug, Clone, PartialEq)]

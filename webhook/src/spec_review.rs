@@ -26,7 +26,12 @@ fn review_create(request: &ReviewRequest, settings: &Settings) -> Verdict {
     };
     let wfe = match parse_workflow_execution(object.clone()) {
         Ok(wfe) => wfe,
-        Err(v) => return Verdict::invalid(format!("WorkflowExecution {} is invalid: {v}", request.object_ref())),
+        Err(v) => {
+            return Verdict::invalid(format!(
+                "WorkflowExecution {} is invalid: {v}",
+                request.object_ref()
+            ));
+        }
     };
     match validate_spec(&wfe.spec, &settings.spec_policy) {
         Ok(()) => Verdict::allow(),
@@ -50,11 +55,18 @@ fn review_update(request: &ReviewRequest) -> Verdict {
     if new_spec == old_spec {
         return Verdict::allow();
     }
-    let changed = match (parse_workflow_execution(new.clone()), parse_workflow_execution(old.clone())) {
+    let changed = match (
+        parse_workflow_execution(new.clone()),
+        parse_workflow_execution(old.clone()),
+    ) {
         (Ok(n), Ok(o)) => changed_spec_fields(&o.spec, &n.spec).join(", "),
         _ => String::new(),
     };
-    let changed = if changed.is_empty() { "spec".to_owned() } else { changed };
+    let changed = if changed.is_empty() {
+        "spec".to_owned()
+    } else {
+        changed
+    };
     Verdict::invalid(format!(
         "WorkflowExecution {}: spec is immutable after creation (changed: {changed}); create a new WorkflowExecution instead",
         request.object_ref()
@@ -70,7 +82,11 @@ mod tests {
     #[test]
     fn real_creates_and_no_op_update_are_allowed() {
         let settings = Settings::default();
-        for f in ["01-admin-create.json", "02-admin-create-dryrun.json", "15-alice-main-resource-patch-with-status-dropped.json"] {
+        for f in [
+            "01-admin-create.json",
+            "02-admin-create-dryrun.json",
+            "15-alice-main-resource-patch-with-status-dropped.json",
+        ] {
             let v = review_spec(&review(f), &settings);
             assert!(v.is_allowed(), "{f}: {v:?}");
         }
@@ -82,10 +98,19 @@ mod tests {
         let v = review_spec(&review("03-admin-update-spec-parameters.json"), &settings);
         assert_eq!(
             v.message(),
-            Some("WorkflowExecution team-a/wfe-restart-payment-api: spec is immutable after creation (changed: spec.parameters); create a new WorkflowExecution instead")
+            Some(
+                "WorkflowExecution team-a/wfe-restart-payment-api: spec is immutable after creation (changed: spec.parameters); create a new WorkflowExecution instead"
+            )
         );
-        let v = review_spec(&review("13-alice-patch-spec-targetresource.json"), &settings);
-        assert!(v.message().is_some_and(|m| m.contains("(changed: spec.targetResource)")), "{v:?}");
+        let v = review_spec(
+            &review("13-alice-patch-spec-targetresource.json"),
+            &settings,
+        );
+        assert!(
+            v.message()
+                .is_some_and(|m| m.contains("(changed: spec.targetResource)")),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -99,7 +124,9 @@ mod tests {
         spec["confidence"] = json!(1.5);
         spec["remediationRequestRef"]["name"] = json!("");
         let v = review_spec(&req, &Settings::default());
-        let Verdict::Deny { code, message, .. } = v else { panic!("must be denied") };
+        let Verdict::Deny { code, message, .. } = v else {
+            panic!("must be denied")
+        };
         assert_eq!(code, 422);
         for path in [
             "spec.remediationRequestRef.name",
@@ -112,18 +139,27 @@ mod tests {
         ] {
             assert!(message.contains(path), "{path} missing in {message}");
         }
-        assert!(message.starts_with("WorkflowExecution team-a/wfe-restart-payment-api is invalid ("), "{message}");
+        assert!(
+            message.starts_with("WorkflowExecution team-a/wfe-restart-payment-api is invalid ("),
+            "{message}"
+        );
     }
 
     #[test]
     fn undecodable_objects_and_other_kinds_are_denied_not_panicking() {
         let mut req = review("01-admin-create.json");
         req.object.as_mut().expect("object")["spec"]["workflowRef"] = json!("oops");
-        let m = review_spec(&req, &Settings::default()).message().unwrap_or_default().to_owned();
+        let m = review_spec(&req, &Settings::default())
+            .message()
+            .unwrap_or_default()
+            .to_owned();
         assert!(m.contains("spec.workflowRef"), "{m}");
         let mut other = review("01-admin-create.json");
         other.kind.kind = "Pod".into();
-        assert!(matches!(review_spec(&other, &Settings::default()), Verdict::Deny { code: 400, .. }));
+        assert!(matches!(
+            review_spec(&other, &Settings::default()),
+            Verdict::Deny { code: 400, .. }
+        ));
         let mut missing = review("01-admin-create.json");
         missing.object = None;
         assert!(!review_spec(&missing, &Settings::default()).is_allowed());

@@ -65,7 +65,10 @@ pub async fn serve_tls_with(
 ) -> Result<(), ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(wfe_certs::server_config(certs)?));
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
 

@@ -25,8 +25,12 @@ const FIXTURES: &[&str] = &[
 ];
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../shared/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).expect("json")
+    let path = format!(
+        "{}/../../shared/fixtures/admission/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .expect("json")
 }
 
 fn now() -> jiff::Timestamp {
@@ -49,17 +53,32 @@ fn exercise(body: &[u8]) {
     assert_eq!(to_review(&request.uid, spec).response.uid, request.uid);
     assert_eq!(to_review(&request.uid, ownership).response.uid, request.uid);
     let allowed = Authorization::Allowed { reason: None };
-    let refusals = [Authorization::Denied { reason: None }, Authorization::Failed { error: "x".into() }];
+    let refusals = [
+        Authorization::Denied { reason: None },
+        Authorization::Failed { error: "x".into() },
+    ];
     for answer in &refusals {
         let outcome = decide_clearance(&request, &settings, Some(answer), now());
-        assert!(!matches!(outcome, ClearanceOutcome::Cleared { .. }), "cleared without authorization");
+        assert!(
+            !matches!(outcome, ClearanceOutcome::Cleared { .. }),
+            "cleared without authorization"
+        );
     }
-    assert!(!matches!(decide_clearance(&request, &settings, None, now()), ClearanceOutcome::Cleared { .. }));
-    if let ClearanceOutcome::Cleared { patch, record } = decide_clearance(&request, &settings, Some(&allowed), now()) {
+    assert!(!matches!(
+        decide_clearance(&request, &settings, None, now()),
+        ClearanceOutcome::Cleared { .. }
+    ));
+    if let ClearanceOutcome::Cleared { patch, record } =
+        decide_clearance(&request, &settings, Some(&allowed), now())
+    {
         assert_eq!(record.cleared_by, request.user_info.username);
         assert_eq!(record.admission_request_uid, request.uid);
-        let mut object = request.object.clone().expect("cleared requests have an object");
-        json_patch::patch(&mut object, &patch).expect("the clearance patch applies to the object it was made for");
+        let mut object = request
+            .object
+            .clone()
+            .expect("cleared requests have an object");
+        json_patch::patch(&mut object, &patch)
+            .expect("the clearance patch applies to the object it was made for");
         assert!(object["status"].get("blockClearanceRequest").is_none());
     }
 }
@@ -71,13 +90,20 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
         ".{0,40}".prop_map(Value::String),
-        prop_oneof![Just("Failed"), Just("Running"), Just("alice"), Just("status"), Just("2026-11-22T02:11:55Z")]
-            .prop_map(|s| Value::String(s.to_owned())),
+        prop_oneof![
+            Just("Failed"),
+            Just("Running"),
+            Just("alice"),
+            Just("status"),
+            Just("2026-11-22T02:11:55Z")
+        ]
+        .prop_map(|s| Value::String(s.to_owned())),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -6,18 +6,27 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::{Value, json};
-use wfe_webhook::{Authorization, AuthorizationRequest, Authorizer, SubjectAccessReviewer, UserInfo};
+use wfe_webhook::{
+    Authorization, AuthorizationRequest, Authorizer, SubjectAccessReviewer, UserInfo,
+};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 fn fixture_json(name: &str) -> Value {
-    let path = format!("{}/../../shared/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).expect("json")
+    let path = format!(
+        "{}/../../shared/fixtures/admission/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .expect("json")
 }
 
 fn reviewer() -> (SubjectAccessReviewer, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    (SubjectAccessReviewer::new(kube::Client::new(service, "default")), handle)
+    (
+        SubjectAccessReviewer::new(kube::Client::new(service, "default")),
+        handle,
+    )
 }
 
 fn question(user: &str, uid: Option<&str>, groups: &[&str]) -> AuthorizationRequest {
@@ -26,7 +35,10 @@ fn question(user: &str, uid: Option<&str>, groups: &[&str]) -> AuthorizationRequ
             username: user.into(),
             uid: uid.map(str::to_owned),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            extra: BTreeMap::from([("authentication.kubernetes.io/credential-id".into(), vec!["JTI=abc".into()])]),
+            extra: BTreeMap::from([(
+                "authentication.kubernetes.io/credential-id".into(),
+                vec!["JTI=abc".into()],
+            )]),
         },
         namespace: "team-a".into(),
         name: "wfe-restart-payment-api".into(),
@@ -37,9 +49,25 @@ fn question(user: &str, uid: Option<&str>, groups: &[&str]) -> AuthorizationRequ
 async fn api_server(mut handle: Handle, status: StatusCode, body: Value) -> Value {
     let (request, send) = handle.next_request().await.expect("one request");
     assert_eq!(request.method(), http::Method::POST);
-    assert_eq!(request.uri().path(), "/apis/authorization.k8s.io/v1/subjectaccessreviews");
-    let sent: Value = serde_json::from_slice(&request.into_body().collect().await.expect("body").to_bytes()).expect("json");
-    send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&body).expect("json"))).expect("response"));
+    assert_eq!(
+        request.uri().path(),
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+    );
+    let sent: Value = serde_json::from_slice(
+        &request
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+    .expect("json");
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .body(Body::from(serde_json::to_vec(&body).expect("json")))
+            .expect("response"),
+    );
     sent
 }
 
@@ -48,7 +76,11 @@ async fn alice_is_allowed_with_the_identity_and_attributes_of_the_request() {
     let (reviewer, handle) = reviewer();
     let answer = fixture_json("sar-alice-allowed.json")["responseRawWire"].clone();
     let server = tokio::spawn(api_server(handle, StatusCode::CREATED, answer));
-    let q = question("alice", Some("uid-alice"), &["sre-team", "system:authenticated"]);
+    let q = question(
+        "alice",
+        Some("uid-alice"),
+        &["sre-team", "system:authenticated"],
+    );
     let result = reviewer.authorize(&q).await;
     assert_eq!(
         result,
@@ -85,9 +117,19 @@ async fn alice_is_allowed_with_the_identity_and_attributes_of_the_request() {
 async fn bob_is_denied() {
     let (reviewer, handle) = reviewer();
     let answer = fixture_json("sar-bob-denied.json")["responseRawWire"].clone();
-    assert_eq!(answer["status"], json!({"allowed": false}), "fixture: bob gets only allowed=false");
+    assert_eq!(
+        answer["status"],
+        json!({"allowed": false}),
+        "fixture: bob gets only allowed=false"
+    );
     let server = tokio::spawn(api_server(handle, StatusCode::CREATED, answer));
-    let result = reviewer.authorize(&question("bob", Some("uid-bob"), &["dev-team", "system:authenticated"])).await;
+    let result = reviewer
+        .authorize(&question(
+            "bob",
+            Some("uid-bob"),
+            &["dev-team", "system:authenticated"],
+        ))
+        .await;
     assert_eq!(result, Authorization::Denied { reason: None });
     server.await.expect("mock server");
 }
@@ -105,11 +147,16 @@ async fn api_errors_never_allow() {
             json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "InternalError", "code": 500, "message": "etcd down"}),
         ),
         // A 201 without a status must not be read as an allow.
-        (StatusCode::CREATED, json!({"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {}})),
+        (
+            StatusCode::CREATED,
+            json!({"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {}}),
+        ),
     ] {
         let (reviewer, handle) = reviewer();
         let server = tokio::spawn(api_server(handle, status, body));
-        let result = reviewer.authorize(&question("alice", None, &["sre-team"])).await;
+        let result = reviewer
+            .authorize(&question("alice", None, &["sre-team"]))
+            .await;
         match result {
             Authorization::Failed { error } => assert!(!error.is_empty()),
             other => panic!("{status}: expected a failure, got {other:?}"),
@@ -123,7 +170,10 @@ async fn a_dropped_connection_is_a_failure() {
     let (reviewer, mut handle) = reviewer();
     let server = tokio::spawn(async move {
         let (_request, send) = handle.next_request().await.expect("one request");
-        send.send_error(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset"));
+        send.send_error(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        ));
     });
     let result = reviewer.authorize(&question("alice", None, &[])).await;
     assert!(matches!(result, Authorization::Failed { .. }), "{result:?}");

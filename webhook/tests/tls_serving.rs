@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{MockAuthorizer, connect, fixture, fixture_json, local_certs, message_of, start, start_with};
+use common::{
+    MockAuthorizer, connect, fixture, fixture_json, local_certs, message_of, start, start_with,
+};
 use serde_json::json;
 
 const MUTATE: &str = "/mutate-workflowexecution-status";
@@ -20,9 +22,12 @@ async fn rotated_certificate_is_served_to_new_connections_without_restart() {
     let first_leaf = old_client.peer_leaf.clone();
 
     let rotated = local_certs();
-    rotated.write_to_dir(server.cert_dir()).expect("rewrite certificate files");
+    rotated
+        .write_to_dir(server.cert_dir())
+        .expect("rewrite certificate files");
     server.ca_pems.push(rotated.ca_cert_pem.clone());
-    let reloader = Arc::clone(&server.certs).spawn_reloader(Duration::from_millis(20), server.shutdown.clone());
+    let reloader = Arc::clone(&server.certs)
+        .spawn_reloader(Duration::from_millis(20), server.shutdown.clone());
 
     // Hang guard only: the reloader polls every 20 ms.
     let new_leaf = tokio::time::timeout(Duration::from_secs(30), async {
@@ -38,15 +43,21 @@ async fn rotated_certificate_is_served_to_new_connections_without_restart() {
     .expect("new certificate served within the hang guard");
     let expected: Vec<_> = {
         use rustls::pki_types::{CertificateDer, pem::PemObject};
-        CertificateDer::pem_slice_iter(rotated.cert_pem.as_bytes()).collect::<Result<_, _>>().expect("pem")
+        CertificateDer::pem_slice_iter(rotated.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("pem")
     };
     assert_eq!(new_leaf, expected[0]);
 
     // A client trusting only the new CA now connects; the connection opened before still works.
     let mut only_new = connect(server.addr, &[rotated.ca_cert_pem]).await;
-    let (status, _) = only_new.post(VALIDATE, fixture("01-admin-create.json")).await;
+    let (status, _) = only_new
+        .post(VALIDATE, fixture("01-admin-create.json"))
+        .await;
     assert_eq!(status, 200);
-    let (status, review) = old_client.post(VALIDATE, fixture("01-admin-create.json")).await;
+    let (status, review) = old_client
+        .post(VALIDATE, fixture("01-admin-create.json"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(review["response"]["allowed"], true);
     server.shutdown.cancel();
@@ -57,7 +68,11 @@ async fn rotated_certificate_is_served_to_new_connections_without_restart() {
 async fn invalid_new_files_keep_the_old_certificate_in_service() {
     let server = start().await;
     let before = server.client().await.peer_leaf;
-    std::fs::write(server.cert_dir().join("tls.crt"), b"-----BEGIN CERTIFICATE-----\nnot base64\n").expect("write");
+    std::fs::write(
+        server.cert_dir().join("tls.crt"),
+        b"-----BEGIN CERTIFICATE-----\nnot base64\n",
+    )
+    .expect("write");
     assert!(server.certs.reload().is_err());
     assert_eq!(server.client().await.peer_leaf, before);
 }
@@ -87,7 +102,11 @@ async fn malformed_bodies_get_clean_admission_review_errors() {
         assert_eq!(review["response"]["allowed"], false, "{what}");
         assert_eq!(review["response"]["uid"], json!(uid), "{what}");
         assert_eq!(review["response"]["status"]["code"], json!(code), "{what}");
-        assert!(message_of(&review).contains(needle), "{what}: {}", message_of(&review));
+        assert!(
+            message_of(&review).contains(needle),
+            "{what}: {}",
+            message_of(&review)
+        );
     }
 
     // The server answered the oversized body without reading it all, so that connection is closed.
@@ -95,13 +114,21 @@ async fn malformed_bodies_get_clean_admission_review_errors() {
     // A well-formed review of another kind: answered (uid echoed) and denied.
     let mut deployment = fixture_json("01-admin-create.json");
     deployment["request"]["kind"] = json!({"group": "apps", "version": "v1", "kind": "Deployment"});
-    let (status, review) = client.post(VALIDATE, serde_json::to_vec(&deployment).expect("json")).await;
+    let (status, review) = client
+        .post(VALIDATE, serde_json::to_vec(&deployment).expect("json"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(review["response"]["uid"], deployment["request"]["uid"]);
     assert_eq!(review["response"]["allowed"], false);
-    assert!(message_of(&review).contains("only reviews kubernaut.ai WorkflowExecutions, got apps/v1 Deployment"));
+    assert!(
+        message_of(&review)
+            .contains("only reviews kubernaut.ai WorkflowExecutions, got apps/v1 Deployment")
+    );
 
-    assert_eq!(server.metrics.requests("mutate-status", "UNKNOWN", false), 6);
+    assert_eq!(
+        server.metrics.requests("mutate-status", "UNKNOWN", false),
+        6
+    );
 }
 
 #[tokio::test]
@@ -114,7 +141,14 @@ async fn shutdown_stops_accepting_and_finishes_in_flight_reviews() {
     })
     .await;
     let mut client = server.client().await;
-    let in_flight = tokio::spawn(async move { client.post(MUTATE, fixture("05-alice-status-clearance-request-mutate.json")).await });
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(
+                MUTATE,
+                fixture("05-alice-status-clearance-request-mutate.json"),
+            )
+            .await
+    });
     // Wait until the review is inside the authorizer.
     tokio::time::timeout(Duration::from_secs(30), async {
         while server.authorizer.calls.load(Ordering::SeqCst) == 0 {
@@ -133,11 +167,21 @@ async fn shutdown_stops_accepting_and_finishes_in_flight_reviews() {
     })
     .await
     .expect("listener closed within the hang guard");
-    assert!(!server.task.is_finished(), "the server waits for the in-flight review");
+    assert!(
+        !server.task.is_finished(),
+        "the server waits for the in-flight review"
+    );
 
     gate.notify_one();
-    let (status, review) = tokio::time::timeout(Duration::from_secs(30), in_flight).await.expect("hang guard").expect("task");
+    let (status, review) = tokio::time::timeout(Duration::from_secs(30), in_flight)
+        .await
+        .expect("hang guard")
+        .expect("task");
     assert_eq!(status, 200);
     assert_eq!(review["response"]["allowed"], true);
-    tokio::time::timeout(Duration::from_secs(30), server.task).await.expect("hang guard").expect("join").expect("serve result");
+    tokio::time::timeout(Duration::from_secs(30), server.task)
+        .await
+        .expect("hang guard")
+        .expect("join")
+        .expect("serve result");
 }

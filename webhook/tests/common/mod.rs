@@ -21,13 +21,17 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use wfe_certs::{CertMetrics, CertStore, GenerateOptions, GeneratedCerts};
 use wfe_webhook::{
-    AppState, Authorization, AuthorizationRequest, Authorizer, ClearanceDenial, DenialSink, FixedClock, Metrics, Settings,
+    AppState, Authorization, AuthorizationRequest, Authorizer, ClearanceDenial, DenialSink,
+    FixedClock, Metrics, Settings,
 };
 
 pub const NOW: &str = "2026-11-22T02:12:00.654321Z";
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../shared/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../shared/fixtures/admission/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
@@ -52,7 +56,9 @@ impl Authorizer for MockAuthorizer {
                 gate.notified().await;
             }
             if self.allowed.contains(&request.user.username) {
-                Authorization::Allowed { reason: Some("mock".into()) }
+                Authorization::Allowed {
+                    reason: Some("mock".into()),
+                }
             } else {
                 Authorization::Denied { reason: None }
             }
@@ -97,15 +103,24 @@ pub fn local_certs() -> GeneratedCerts {
 }
 
 pub async fn start() -> TestServer {
-    start_with(MockAuthorizer { allowed: BTreeSet::from(["alice".to_owned()]), ..Default::default() }).await
+    start_with(MockAuthorizer {
+        allowed: BTreeSet::from(["alice".to_owned()]),
+        ..Default::default()
+    })
+    .await
 }
 
 pub async fn start_with(authorizer: MockAuthorizer) -> TestServer {
     let cert_dir = tempfile::tempdir().expect("tempdir");
     let generated = local_certs();
-    generated.write_to_dir(cert_dir.path()).expect("write certificates");
+    generated
+        .write_to_dir(cert_dir.path())
+        .expect("write certificates");
     let registry = Registry::new();
-    let certs = Arc::new(CertStore::new(cert_dir.path().to_owned(), CertMetrics::new(&registry).expect("cert metrics")));
+    let certs = Arc::new(CertStore::new(
+        cert_dir.path().to_owned(),
+        CertMetrics::new(&registry).expect("cert metrics"),
+    ));
     assert!(certs.reload().expect("load certificate"));
     let authorizer = Arc::new(authorizer);
     let sink = Arc::new(RecordingSink::default());
@@ -113,10 +128,17 @@ pub async fn start_with(authorizer: MockAuthorizer) -> TestServer {
     let state = AppState::new(Settings::default(), authorizer.clone(), metrics.clone())
         .with_clock(Arc::new(FixedClock(NOW.parse().expect("ts"))))
         .with_denial_sink(sink.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(wfe_webhook::serve_tls(listener, wfe_webhook::router(state), certs.clone(), shutdown.clone()));
+    let task = tokio::spawn(wfe_webhook::serve_tls(
+        listener,
+        wfe_webhook::router(state),
+        certs.clone(),
+        shutdown.clone(),
+    ));
     TestServer {
         addr,
         cert_dir,
@@ -151,15 +173,28 @@ pub fn client_config(ca_pems: &[String]) -> rustls::ClientConfig {
 
 fn rustls_pemfile_certs(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().expect("PEM")
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("PEM")
 }
 
 pub async fn connect(addr: SocketAddr, ca_pems: &[String]) -> Client {
     let connector = TlsConnector::from(Arc::new(client_config(ca_pems)));
     let tcp = TcpStream::connect(addr).await.expect("tcp connect");
-    let tls = connector.connect(ServerName::try_from("localhost").expect("name"), tcp).await.expect("TLS handshake");
-    let peer_leaf = tls.get_ref().1.peer_certificates().expect("peer certificates")[0].clone().into_owned();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("HTTP handshake");
+    let tls = connector
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake");
+    let peer_leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .expect("peer certificates")[0]
+        .clone()
+        .into_owned();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("HTTP handshake");
     tokio::spawn(connection);
     Client { sender, peer_leaf }
 }
@@ -173,13 +208,20 @@ impl Client {
             .header("user-agent", "kube-apiserver-admission")
             .body(Full::new(body.into()))
             .expect("request");
-        let response = tokio::time::timeout(Duration::from_secs(30), self.sender.send_request(request))
-            .await
-            .expect("hang guard")
-            .expect("response");
+        let response =
+            tokio::time::timeout(Duration::from_secs(30), self.sender.send_request(request))
+                .await
+                .expect("hang guard")
+                .expect("response");
         let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, json)
     }
 }
@@ -198,10 +240,15 @@ impl TestServer {
 pub fn patch_of(review: &Value) -> Option<Value> {
     use base64::Engine;
     let b64 = review["response"]["patch"].as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64 patch");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64 patch");
     Some(serde_json::from_slice(&bytes).expect("patch JSON"))
 }
 
 pub fn message_of(review: &Value) -> String {
-    review["response"]["status"]["message"].as_str().unwrap_or_default().to_owned()
+    review["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
