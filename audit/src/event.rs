@@ -283,7 +283,7 @@ pub fn build_event(
                 new_state: "Running".to_owned(),
             };
             let event = AuditEvent {
-                event_id: event_id(&uid, event_type, cleared_at),
+                event_id: event_id(&uid, event_type.as_str(), cleared_at),
                 version: EVENT_VERSION.to_owned(),
                 event_type,
                 event_timestamp: cleared_at.to_string(),
@@ -321,7 +321,7 @@ pub fn build_event(
         None => (None, None),
     };
     Ok(AuditEvent {
-        event_id: event_id(&uid, event_type, instant),
+        event_id: event_id(&uid, event_type.as_str(), instant),
         version: EVENT_VERSION.to_owned(),
         event_type,
         event_timestamp: instant.to_string(),
@@ -433,12 +433,12 @@ pub fn error_code(reason: FailureReason) -> String {
 /// Deterministic event id: an RFC 9562 version-8 UUID from SHA-256 of (WFE UID, event type,
 /// described instant). The same transition of the same object always gets the same id; a
 /// recreated WFE (new UID) or a second failure (new instant) gets a new one.
-pub fn event_id(uid: &str, event_type: AuditEventType, instant: Timestamp) -> String {
+pub fn event_id(uid: &str, event_type: &str, instant: Timestamp) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"kubernaut.ai/workflowexecution-audit/v1\0");
     hasher.update(uid.as_bytes());
     hasher.update(b"\0");
-    hasher.update(event_type.as_str().as_bytes());
+    hasher.update(event_type.as_bytes());
     hasher.update(b"\0");
     hasher.update(instant.as_nanosecond().to_string().as_bytes());
     let digest = hasher.finalize();
@@ -632,10 +632,10 @@ mod tests {
         let t = Timestamp::from_second(1_700_000_000).unwrap();
         let later = Timestamp::from_second(1_700_000_001).unwrap();
         assert_ne!(
-            event_id("u", AuditEventType::WorkflowFailed, t),
-            event_id("u", AuditEventType::WorkflowFailed, later)
+            event_id("u", AuditEventType::WorkflowFailed.as_str(), t),
+            event_id("u", AuditEventType::WorkflowFailed.as_str(), later)
         );
-        let id = event_id("u", AuditEventType::WorkflowFailed, t);
+        let id = event_id("u", AuditEventType::WorkflowFailed.as_str(), t);
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "8", "UUID version 8");
         assert!(

@@ -3,7 +3,13 @@
 
 use serde_json::{Value, json};
 
-use crate::event::AuditEvent;
+use jiff::Timestamp;
+use wfe_api::WorkflowExecution;
+
+use crate::event::{
+    ACTOR_TYPE_SERVICE, AuditEvent, EVENT_CATEGORY, EventContext, RESOURCE_TYPE,
+    clearer_actor_type, correlation_id, event_id,
+};
 use crate::lines::JsonLines;
 use crate::settings::AuditSettings;
 
@@ -71,4 +77,133 @@ pub fn quarantined_record(sink: &str, reason: &str, event: &AuditEvent) -> Value
 /// The local record of an event that failed the schema check.
 pub fn rejected_schema_record(violations: &[String], event: &AuditEvent) -> Value {
     json!({"record": RECORD_REJECTED_SCHEMA, "violations": violations, "event": crate::event::to_json(event)})
+}
+
+/// Record kind of a skipped WFE (DataStorage has no event type for skips).
+pub const RECORD_SKIPPED: &str = "workflowexecution.workflow.skipped";
+/// Record kind of a refused block-clearance attempt (DataStorage has no event type for it).
+pub const RECORD_CLEARANCE_DENIED: &str = "workflowexecution.block.clearance_denied";
+
+/// The local record of a skipped WFE, or `None` if the WFE has no `status.skipDetails`.
+/// Deterministic (id and content derive from persisted state), like DataStorage events.
+pub fn skip_record(wfe: &WorkflowExecution, ctx: &EventContext) -> Option<Value> {
+    let details = wfe.status.as_ref()?.skip_details.as_ref()?;
+    let name = wfe.metadata.name.as_deref().unwrap_or_default();
+    let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
+    let at = details.skipped_at.0;
+    Some(json!({
+        "record": RECORD_SKIPPED,
+        "event_id": event_id(uid, RECORD_SKIPPED, at),
+        "event_timestamp": at.to_string(),
+        "event_category": EVENT_CATEGORY,
+        "actor_type": ACTOR_TYPE_SERVICE,
+        "actor_id": ctx.controller_identity,
+        "resource_type": RESOURCE_TYPE,
+        "resource_id": format!("{name}/{uid}"),
+        "namespace": wfe.metadata.namespace,
+        "correlation_id": correlation_id(wfe, name),
+        "workflow_id": wfe.spec.workflow_ref.workflow_id,
+        "target_resource": wfe.spec.target_resource,
+        "skip_details": serde_json::to_value(details).unwrap_or(Value::Null),
+    }))
+}
+
+/// Who tried to clear a block and why it was refused, as the webhook saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClearanceDenial<'a> {
+    /// Namespace of the WFE.
+    pub namespace: &'a str,
+    /// Name of the WFE.
+    pub name: &'a str,
+    /// UID of the WFE, if known.
+    pub uid: Option<&'a str>,
+    /// `request.userInfo.username`.
+    pub username: &'a str,
+    /// `request.userInfo.groups`.
+    pub groups: &'a [String],
+    /// Why the attempt was refused.
+    pub reason: &'a str,
+    /// `request.uid` of the AdmissionReview (links to the API server audit log).
+    pub admission_request_uid: &'a str,
+    /// When the webhook refused it.
+    pub at: Timestamp,
+}
+
+/// The local record of a refused clearance attempt.
+pub fn clearance_denied_record(denial: &ClearanceDenial<'_>) -> Value {
+    let uid = denial.uid.unwrap_or_default();
+    json!({
+        "record": RECORD_CLEARANCE_DENIED,
+        "event_id": event_id(denial.admission_request_uid, RECORD_CLEARANCE_DENIED, denial.at),
+        "event_timestamp": denial.at.to_string(),
+        "event_category": EVENT_CATEGORY,
+        "event_outcome": "failure",
+        "actor_type": clearer_actor_type(denial.username),
+        "actor_id": denial.username,
+        "actor_groups": denial.groups,
+        "resource_type": RESOURCE_TYPE,
+        "resource_id": format!("{}/{uid}", denial.name),
+        "namespace": denial.namespace,
+        "reason": denial.reason,
+        "admission_request_uid": denial.admission_request_uid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_record_is_deterministic_and_carries_the_details() {
+        let wfe: WorkflowExecution = serde_json::from_value(json!({
+            "apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": "wfe-s", "namespace": "ns", "uid": "uid-s"},
+            "spec": {"remediationRequestRef": {"name": "rr-9"},
+                     "workflowRef": {"workflowId": "wf", "version": "v1", "containerImage": "img"},
+                     "targetResource": "ns/Deployment/app"},
+            "status": {"phase": "Skipped", "skipDetails": {"reason": "ResourceBusy", "message": "busy",
+                       "skippedAt": "2026-01-01T00:00:00Z",
+                       "conflictingWorkflow": {"name": "wfe-other", "targetResource": "ns/Deployment/app"}}}
+        }))
+        .unwrap();
+        let ctx = EventContext {
+            controller_identity: "ctl".into(),
+            cluster_id: None,
+        };
+        let record = skip_record(&wfe, &ctx).expect("skipped WFE has a record");
+        assert_eq!(record, skip_record(&wfe, &ctx).unwrap());
+        assert_eq!(record["record"], RECORD_SKIPPED);
+        assert_eq!(record["correlation_id"], "rr-9");
+        assert_eq!(record["skip_details"]["reason"], "ResourceBusy");
+        assert_eq!(
+            record["skip_details"]["conflictingWorkflow"]["name"],
+            "wfe-other"
+        );
+        let mut running = wfe.clone();
+        running.status.as_mut().unwrap().skip_details = None;
+        assert_eq!(skip_record(&running, &ctx), None);
+    }
+
+    #[test]
+    fn clearance_denial_names_the_identity() {
+        let groups = vec!["system:authenticated".to_owned()];
+        let denial = ClearanceDenial {
+            namespace: "ns",
+            name: "wfe-f",
+            uid: Some("uid-f"),
+            username: "system:serviceaccount:ci:bot",
+            groups: &groups,
+            reason: "service accounts may not clear blocks",
+            admission_request_uid: "req-1",
+            at: Timestamp::from_second(1_700_000_000).unwrap(),
+        };
+        let record = clearance_denied_record(&denial);
+        assert_eq!(record["record"], RECORD_CLEARANCE_DENIED);
+        assert_eq!(record["actor_id"], "system:serviceaccount:ci:bot");
+        assert_eq!(record["actor_type"], "service_account");
+        assert_eq!(record["actor_groups"], json!(["system:authenticated"]));
+        assert_eq!(record["resource_id"], "wfe-f/uid-f");
+        assert_eq!(record["reason"], "service accounts may not clear blocks");
+        assert_eq!(record["admission_request_uid"], "req-1");
+    }
 }

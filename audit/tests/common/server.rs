@@ -51,6 +51,50 @@ impl FakeDataStorage {
         format!("http://{addr}")
     }
 
+    /// Starts serving HTTPS with `cert_pem`/`key_pem`; returns the base URL.
+    pub async fn start_tls(self: &Arc<Self>, cert_pem: &str, key_pem: &str) -> String {
+        let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("cert PEM");
+        let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+            .expect("key PEM")
+            .expect("a key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server cert");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let app = axum::Router::new()
+            .route("/api/v1/audit/events/batch", post(batch))
+            .with_state(Arc::clone(self));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses our certificate aborts the handshake; nothing to serve.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    let _ = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        format!("https://{addr}")
+    }
+
     /// Event ids stored, in arrival order.
     pub fn stored_ids(&self) -> Vec<String> {
         self.stored
