@@ -132,9 +132,10 @@ impl AuditTrailImpl {
             return Ok(settled);
         }
 
-        self.metrics.pending_add(to_send.len());
-        let outcomes = self.sink.send(&to_send).await;
-        self.metrics.pending_sub(to_send.len());
+        let outcomes = {
+            let _pending = PendingGuard::new(&self.metrics, to_send.len());
+            self.sink.send(&to_send).await
+        };
 
         let mut unavailable = Vec::new();
         for (event, outcome) in to_send.iter().zip(outcomes) {
@@ -191,5 +192,24 @@ impl AuditTrail for AuditTrailImpl {
         due: &'a [AuditEventType],
     ) -> BoxFuture<'a, Result<Vec<AuditEventType>, AuditError>> {
         Box::pin(self.deliver_events(wfe, due))
+    }
+}
+
+/// Keeps `workflowexecution_audit_pending` right even if the caller drops the delivery future.
+struct PendingGuard<'a> {
+    metrics: &'a AuditMetrics,
+    n: usize,
+}
+
+impl<'a> PendingGuard<'a> {
+    fn new(metrics: &'a AuditMetrics, n: usize) -> Self {
+        metrics.pending_add(n);
+        PendingGuard { metrics, n }
+    }
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.metrics.pending_sub(self.n);
     }
 }

@@ -386,3 +386,38 @@ async fn redelivery_after_a_restart_sends_identical_events() {
         "same event id and content, so DataStorage/auditors can recognise the retry"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_delivery_does_not_leave_the_pending_gauge_high() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let ds = Arc::new(FakeDataStorage {
+        gate: Some(Arc::clone(&gate)),
+        ..Default::default()
+    });
+    let url = ds.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (trail, metrics) = trail(&settings(&url, &dir));
+    let delivery = tokio::spawn({
+        let trail = Arc::clone(&trail);
+        async move {
+            trail
+                .deliver(
+                    &running("wfe-1", "uid-1"),
+                    &[AuditEventType::WorkflowStarted],
+                )
+                .await
+        }
+    });
+    guard(async {
+        while ds.request_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("request reaches the server");
+    assert_eq!(metrics.pending(), 1);
+    delivery.abort();
+    assert!(delivery.await.unwrap_err().is_cancelled());
+    assert_eq!(metrics.pending(), 0);
+    gate.notify_one();
+}
