@@ -28,3 +28,24 @@ impl CertMetrics {
         self.expiry.get()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_is_exported_on_the_injected_registry() {
+        let registry = Registry::new();
+        let metrics = CertMetrics::new(&registry).expect("register");
+        metrics.set_expiry(1_800_000_000);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .expect("encode");
+        assert!(
+            text.contains("workflowexecution_webhook_cert_expiry_timestamp_seconds 1800000000\n"),
+            "{text}"
+        );
+        // Registering twice on one registry is an error the caller sees, not a panic.
+        assert!(CertMetrics::new(&registry).is_err());
+    }
+}

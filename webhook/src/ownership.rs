@@ -40,7 +40,7 @@ pub fn review_status_ownership(request: &ReviewRequest, settings: &Settings) -> 
         .collect();
     let more = problems.len().saturating_sub(MAX_LISTED);
     Verdict::forbid(format!(
-        "status update denied for {:?}: {}{}; status is written only by the workflowexecution controller, \
+        "status update denied for {:?}: {}{}. Status is written only by the workflowexecution controller; \
          operators may only request a clearance with status.blockClearanceRequest.clearReason",
         request.user_info.username,
         shown.join("; "),

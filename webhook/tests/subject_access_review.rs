@@ -179,3 +179,84 @@ async fn a_dropped_connection_is_a_failure() {
     assert!(matches!(result, Authorization::Failed { .. }), "{result:?}");
     server.await.expect("mock server");
 }
+
+/// The router wired with the real SubjectAccessReviewer: what a user sees for each API answer.
+async fn review_through_router(fixture: &str, status: StatusCode, answer: Value) -> (Value, Value) {
+    use tower::ServiceExt;
+    let (reviewer, handle) = reviewer();
+    let registry = prometheus::Registry::new();
+    let state = wfe_webhook::AppState::new(
+        wfe_webhook::Settings::default(),
+        std::sync::Arc::new(reviewer),
+        wfe_webhook::Metrics::new(&registry).expect("metrics"),
+    );
+    let server = tokio::spawn(api_server(handle, status, answer));
+    let path = format!(
+        "{}/../../shared/fixtures/admission/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let request = Request::post("/mutate-workflowexecution-status?timeout=5s")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            std::fs::read(path).expect("fixture"),
+        ))
+        .expect("request");
+    let response = wfe_webhook::router(state)
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let sent = server.await.expect("mock server");
+    (serde_json::from_slice(&body).expect("json"), sent)
+}
+
+#[tokio::test]
+async fn router_with_subject_access_reviews_grants_alice_and_denies_bob() {
+    let (review, sent) = review_through_router(
+        "05-alice-status-clearance-request-mutate.json",
+        StatusCode::CREATED,
+        fixture_json("sar-alice-allowed.json")["responseRawWire"].clone(),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], true);
+    assert_eq!(review["response"]["patchType"], "JSONPatch");
+    assert_eq!(sent["spec"]["user"], "alice");
+    assert_eq!(sent["spec"]["uid"], "uid-alice");
+
+    let (review, sent) = review_through_router(
+        "06-bob-status-clearance-request-mutate.json",
+        StatusCode::CREATED,
+        fixture_json("sar-bob-denied.json")["responseRawWire"].clone(),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], false);
+    assert_eq!(sent["spec"]["user"], "bob");
+    assert!(
+        review["response"]["status"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("user \"bob\" is not authorized")
+    );
+}
+
+#[tokio::test]
+async fn router_denies_when_the_subject_access_review_fails() {
+    let (review, _) = review_through_router(
+        "05-alice-status-clearance-request-mutate.json",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "InternalError", "code": 500, "message": "etcd down"}),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], false);
+    let message = review["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.starts_with("block clearance denied: could not verify that user \"alice\" may clear blocks in namespace team-a ("), "{message}");
+    assert!(message.ends_with("; retry later"), "{message}");
+}

@@ -185,3 +185,93 @@ async fn shutdown_stops_accepting_and_finishes_in_flight_reviews() {
         .expect("join")
         .expect("serve result");
 }
+
+#[tokio::test]
+async fn http2_is_negotiated_and_served() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let server = start().await;
+    let mut config = common::client_config(&server.ca_pems);
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2");
+    tokio::spawn(connection);
+    let request = hyper::Request::post(format!("https://localhost{MUTATE}?timeout=5s"))
+        .body(Full::new(hyper::body::Bytes::from(fixture(
+            "05-alice-status-clearance-request-mutate.json",
+        ))))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
+        .await
+        .expect("hang guard")
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(
+        &response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+    .expect("json");
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["patchType"], "JSONPatch");
+}
+
+#[tokio::test]
+async fn silent_clients_are_disconnected_by_the_handshake_and_header_timeouts() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let options = wfe_webhook::ServeOptions {
+        handshake_timeout: Duration::from_millis(200),
+        header_read_timeout: Duration::from_millis(200),
+        ..wfe_webhook::ServeOptions::default()
+    };
+    let server = common::start_with_options(MockAuthorizer::default(), options).await;
+
+    // TCP connection that never starts TLS: closed by the server.
+    let mut silent = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut buf))
+        .await
+        .expect("closed within the hang guard");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    // TLS connection that sends half a request header: closed by the server.
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let mut tls =
+        tokio_rustls::TlsConnector::from(Arc::new(common::client_config(&server.ca_pems)))
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+    tls.write_all(b"POST /validate-workflowexecution HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut response))
+        .await
+        .expect("closed within the hang guard");
+    // hyper may answer 408 before closing; either way no review is processed and the socket ends.
+    assert!(read.is_ok() || response.is_empty(), "{read:?}");
+    assert!(
+        response.is_empty() || response.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+}

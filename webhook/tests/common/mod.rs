@@ -111,6 +111,13 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(authorizer: MockAuthorizer) -> TestServer {
+    start_with_options(authorizer, wfe_webhook::ServeOptions::default()).await
+}
+
+pub async fn start_with_options(
+    authorizer: MockAuthorizer,
+    options: wfe_webhook::ServeOptions,
+) -> TestServer {
     let cert_dir = tempfile::tempdir().expect("tempdir");
     let generated = local_certs();
     generated
@@ -133,12 +140,24 @@ pub async fn start_with(authorizer: MockAuthorizer) -> TestServer {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(wfe_webhook::serve_tls(
-        listener,
-        wfe_webhook::router(state),
-        certs.clone(),
-        shutdown.clone(),
-    ));
+    let router = wfe_webhook::router(state);
+    let task = if options == wfe_webhook::ServeOptions::default() {
+        // The entry point the binary uses.
+        tokio::spawn(wfe_webhook::serve_tls(
+            listener,
+            router,
+            certs.clone(),
+            shutdown.clone(),
+        ))
+    } else {
+        tokio::spawn(wfe_webhook::serve_tls_with(
+            listener,
+            router,
+            certs.clone(),
+            options,
+            shutdown.clone(),
+        ))
+    };
     TestServer {
         addr,
         cert_dir,
