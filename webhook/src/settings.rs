@@ -24,7 +24,9 @@ pub struct Settings {
     pub clearance: ClearancePolicy,
     /// A Failed WFE whose `consecutiveFailures` reached this blocks its target (ExhaustedRetries).
     pub max_consecutive_failures: u32,
-    /// Largest accepted request body; the API server itself caps objects at 3 MiB.
+    /// Largest accepted request body. An UPDATE review carries both `object` and `oldObject`
+    /// (each up to etcd's 1.5 MiB, plus managedFields), so this is above the API server's 3 MiB
+    /// request limit.
     pub max_body_bytes: usize,
     /// Upper bound on one SubjectAccessReview; the API server gives the whole review 5 s.
     pub authorization_timeout: Duration,
@@ -40,7 +42,7 @@ impl Default for Settings {
             spec_policy: SpecPolicy::default(),
             clearance: ClearancePolicy::default(),
             max_consecutive_failures: 5,
-            max_body_bytes: 3 * 1024 * 1024,
+            max_body_bytes: 6 * 1024 * 1024,
             authorization_timeout: Duration::from_secs(3),
             body_read_timeout: Duration::from_secs(10),
         }

@@ -93,7 +93,7 @@ async fn malformed_bodies_get_clean_admission_review_errors() {
             "u-2",
             "AdmissionReview request.",
         ),
-        ("huge", vec![b' '; 4 * 1024 * 1024], 413, "", "larger than 3145728 bytes"),
+        ("huge", vec![b' '; wfe_webhook::Settings::default().max_body_bytes + 1], 413, "", "larger than 6291456 bytes"),
     ];
     for (what, body, code, uid, needle) in cases {
         let (status, review) = client.post(MUTATE, body).await;
