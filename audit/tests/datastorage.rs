@@ -421,3 +421,39 @@ async fn a_cancelled_delivery_does_not_leave_the_pending_gauge_high() {
     assert_eq!(metrics.pending(), 0);
     gate.notify_one();
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_share_requests_bounded_by_batch_size() {
+    let ds = Arc::new(FakeDataStorage::default());
+    let url = ds.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&url, &dir);
+    s.batch_size = 3;
+    // Far longer than the hang guard: only a full batch can trigger these sends.
+    s.flush_interval = Duration::from_secs(3600);
+    let (trail, _) = trail(&s);
+    let both = [
+        AuditEventType::WorkflowStarted,
+        AuditEventType::WorkflowCompleted,
+    ];
+    let w1 = completed("wfe-1", "uid-1");
+    let w2 = completed("wfe-2", "uid-2");
+    let (a, b) =
+        guard(async { tokio::join!(trail.deliver(&w1, &both), trail.deliver(&w2, &both)) })
+            .await
+            .expect("a full batch is sent without waiting for the interval");
+    assert_eq!(a.unwrap(), both);
+    assert_eq!(b.unwrap(), both);
+    let sizes: Vec<usize> = ds
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.len())
+        .collect();
+    assert_eq!(
+        sizes,
+        [3, 1],
+        "4 events queued together are sent as batches of at most 3"
+    );
+}
