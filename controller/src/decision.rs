@@ -807,8 +807,10 @@ pub fn decide(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -
         Phase::Completed | Phase::Failed | Phase::Skipped => decide_terminal(wfe, world, settings),
     };
     // A run this decision just observed finishing still holds the lock: come back at cooldown end.
-    let requeue_after =
-        requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings));
+    let requeue_after = match step {
+        Step::ReleaseLock(_) => None,
+        _ => requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings)),
+    };
     set_audit_condition(&mut status, generation(wfe), world.now, None);
     let mut notices = transition_notices(wfe, wfe.status.as_ref(), &status);
     if let Step::ReleaseLock(d) = &step {

@@ -1,0 +1,972 @@
+//! The executor against a mocked API server (tower-test), in the style of kube-rs
+//! controller-rs's `ApiServerVerifier`: every request's method, path and body is asserted in
+//! order and answered; an unexpected extra request hangs the reconcile and fails the test.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::{Method, Request, Response};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use tower_test::mock::{self, Handle};
+use wfe_api::{
+    AuditEventType, Phase, RemediationRequestRef, WorkflowExecution, WorkflowExecutionSpec,
+    WorkflowRef, keys, naming,
+};
+use wfe_audit::{AuditError, AuditTrail};
+use wfe_controller::audit_due::{due_events, record_delivery};
+use wfe_controller::decision::{World, decide};
+use wfe_controller::executor::{Context, RUNNING_RESYNC, reconcile};
+use wfe_controller::index::TargetIndex;
+use wfe_controller::tekton::{self, RunView};
+use wfe_controller::{Metrics, Settings};
+
+const TARGET: &str = "team-a/Deployment/payment-api";
+const NOW: &str = "2026-03-01T12:00:00Z";
+const WFE_STATUS_PATH: &str =
+    "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a/status";
+const RUNS_PATH: &str = "/apis/tekton.dev/v1/namespaces/kubernaut-workflows/pipelineruns";
+const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/team-a/events";
+
+fn now() -> Timestamp {
+    NOW.parse().unwrap()
+}
+
+fn ago(secs: i64) -> Timestamp {
+    now()
+        .checked_sub(jiff::SignedDuration::from_secs(secs))
+        .unwrap()
+}
+
+fn run_name() -> String {
+    naming::pipeline_run_name(TARGET)
+}
+
+/// In-memory audit trail that records what it was asked to deliver.
+#[derive(Default)]
+struct RecordingAudit {
+    delivered: Mutex<Vec<(String, AuditEventType)>>,
+    down: AtomicBool,
+}
+
+impl AuditTrail for RecordingAudit {
+    fn deliver<'a>(
+        &'a self,
+        wfe: &'a WorkflowExecution,
+        due: &'a [AuditEventType],
+    ) -> BoxFuture<'a, Result<Vec<AuditEventType>, AuditError>> {
+        Box::pin(async move {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(AuditError::Unavailable {
+                    sink: "memory",
+                    message: "sink is down".into(),
+                });
+            }
+            let mut d = self.delivered.lock().unwrap();
+            for e in due {
+                d.push((wfe.metadata.name.clone().unwrap(), *e));
+            }
+            Ok(due.to_vec())
+        })
+    }
+}
+
+impl RecordingAudit {
+    fn events(&self) -> Vec<(String, AuditEventType)> {
+        self.delivered.lock().unwrap().clone()
+    }
+}
+
+fn wfe(name: &str) -> WorkflowExecution {
+    let mut w = WorkflowExecution::new(
+        name,
+        WorkflowExecutionSpec {
+            remediation_request_ref: RemediationRequestRef {
+                name: format!("rr-{name}"),
+                ..Default::default()
+            },
+            workflow_ref: WorkflowRef {
+                workflow_id: "restart-deployment".into(),
+                version: "v1".into(),
+                container_image: "registry.example/workflows/restart:v1".into(),
+                container_digest: None,
+            },
+            target_resource: TARGET.into(),
+            parameters: [("REPLICAS".to_owned(), "3".to_owned())].into(),
+            confidence: None,
+            rationale: None,
+            execution_config: None,
+        },
+    );
+    w.metadata.namespace = Some("team-a".into());
+    w.metadata.uid = Some(format!("uid-{name}"));
+    w.metadata.generation = Some(1);
+    w.metadata.resource_version = Some("1".into());
+    w.metadata.finalizers = Some(vec![keys::FINALIZER.to_owned()]);
+    w
+}
+
+/// A PipelineRun owned by `owner` as the controller builds it, with a UID and optional status.
+fn run_of(owner: &WorkflowExecution, uid: &str, status: Option<Value>) -> DynamicObject {
+    let mut run = tekton::build_pipeline_run(owner, &Settings::default()).unwrap();
+    run.metadata.uid = Some(uid.into());
+    run.metadata.resource_version = Some("10".into());
+    if let Some(s) = status {
+        run.data["status"] = s;
+    }
+    run
+}
+
+fn succeeded(status: &str, reason: &str, message: &str) -> Value {
+    json!([{"type": "Succeeded", "status": status, "reason": reason, "message": message}])
+}
+
+/// The WFE as it would be persisted after the controller handled `run` at `at`, with every
+/// audit event acknowledged: the starting point of the later-phase tests.
+fn settled(w: &WorkflowExecution, run: &DynamicObject, at: Timestamp) -> WorkflowExecution {
+    let view = RunView::from_object(run);
+    let d = decide(
+        w,
+        &World {
+            lock: Some(&view),
+            others: &[],
+            failed_task: None,
+            now: at,
+        },
+        &Settings::default(),
+    );
+    let mut status = d.status;
+    let due = due_events(&status);
+    record_delivery(&mut status, &due, Some(1), at);
+    let mut out = w.clone();
+    out.status = Some(status);
+    out
+}
+
+struct Harness {
+    ctx: Arc<Context>,
+    handle: Option<Handle<Request<Body>, Response<Body>>>,
+    audit: Arc<RecordingAudit>,
+    _writers: (Writer<WorkflowExecution>, Writer<DynamicObject>),
+}
+
+fn harness(wfes: &[&WorkflowExecution], runs: &[&DynamicObject]) -> Harness {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let (wfe_store, mut wfe_writer) = reflector::store::<WorkflowExecution>();
+    let index = Arc::new(TargetIndex::default());
+    for w in wfes {
+        let event = watcher::Event::Apply((*w).clone());
+        wfe_writer.apply_watcher_event(&event);
+        index.observe(&event);
+    }
+    let mut run_writer = Writer::<DynamicObject>::new(tekton::pipeline_run_resource());
+    for r in runs {
+        run_writer.apply_watcher_event(&watcher::Event::Apply((*r).clone()));
+    }
+    let audit = Arc::new(RecordingAudit::default());
+    let registry = prometheus::Registry::new();
+    let ctx = Context {
+        client: client.clone(),
+        settings: Settings::default(),
+        metrics: Arc::new(Metrics::new(&registry).unwrap()),
+        audit: audit.clone(),
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: keys::REPORTING_CONTROLLER.into(),
+                instance: None,
+            },
+        ),
+        wfes: wfe_store,
+        runs: run_writer.as_reader(),
+        index,
+        synced: Arc::new(AtomicBool::new(true)),
+        clock: Arc::new(now),
+    };
+    Harness {
+        ctx: Arc::new(ctx),
+        handle: Some(handle),
+        audit,
+        _writers: (wfe_writer, run_writer),
+    }
+}
+
+type Responder = Box<dyn FnOnce(&str, Value) -> (u16, Value) + Send>;
+
+/// One expected request and how to answer it.
+struct Exchange {
+    method: Method,
+    path: String,
+    respond: Responder,
+}
+
+fn expect(
+    method: Method,
+    path: impl Into<String>,
+    respond: impl FnOnce(&str, Value) -> (u16, Value) + Send + 'static,
+) -> Exchange {
+    Exchange {
+        method,
+        path: path.into(),
+        respond: Box::new(respond),
+    }
+}
+
+fn api_error(code: u16, reason: &str, message: &str) -> (u16, Value) {
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message, "code": code}),
+    )
+}
+
+/// Applies a status apply-patch to `w` like the API server would, bumping resourceVersion.
+fn echo_status(w: &WorkflowExecution, body: &Value, rv: &str) -> (u16, Value) {
+    let mut out = serde_json::to_value(w).unwrap();
+    out["status"] = body["status"].clone();
+    out["metadata"]["resourceVersion"] = json!(rv);
+    (200, out)
+}
+
+fn expect_event(reason: &'static str, type_: &'static str) -> Exchange {
+    expect(Method::POST, EVENTS_PATH, move |_, body| {
+        assert_eq!(body["reason"], reason, "event: {body}");
+        assert_eq!(body["type"], type_);
+        assert_eq!(body["reportingController"], keys::REPORTING_CONTROLLER);
+        assert_eq!(body["regarding"]["kind"], "WorkflowExecution");
+        (201, body)
+    })
+}
+
+async fn serve(
+    mut handle: Handle<Request<Body>, Response<Body>>,
+    script: Vec<Exchange>,
+) -> Handle<Request<Body>, Response<Body>> {
+    for (i, exchange) in script.into_iter().enumerate() {
+        let (request, send) = handle
+            .next_request()
+            .await
+            .expect("client dropped before all expected requests");
+        assert_eq!(
+            (request.method(), request.uri().path()),
+            (&exchange.method, exchange.path.as_str()),
+            "request #{i}: {} {}",
+            request.method(),
+            request.uri()
+        );
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        let content_type = request
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let body: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        if exchange.method == Method::PATCH && exchange.path.ends_with("/status") {
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/apply-patch+yaml"),
+                "status is server-side applied"
+            );
+            assert!(
+                query.contains("force=true")
+                    && query.contains("fieldManager=workflowexecution-controller"),
+                "{query}"
+            );
+        }
+        let (code, reply) = (exchange.respond)(&query, body);
+        let response = Response::builder()
+            .status(code)
+            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+            .unwrap();
+        send.send_response(response);
+    }
+    handle
+}
+
+/// Runs one reconcile against the script; fails on a missing or an unexpected request.
+async fn run_script(
+    h: &mut Harness,
+    w: &WorkflowExecution,
+    script: Vec<Exchange>,
+) -> Result<Action, wfe_controller::Error> {
+    let handle = h.handle.take().expect("handle in use");
+    let verifier = tokio::spawn(serve(handle, script));
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        reconcile(Arc::new(w.clone()), h.ctx.clone()),
+    )
+    .await
+    .expect("reconcile hung: it made a request the script did not expect");
+    let handle = tokio::time::timeout(Duration::from_secs(30), verifier)
+        .await
+        .expect("reconcile finished without making every expected request")
+        .expect("a request did not match the script");
+    h.handle = Some(handle);
+    result
+}
+
+fn condition<'a>(body: &'a Value, type_: &str) -> &'a Value {
+    body["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} in {body}"))
+}
+
+fn created_run_check(expected: DynamicObject) -> impl FnOnce(&str, Value) -> (u16, Value) + Send {
+    move |query, body| {
+        assert!(
+            query.contains("fieldManager=workflowexecution-controller"),
+            "{query}"
+        );
+        assert_eq!(
+            body,
+            serde_json::to_value(&expected).unwrap(),
+            "the PipelineRun body"
+        );
+        let mut reply = body;
+        reply["metadata"]["uid"] = json!("run-new");
+        reply["metadata"]["resourceVersion"] = json!("11");
+        (201, reply)
+    }
+}
+
+fn running_patch(w: &WorkflowExecution) -> Exchange {
+    let w = w.clone();
+    expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+        assert_eq!(body["apiVersion"], "kubernaut.ai/v1alpha1");
+        assert_eq!(
+            body["metadata"]["resourceVersion"], "1",
+            "optimistic concurrency on the observed version"
+        );
+        assert_eq!(body["status"]["phase"], "Running");
+        assert_eq!(
+            body["status"]["pipelineRunRef"],
+            json!({"name": run_name(), "namespace": "kubernaut-workflows"})
+        );
+        let created = condition(&body, keys::CONDITION_PIPELINE_RUN_CREATED);
+        assert_eq!(
+            (
+                created["status"].as_str(),
+                created["observedGeneration"].as_i64()
+            ),
+            (Some("True"), Some(1))
+        );
+        assert_eq!(
+            condition(&body, keys::CONDITION_AUDIT_RECORDED)["status"],
+            "False"
+        );
+        echo_status(&w, &body, "2")
+    })
+}
+
+fn audit_patch(w: &WorkflowExecution, rv_in: &'static str, expected: Value) -> Exchange {
+    let w = w.clone();
+    expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+        assert_eq!(body["metadata"]["resourceVersion"], rv_in);
+        assert_eq!(body["status"]["auditedEvents"], expected);
+        assert_eq!(
+            condition(&body, keys::CONDITION_AUDIT_RECORDED)["status"],
+            "True"
+        );
+        echo_status(&w, &body, "99")
+    })
+}
+
+fn counter(h: &Harness, f: impl Fn(&Metrics) -> u64) -> u64 {
+    f(&h.ctx.metrics)
+}
+
+#[tokio::test]
+async fn create_then_running_with_event_and_audit() {
+    let a = wfe("a");
+    let mut h = harness(&[&a], &[]);
+    let script = vec![
+        expect(
+            Method::POST,
+            RUNS_PATH,
+            created_run_check(tekton::build_pipeline_run(&a, &Settings::default()).unwrap()),
+        ),
+        running_patch(&a),
+        expect_event("PipelineRunCreated", "Normal"),
+        audit_patch(&a, "2", json!(["workflowexecution.workflow.started"])),
+    ];
+    let action = run_script(&mut h, &a, script).await.unwrap();
+    assert_eq!(action, Action::requeue(RUNNING_RESYNC));
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowStarted)]
+    );
+    assert_eq!(counter(&h, |m| m.pipelinerun_creations.get()), 1);
+}
+
+#[tokio::test]
+async fn already_exists_and_ours_carries_on() {
+    let a = wfe("a");
+    let mine = run_of(&a, "run-mine", None);
+    let mut h = harness(&[&a], &[]);
+    let script = vec![
+        expect(Method::POST, RUNS_PATH, |_, _| {
+            api_error(
+                409,
+                "AlreadyExists",
+                "pipelineruns.tekton.dev \"wfe-x\" already exists",
+            )
+        }),
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            move |_, _| (200, serde_json::to_value(&mine).unwrap()),
+        ),
+        running_patch(&a),
+        expect_event("PipelineRunCreated", "Normal"),
+        audit_patch(&a, "2", json!(["workflowexecution.workflow.started"])),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+    assert_eq!(
+        counter(&h, |m| m.pipelinerun_creations.get()),
+        0,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn already_exists_and_theirs_is_skipped_resource_busy_without_deleting_it() {
+    let a = wfe("a");
+    let b = wfe("b"); // live (Pending): it created the run a moment ago
+    let theirs = run_of(&b, "run-b", None);
+    let mut h = harness(&[&a, &b], &[]);
+    let a2 = a.clone();
+    let script = vec![
+        expect(Method::POST, RUNS_PATH, |_, _| {
+            api_error(409, "AlreadyExists", "already exists")
+        }),
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            move |_, _| (200, serde_json::to_value(&theirs).unwrap()),
+        ),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(body["status"]["phase"], "Skipped");
+            assert_eq!(body["status"]["reason"], "ResourceBusy");
+            assert_eq!(
+                body["status"]["skipDetails"]["conflictingWorkflow"]["name"],
+                "b"
+            );
+            assert_eq!(
+                condition(&body, keys::CONDITION_AUDIT_RECORDED)["status"],
+                "True"
+            );
+            echo_status(&a2, &body, "2")
+        }),
+        expect_event("Skipped", "Normal"),
+    ];
+    let action = run_script(&mut h, &a, script).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    assert!(
+        h.audit.events().is_empty(),
+        "skips are not DataStorage events"
+    );
+    assert_eq!(
+        counter(&h, |m| m.skips.with_label_values(&["ResourceBusy"]).get()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn already_exists_and_stale_is_deleted_with_uid_precondition_then_created() {
+    let a = wfe("a");
+    let b = wfe("b");
+    let b_run = run_of(
+        &b,
+        "run-old",
+        Some(json!({"conditions": succeeded("True", "Succeeded", "")})),
+    );
+    let b_done = settled(&b, &b_run, ago(600));
+    let b_done = {
+        let mut x = b_done;
+        x.status.as_mut().unwrap().completion_time = Some(Time(ago(600)));
+        x
+    };
+    let mut h = harness(&[&a, &b_done], &[]);
+    let stale = b_run.clone();
+    let script = vec![
+        expect(Method::POST, RUNS_PATH, |_, _| {
+            api_error(409, "AlreadyExists", "already exists")
+        }),
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            move |_, _| (200, serde_json::to_value(&stale).unwrap()),
+        ),
+        expect(
+            Method::DELETE,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, body| {
+                assert_eq!(
+                    body["preconditions"],
+                    json!({"uid": "run-old"}),
+                    "never delete without the UID precondition"
+                );
+                (
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                )
+            },
+        ),
+        expect(
+            Method::POST,
+            RUNS_PATH,
+            created_run_check(tekton::build_pipeline_run(&a, &Settings::default()).unwrap()),
+        ),
+        running_patch(&a),
+        expect_event("PipelineRunCreated", "Normal"),
+        audit_patch(&a, "2", json!(["workflowexecution.workflow.started"])),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+}
+
+fn running_wfe(run: &DynamicObject) -> WorkflowExecution {
+    settled(&wfe("a"), run, ago(60))
+}
+
+#[tokio::test]
+async fn completion_is_written_announced_audited_and_requeued_at_cooldown_end() {
+    let a = wfe("a");
+    let started = run_of(&a, "run-a", Some(json!({"startTime": ago(60).to_string()})));
+    let a_running = running_wfe(&started);
+    assert_eq!(a_running.phase(), Phase::Running);
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0"),
+            "childReferences": [{"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "name": "tr-a", "pipelineTaskName": "restart"}],
+        })),
+    );
+    let mut h = harness(&[&a_running], &[&done]);
+    let w = a_running.clone();
+    let script = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(body["status"]["phase"], "Completed");
+            assert_eq!(body["status"]["duration"], "50s");
+            assert_eq!(body["status"]["pipelineRunStatus"]["completedTasks"], 1);
+            assert_eq!(
+                condition(&body, keys::CONDITION_PIPELINE_RUN_COMPLETE)["status"],
+                "True"
+            );
+            echo_status(&w, &body, "2")
+        }),
+        expect_event("WorkflowCompleted", "Normal"),
+        audit_patch(
+            &a_running,
+            "2",
+            json!([
+                "workflowexecution.workflow.started",
+                "workflowexecution.workflow.completed"
+            ]),
+        ),
+    ];
+    let action = run_script(&mut h, &a_running, script).await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(290)),
+        "exactly when the cooldown ends"
+    );
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
+    );
+    assert_eq!(
+        counter(&h, |m| m.total.with_label_values(&["Completed"]).get()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn failure_looks_up_the_failed_task_run() {
+    let a = wfe("a");
+    let a_running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    let failed = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(1).to_string(),
+            "conditions": succeeded("False", "Failed", "Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 0"),
+            "childReferences": [
+                {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "name": "tr-a", "pipelineTaskName": "drain"},
+                {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "name": "tr-b", "pipelineTaskName": "restart"},
+            ],
+        })),
+    );
+    let mut h = harness(&[&a_running], &[&failed]);
+    let task_runs = "/apis/tekton.dev/v1/namespaces/kubernaut-workflows/taskruns";
+    let w = a_running.clone();
+    let script = vec![
+        expect(Method::GET, format!("{task_runs}/tr-a"), |_, _| {
+            (
+                200,
+                json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "tr-a"},
+                         "status": {"startTime": ago(60).to_string(), "conditions": succeeded("True", "Succeeded", "")}}),
+            )
+        }),
+        expect(Method::GET, format!("{task_runs}/tr-b"), |_, _| {
+            (
+                200,
+                json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "tr-b"},
+                         "status": {"startTime": ago(30).to_string(),
+                                    "conditions": succeeded("False", "Failed", "\"step-restart\" exited with code 2"),
+                                    "steps": [{"name": "prep", "terminated": {"exitCode": 0}},
+                                              {"name": "restart", "terminated": {"exitCode": 2, "reason": "Error"}}]}}),
+            )
+        }),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let f = &body["status"]["failureDetails"];
+            assert_eq!(body["status"]["phase"], "Failed");
+            assert_eq!(f["reason"], "TaskFailed");
+            assert_eq!(
+                (
+                    f["failedTaskName"].as_str(),
+                    f["failedTaskIndex"].as_i64(),
+                    f["exitCode"].as_i64()
+                ),
+                (Some("restart"), Some(1), Some(2))
+            );
+            assert_eq!(f["wasExecutionFailure"], true);
+            let blocked = condition(&body, keys::CONDITION_TARGET_BLOCKED);
+            assert_eq!(
+                (blocked["status"].as_str(), blocked["reason"].as_str()),
+                (Some("True"), Some("PreviousExecutionFailed"))
+            );
+            assert!(
+                blocked["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("kubectl patch wfe a -n team-a --subresource=status --type=merge")
+            );
+            echo_status(&w, &body, "2")
+        }),
+        expect_event("WorkflowFailed", "Warning"),
+        audit_patch(
+            &a_running,
+            "2",
+            json!([
+                "workflowexecution.workflow.started",
+                "workflowexecution.workflow.failed"
+            ]),
+        ),
+    ];
+    run_script(&mut h, &a_running, script).await.unwrap();
+}
+
+#[tokio::test]
+async fn lock_is_released_exactly_at_cooldown_end_with_uid_precondition() {
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(400).to_string(),
+            "completionTime": ago(300).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let a_done = settled(&a, &done, ago(300));
+    assert_eq!(a_done.phase(), Phase::Completed);
+    let mut h = harness(&[&a_done], &[&done]);
+    let script = vec![
+        expect(
+            Method::DELETE,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, body| {
+                assert_eq!(body["preconditions"], json!({"uid": "run-a"}));
+                (
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                )
+            },
+        ),
+        expect_event("LockReleased", "Normal"),
+    ];
+    let action = run_script(&mut h, &a_done, script).await.unwrap();
+    assert_eq!(action, Action::await_change(), "nothing left to wait for");
+}
+
+#[tokio::test]
+async fn deletion_cancels_our_run_announces_and_removes_the_finalizer() {
+    let a = wfe("a");
+    let run = run_of(&a, "run-a", Some(json!({"startTime": ago(60).to_string()})));
+    let mut a_deleting = running_wfe(&run);
+    a_deleting.metadata.deletion_timestamp = Some(Time(ago(1)));
+    let mut h = harness(&[&a_deleting], &[&run]);
+    let w = a_deleting.clone();
+    let script = vec![
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            move |_, _| (200, serde_json::to_value(&run).unwrap()),
+        ),
+        expect(
+            Method::DELETE,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, body| {
+                assert_eq!(body["preconditions"], json!({"uid": "run-a"}));
+                (
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                )
+            },
+        ),
+        expect_event("WorkflowExecutionDeleted", "Normal"),
+        expect(
+            Method::PATCH,
+            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
+            move |_, body| {
+                assert_eq!(
+                    body,
+                    json!([{"op": "test", "path": "/metadata/finalizers/0", "value": keys::FINALIZER},
+                       {"op": "remove", "path": "/metadata/finalizers/0"}])
+                );
+                (200, serde_json::to_value(&w).unwrap())
+            },
+        ),
+    ];
+    run_script(&mut h, &a_deleting, script).await.unwrap();
+}
+
+#[tokio::test]
+async fn deletion_never_touches_a_run_owned_by_another_wfe() {
+    let mut a = wfe("a");
+    a.metadata.deletion_timestamp = Some(Time(ago(1)));
+    let theirs = run_of(&wfe("b"), "run-b", None);
+    let mut h = harness(&[&a], &[]);
+    let w = a.clone();
+    let script = vec![
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            move |_, _| (200, serde_json::to_value(&theirs).unwrap()),
+        ),
+        expect_event("WorkflowExecutionDeleted", "Normal"),
+        expect(
+            Method::PATCH,
+            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
+            move |_, _| (200, serde_json::to_value(&w).unwrap()),
+        ),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+}
+
+#[tokio::test]
+async fn new_wfe_gets_the_finalizer_first() {
+    let mut a = wfe("a");
+    a.metadata.finalizers = None;
+    let mut h = harness(&[&a], &[]);
+    let w = a.clone();
+    let script = vec![expect(
+        Method::PATCH,
+        "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
+        move |_, body| {
+            assert_eq!(
+                body,
+                json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                   {"op": "add", "path": "/metadata/finalizers", "value": [keys::FINALIZER]}])
+            );
+            (200, serde_json::to_value(&w).unwrap())
+        },
+    )];
+    assert_eq!(
+        run_script(&mut h, &a, script).await.unwrap(),
+        Action::await_change()
+    );
+}
+
+#[tokio::test]
+async fn regression_4_conflict_on_status_write_emits_nothing_and_retry_emits_once() {
+    let a = wfe("a");
+    let a_running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let mut h = harness(&[&a_running], &[&done]);
+    let conflict = vec![expect(Method::PATCH, WFE_STATUS_PATH, |_, _| {
+        api_error(
+            409,
+            "Conflict",
+            "the object has been modified; please apply your changes to the latest version",
+        )
+    })];
+    let err = run_script(&mut h, &a_running, conflict).await.unwrap_err();
+    assert_eq!(err.kind(), "conflict");
+    assert!(
+        h.audit.events().is_empty(),
+        "no audit for an unpersisted transition"
+    );
+
+    let w = a_running.clone();
+    let retry = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            echo_status(&w, &body, "2")
+        }),
+        expect_event("WorkflowCompleted", "Normal"),
+        audit_patch(
+            &a_running,
+            "2",
+            json!([
+                "workflowexecution.workflow.started",
+                "workflowexecution.workflow.completed"
+            ]),
+        ),
+    ];
+    run_script(&mut h, &a_running, retry).await.unwrap();
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowCompleted)],
+        "exactly once"
+    );
+    assert_eq!(
+        counter(&h, |m| m.total.with_label_values(&["Completed"]).get()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn regression_8_run_missing_from_cache_and_server_fails_deleted_externally() {
+    let a = wfe("a");
+    let a_running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    let mut h = harness(&[&a_running], &[]);
+    let w = a_running.clone();
+    let script = vec![
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, _| api_error(404, "NotFound", "not found"),
+        ),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(body["status"]["phase"], "Failed");
+            assert_eq!(body["status"]["failureDetails"]["reason"], "Unknown");
+            assert!(
+                body["status"]["failureDetails"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("deleted externally")
+            );
+            echo_status(&w, &body, "2")
+        }),
+        expect_event("WorkflowFailed", "Warning"),
+        audit_patch(
+            &a_running,
+            "2",
+            json!([
+                "workflowexecution.workflow.started",
+                "workflowexecution.workflow.failed"
+            ]),
+        ),
+    ];
+    run_script(&mut h, &a_running, script).await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_outage_is_recorded_and_retried_with_backoff() {
+    let a = wfe("a");
+    let a_running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let mut h = harness(&[&a_running], &[&done]);
+    h.audit.down.store(true, Ordering::SeqCst);
+    let w = a_running.clone();
+    let persisted: Arc<Mutex<Option<Value>>> = Arc::default();
+    let keep = persisted.clone();
+    let w2 = a_running.clone();
+    let script = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            echo_status(&w, &body, "2")
+        }),
+        expect_event("WorkflowCompleted", "Normal"),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let c = condition(&body, keys::CONDITION_AUDIT_RECORDED);
+            assert_eq!(c["status"], "False");
+            assert!(
+                c["message"].as_str().unwrap().contains("sink is down"),
+                "{c}"
+            );
+            assert_eq!(
+                body["status"]["auditedEvents"],
+                json!(["workflowexecution.workflow.started"])
+            );
+            let reply = echo_status(&w2, &body, "3");
+            *keep.lock().unwrap() = Some(reply.1.clone());
+            reply
+        }),
+    ];
+    let action = run_script(&mut h, &a_running, script).await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(5)),
+        "pending audit retries soon"
+    );
+
+    h.audit.down.store(false, Ordering::SeqCst);
+    let pending: WorkflowExecution =
+        serde_json::from_value(persisted.lock().unwrap().clone().unwrap()).unwrap();
+    let script = vec![audit_patch(
+        &pending,
+        "3",
+        json!([
+            "workflowexecution.workflow.started",
+            "workflowexecution.workflow.completed"
+        ]),
+    )];
+    run_script(&mut h, &pending, script).await.unwrap();
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
+    );
+}
