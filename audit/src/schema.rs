@@ -12,9 +12,15 @@ use std::collections::{BTreeSet, HashMap};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-/// The DataStorage OpenAPI document this crate was built against (a copy of
-/// `shared/reference/datastorage/data-storage-v1.yaml`; a test keeps the two identical).
-pub const EMBEDDED_OPENAPI: &str = include_str!("../schema/data-storage-v1.yaml");
+/// The DataStorage OpenAPI document embedded at build time (see build.rs), if one was available.
+#[cfg(wfe_embedded_schema)]
+pub const EMBEDDED_OPENAPI: Option<&str> = Some(include_str!(concat!(
+    env!("OUT_DIR"),
+    "/datastorage-openapi.yaml"
+)));
+/// The DataStorage OpenAPI document embedded at build time (see build.rs), if one was available.
+#[cfg(not(wfe_embedded_schema))]
+pub const EMBEDDED_OPENAPI: Option<&str> = None;
 
 /// Name of the request schema in `components.schemas`.
 pub const AUDIT_EVENT_REQUEST: &str = "AuditEventRequest";
@@ -135,9 +141,16 @@ pub struct AuditSchema {
 }
 
 impl AuditSchema {
-    /// Loads the copy of the DataStorage schema compiled into this crate.
+    /// Loads the DataStorage schema embedded at build time.
     pub fn embedded() -> Result<Self, SchemaLoadError> {
-        Self::from_openapi(EMBEDDED_OPENAPI)
+        match EMBEDDED_OPENAPI {
+            Some(text) => Self::from_openapi(text),
+            None => Err(SchemaLoadError::Structure(
+                "no DataStorage OpenAPI document was embedded at build time: set audit.schemaFile \
+                 (or build with WFE_DATASTORAGE_OPENAPI=<path>)"
+                    .into(),
+            )),
+        }
     }
 
     /// Loads an OpenAPI 3.0 document (YAML or JSON) and checks that `AuditEventRequest` and every

@@ -181,13 +181,15 @@ async fn state_not_yet_persisted_leaves_the_event_due() {
 #[tokio::test]
 async fn schema_rejected_events_go_to_the_local_sink_only() {
     // A stricter schema (a required field the events never carry) makes every event invalid.
-    let strict = wfe_audit::schema::EMBEDDED_OPENAPI.replacen(
-        "      required:\n        - version\n        - event_type\n",
-        "      required:\n        - severity\n        - version\n        - event_type\n",
-        1,
-    );
+    let strict = wfe_audit::schema::EMBEDDED_OPENAPI
+        .expect("schema embedded")
+        .replacen(
+            "      required:\n        - version\n        - event_type\n",
+            "      required:\n        - severity\n        - version\n        - event_type\n",
+            1,
+        );
     assert_ne!(
-        strict,
+        Some(strict.as_str()),
         wfe_audit::schema::EMBEDDED_OPENAPI,
         "the edit applied"
     );
