@@ -20,7 +20,8 @@ use crate::{AuditError, AuditSetupError, AuditTrail};
 /// The audit trail the controller calls after each persisted status change.
 pub struct AuditTrailImpl {
     ctx: EventContext,
-    schema: Arc<AuditSchema>,
+    /// `None` only for local sinks built without an embedded schema (they accept any event).
+    schema: Option<Arc<AuditSchema>>,
     sink: Arc<dyn Sink>,
     local: LocalRecorder,
     metrics: AuditMetrics,
@@ -51,8 +52,25 @@ impl AuditTrailImpl {
                     })?;
                 AuditSchema::from_openapi(&text)?
             }
-            None => AuditSchema::embedded()?,
+            None => match AuditSchema::embedded() {
+                Ok(schema) => schema,
+                // DataStorage must never receive unchecked events; local sinks may.
+                Err(e) if settings.sink == SinkKind::Datastorage => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit events are written locally without schema checking");
+                    return Self::assemble(settings, metrics, local, None);
+                }
+            },
         };
+        Self::assemble(settings, metrics, local, Some(Arc::new(schema)))
+    }
+
+    fn assemble(
+        settings: &AuditSettings,
+        metrics: AuditMetrics,
+        local: LocalRecorder,
+        schema: Option<Arc<AuditSchema>>,
+    ) -> Result<Self, AuditSetupError> {
         let sink: Arc<dyn Sink> = match settings.sink {
             SinkKind::Stdout | SinkKind::File => Arc::new(LinesSink::new(
                 settings.sink.as_str(),
@@ -73,7 +91,7 @@ impl AuditTrailImpl {
                 controller_identity: settings.controller_identity.clone(),
                 cluster_id: settings.cluster_id.clone(),
             },
-            schema: Arc::new(schema),
+            schema,
             sink,
             local,
             metrics,
@@ -113,7 +131,11 @@ impl AuditTrailImpl {
                     continue;
                 }
             };
-            match self.schema.validate_event(&to_json(&event)) {
+            let checked = match &self.schema {
+                Some(schema) => schema.validate_event(&to_json(&event)),
+                None => Ok(()),
+            };
+            match checked {
                 Ok(()) => to_send.push(event),
                 Err(violations) => {
                     self.metrics.count(sink, result::REJECTED_SCHEMA, 1);
