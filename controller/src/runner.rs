@@ -46,6 +46,29 @@ pub fn owner_of_run(run: &DynamicObject) -> Option<ObjectRef<WorkflowExecution>>
     Some(ObjectRef::new(&owner.name).within(&owner.namespace))
 }
 
+/// Tracks the first complete list of each cache. (Waiting on `Store::wait_until_ready` from a
+/// second task is unreliable: the controller waits on the same one-shot and only one waiter is
+/// woken.)
+struct CacheSync {
+    wfes: AtomicBool,
+    runs: AtomicBool,
+    synced: Arc<AtomicBool>,
+}
+
+impl CacheSync {
+    fn observe<K>(&self, event: &watcher::Event<K>, which: &AtomicBool) {
+        if matches!(event, watcher::Event::InitDone) {
+            which.store(true, Ordering::Release);
+            if self.wfes.load(Ordering::Acquire)
+                && self.runs.load(Ordering::Acquire)
+                && !self.synced.swap(true, Ordering::AcqRel)
+            {
+                info!("WorkflowExecution and PipelineRun caches synced");
+            }
+        }
+    }
+}
+
 /// Runs the reconciler until `shutdown` is cancelled, finishing the reconciles in progress.
 ///
 /// `synced` turns true once the WFE and PipelineRun caches hold their initial lists.
@@ -58,14 +81,21 @@ pub async fn run(
     synced: Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let index = Arc::new(TargetIndex::default());
+    let sync = Arc::new(CacheSync {
+        wfes: AtomicBool::new(false),
+        runs: AtomicBool::new(false),
+        synced: synced.clone(),
+    });
 
     let wfe_api: Api<WorkflowExecution> = Api::all(client.clone());
     let (wfe_store, wfe_writer) = reflector::store::<WorkflowExecution>();
     let index_feed = index.clone();
+    let wfe_sync = sync.clone();
     let wfe_stream = watcher(wfe_api, watcher::Config::default())
         .default_backoff()
         .map_ok(move |event| {
             index_feed.observe(&event);
+            wfe_sync.observe(&event, &wfe_sync.wfes);
             event
         })
         .reflect(wfe_writer)
@@ -77,21 +107,15 @@ pub async fn run(
     let run_writer: Writer<DynamicObject> = Writer::new(ar.clone());
     let run_store = run_writer.as_reader();
     // Every PipelineRun change, status included, and deletions trigger the owner's reconcile.
+    let run_sync = sync.clone();
     let run_stream = watcher(run_api, watcher::Config::default())
         .default_backoff()
+        .map_ok(move |event| {
+            run_sync.observe(&event, &run_sync.runs);
+            event
+        })
         .reflect(run_writer)
         .touched_objects();
-
-    let ready = {
-        let (wfes, runs, synced) = (wfe_store.clone(), run_store.clone(), synced.clone());
-        async move {
-            if wfes.wait_until_ready().await.is_ok() && runs.wait_until_ready().await.is_ok() {
-                synced.store(true, Ordering::Release);
-                info!("WorkflowExecution and PipelineRun caches synced");
-            }
-        }
-    };
-    let ready_task = tokio::spawn(ready);
 
     let clock: Clock = Arc::new(jiff::Timestamp::now);
     let recorder = Recorder::new(
@@ -125,7 +149,6 @@ pub async fn run(
             }
         })
         .await;
-    ready_task.abort();
     synced.store(false, Ordering::Release);
     info!("controller stopped");
     Ok(())

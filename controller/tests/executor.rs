@@ -970,3 +970,235 @@ async fn audit_outage_is_recorded_and_retried_with_backoff() {
         vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
     );
 }
+
+fn blocked_failed_wfe() -> (WorkflowExecution, DynamicObject) {
+    let a = wfe("a");
+    let failed = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(3600).to_string(),
+            "completionTime": ago(3000).to_string(),
+            "conditions": succeeded("False", "Failed", "Task exited with code 1"),
+            "childReferences": [{"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "name": "tr-a", "pipelineTaskName": "restart"}],
+        })),
+    );
+    (settled(&a, &failed, ago(3000)), failed)
+}
+
+#[tokio::test]
+async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
+    let (mut a, _) = blocked_failed_wfe();
+    let status = a.status.as_mut().unwrap();
+    assert_eq!(
+        status
+            .failure_details
+            .as_ref()
+            .unwrap()
+            .was_execution_failure,
+        true
+    );
+    let failed_at = status.failure_details.as_ref().unwrap().failed_at.clone();
+    status.block_clearance = Some(wfe_api::BlockClearance {
+        cleared_by: "alice@example.com".into(),
+        cleared_by_uid: None,
+        cleared_by_groups: vec!["sre".into()],
+        cleared_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(ago(5)),
+        clear_reason: "rolled back by hand and verified healthy, safe to remediate again now"
+            .into(),
+        clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
+        admission_request_uid: "adm-1".into(),
+        cleared_failure_at: Some(failed_at),
+    });
+    let mut h = harness(&[&a], &[]);
+    let w = a.clone();
+    let script = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let c = condition(&body, keys::CONDITION_TARGET_BLOCKED);
+            assert_eq!(
+                (c["status"].as_str(), c["reason"].as_str()),
+                (Some("False"), Some("BlockCleared"))
+            );
+            assert!(
+                body["status"].get("blockClearance").is_none(),
+                "the controller never applies webhook-owned fields"
+            );
+            assert_eq!(
+                body["status"]["failureDetails"]["wasExecutionFailure"], true,
+                "evidence is kept"
+            );
+            let mut reply = echo_status(&w, &body, "2");
+            reply.1["status"]["blockClearance"] =
+                serde_json::to_value(w.status.as_ref().unwrap().block_clearance.as_ref().unwrap())
+                    .unwrap();
+            reply
+        }),
+        expect_event("BlockCleared", "Normal"),
+        expect(Method::PATCH, WFE_STATUS_PATH, |_, body| {
+            assert_eq!(
+                body["status"]["auditedEvents"],
+                json!([
+                    "workflowexecution.workflow.started",
+                    "workflowexecution.workflow.failed",
+                    "workflowexecution.block.cleared"
+                ])
+            );
+            echo_status(&wfe("a"), &body, "3")
+        }),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::BlockCleared)]
+    );
+    assert_eq!(counter(&h, |m| m.block_clearances.get()), 1);
+}
+
+#[tokio::test]
+async fn deletion_waits_for_pending_audit_then_gives_up_after_the_timeout() {
+    let (mut a, _) = blocked_failed_wfe();
+    a.status.as_mut().unwrap().audited_events = vec![AuditEventType::WorkflowStarted];
+    a.metadata.deletion_timestamp = Some(Time(ago(10)));
+    let mut h = harness(&[&a], &[]);
+    h.audit.down.store(true, Ordering::SeqCst);
+    let script = vec![expect(
+        Method::GET,
+        format!("{RUNS_PATH}/{}", run_name()),
+        |_, _| api_error(404, "NotFound", "gone"),
+    )];
+    let err = run_script(&mut h, &a, script).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        "audit_pending",
+        "the finalizer stays while audit is pending"
+    );
+
+    // Past audit_delete_timeout (5 min): log and let the deletion finish.
+    a.metadata.deletion_timestamp = Some(Time(ago(301)));
+    let w = a.clone();
+    let script = vec![
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, _| api_error(404, "NotFound", "gone"),
+        ),
+        expect_event("WorkflowExecutionDeleted", "Normal"),
+        expect(
+            Method::PATCH,
+            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
+            move |_, _| (200, serde_json::to_value(&w).unwrap()),
+        ),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+}
+
+#[tokio::test]
+async fn check_tekton_reports_a_missing_crd_clearly() {
+    for (code, reply, ok) in [
+        (
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "tekton.dev/v1",
+                     "resources": [{"name": "pipelineruns", "singularName": "pipelinerun", "namespaced": true, "kind": "PipelineRun", "verbs": ["get"]}]}),
+            true,
+        ),
+        (
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "tekton.dev/v1", "resources": []}),
+            false,
+        ),
+        (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "message": "the server could not find the requested resource", "code": 404}),
+            false,
+        ),
+    ] {
+        let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let verifier = tokio::spawn(serve(
+            handle,
+            vec![expect(Method::GET, "/apis/tekton.dev/v1", move |_, _| {
+                (code, reply)
+            })],
+        ));
+        let result = tokio::time::timeout(
+            Duration::from_secs(30),
+            wfe_controller::check_tekton(&client),
+        )
+        .await
+        .unwrap();
+        verifier.await.unwrap();
+        match result {
+            Ok(()) => assert!(ok),
+            Err(e) => {
+                assert!(!ok, "{e}");
+                assert!(e.to_string().contains("install Tekton Pipelines"), "{e}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn run_syncs_both_caches_and_stops_on_shutdown() {
+    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let registry = prometheus::Registry::new();
+    let synced = Arc::new(AtomicBool::new(false));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let controller = tokio::spawn(wfe_controller::run(
+        client,
+        Settings::default(),
+        Arc::new(Metrics::new(&registry).unwrap()),
+        Arc::new(RecordingAudit::default()),
+        shutdown.clone(),
+        synced.clone(),
+    ));
+    // Answer the two initial LISTs; keep the WATCHes open without events.
+    let server = tokio::spawn(async move {
+        let mut lists = Vec::new();
+        let mut open_watches = Vec::new();
+        while let Some((request, send)) = handle.next_request().await {
+            let path = request.uri().path().to_owned();
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            if query.contains("watch=true") {
+                open_watches.push(send);
+                continue;
+            }
+            lists.push(path.clone());
+            let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": []});
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&list).unwrap()))
+                    .unwrap(),
+            );
+        }
+        lists
+    });
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !synced.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("caches never reported synced");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), controller)
+        .await
+        .expect("run did not stop on shutdown")
+        .unwrap()
+        .unwrap();
+    assert!(!synced.load(Ordering::SeqCst), "not ready once stopped");
+    let lists = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("client not dropped")
+        .unwrap();
+    assert!(
+        lists.contains(&"/apis/kubernaut.ai/v1alpha1/workflowexecutions".to_owned()),
+        "{lists:?}"
+    );
+    assert!(
+        lists.contains(
+            &"/apis/tekton.dev/v1/namespaces/kubernaut-workflows/pipelineruns".to_owned()
+        ),
+        "{lists:?}"
+    );
+}
