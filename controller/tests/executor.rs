@@ -990,13 +990,12 @@ fn blocked_failed_wfe() -> (WorkflowExecution, DynamicObject) {
 async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
     let (mut a, _) = blocked_failed_wfe();
     let status = a.status.as_mut().unwrap();
-    assert_eq!(
+    assert!(
         status
             .failure_details
             .as_ref()
             .unwrap()
-            .was_execution_failure,
-        true
+            .was_execution_failure
     );
     let failed_at = status.failure_details.as_ref().unwrap().failed_at.clone();
     status.block_clearance = Some(wfe_api::BlockClearance {
