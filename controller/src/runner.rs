@@ -153,3 +153,26 @@ pub async fn run(
     info!("controller stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::wfe_on;
+
+    #[test]
+    fn pipeline_run_events_map_to_the_exact_owner() {
+        let mut w = wfe_on(&"n".repeat(120), "ns/Deployment/x");
+        w.metadata.namespace = Some("team-b".into());
+        let run = tekton::build_pipeline_run(&w, &Settings::default()).unwrap();
+        let owner = owner_of_run(&run).unwrap();
+        assert_eq!(
+            (owner.name.as_str(), owner.namespace.as_deref()),
+            ("n".repeat(120).as_str(), Some("team-b"))
+        );
+        let foreign = DynamicObject::new("x", &tekton::pipeline_run_resource());
+        assert!(
+            owner_of_run(&foreign).is_none(),
+            "unlabelled runs trigger nothing"
+        );
+    }
+}

@@ -930,3 +930,46 @@ fn audit_condition_tracks_pending_events() {
         c.message
     );
 }
+
+#[test]
+fn regression_5_a_run_belonging_to_another_wfe_is_never_deleted() {
+    let s = Settings::default();
+    // A terminal WFE past its cooldown whose lock name is held by someone else's run.
+    let me = completed("me", t0());
+    let other = running("other");
+    let theirs = run_of(&other, None);
+    let d = decide_at(&me, Some(&theirs), &[&other], at(3600), &s);
+    assert_eq!(d.step, Step::Nothing, "not ours: never released");
+    // A new WFE facing a live holder's run is busy and does not take it over.
+    let holder = wfe("holder");
+    let d = decide_at(
+        &wfe("new"),
+        Some(&run_of(&holder, None)),
+        &[&holder],
+        at(3600),
+        &s,
+    );
+    assert_eq!(d.step, Step::Nothing);
+    // Nor a finished holder inside its cooldown, nor an unlabelled run.
+    let recent = completed("recent", at(3500));
+    let d = decide_at(
+        &wfe("new"),
+        Some(&run_of(&recent, Some(("True", "Succeeded", "")))),
+        &[&recent],
+        at(3600),
+        &s,
+    );
+    assert_eq!(d.step, Step::Nothing);
+    let mut foreign = run_of(&holder, Some(("True", "Succeeded", "")));
+    foreign.owner = None;
+    assert!(matches!(
+        lock_state(&foreign, "uid-new", &[], at(999_999), &s),
+        LockState::Held { .. }
+    ));
+    // A WFE recreated under the same name (new UID) does not own its predecessor's run.
+    let mut reborn = running("other");
+    reborn.metadata.uid = Some("uid-other-2".into());
+    let d = decide_at(&reborn, Some(&theirs), &[], at(10), &s);
+    assert_eq!(d.step, Step::Nothing);
+    assert_eq!(d.status.phase, Some(Phase::Failed), "its own run is gone");
+}
