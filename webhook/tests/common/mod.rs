@@ -227,6 +227,11 @@ impl Client {
             .header("user-agent", "kube-apiserver-admission")
             .body(Full::new(body.into()))
             .expect("request");
+        // The previous exchange may still be finishing; sending before the connection is idle fails.
+        tokio::time::timeout(Duration::from_secs(30), self.sender.ready())
+            .await
+            .expect("hang guard")
+            .expect("connection ready");
         let response =
             tokio::time::timeout(Duration::from_secs(30), self.sender.send_request(request))
                 .await
