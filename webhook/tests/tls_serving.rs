@@ -275,3 +275,53 @@ async fn silent_clients_are_disconnected_by_the_handshake_and_header_timeouts() 
         String::from_utf8_lossy(&response)
     );
 }
+
+#[tokio::test]
+async fn handshakes_fail_until_a_certificate_is_loaded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = prometheus::Registry::new();
+    let certs = Arc::new(wfe_certs::CertStore::new(
+        dir.path().to_owned(),
+        wfe_certs::CertMetrics::new(&registry).expect("metrics"),
+    ));
+    assert!(!certs.is_loaded());
+    let state = wfe_webhook::AppState::new(
+        wfe_webhook::Settings::default(),
+        Arc::new(MockAuthorizer::default()),
+        wfe_webhook::Metrics::new(&registry).expect("metrics"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(wfe_webhook::serve_tls(
+        listener,
+        wfe_webhook::router(state),
+        certs.clone(),
+        shutdown.clone(),
+    ));
+
+    let generated = local_certs();
+    let config = Arc::new(common::client_config(std::slice::from_ref(
+        &generated.ca_cert_pem,
+    )));
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let handshake = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name.clone(), tcp)
+        .await;
+    assert!(handshake.is_err(), "no certificate yet, so no handshake");
+
+    generated.write_to_dir(dir.path()).expect("write");
+    assert!(certs.reload().expect("load"));
+    let mut client = connect(addr, std::slice::from_ref(&generated.ca_cert_pem)).await;
+    let (status, _) = client.post(VALIDATE, fixture("01-admin-create.json")).await;
+    assert_eq!(status, 200);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("hang guard")
+        .expect("join")
+        .expect("serve");
+}
