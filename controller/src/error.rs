@@ -39,9 +39,6 @@ pub enum Error {
         "the API server does not serve tekton.dev/v1 PipelineRuns: install Tekton Pipelines (v0.50 or newer) before starting the controller{0}"
     )]
     TektonMissing(String),
-    /// The controller's watches failed to start.
-    #[error("controller stopped: {0}")]
-    Runtime(String),
 }
 
 impl Error {
@@ -60,7 +57,6 @@ impl Error {
                 _ => "finalizer",
             },
             Error::TektonMissing(_) => "tekton_missing",
-            Error::Runtime(_) => "runtime",
         }
     }
 

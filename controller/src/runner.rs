@@ -122,7 +122,7 @@ pub async fn run(
         client.clone(),
         Reporter {
             controller: keys::REPORTING_CONTROLLER.to_owned(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance: settings.reporting_instance.clone(),
         },
     );
     let ctx = Arc::new(Context {

@@ -59,6 +59,8 @@ pub struct Settings {
     pub backoff: BackoffSettings,
     /// How long deletion waits for pending audit events before giving up (and logging).
     pub audit_delete_timeout: Duration,
+    /// `reportingInstance` on Kubernetes events (the pod name); the controller name when unset.
+    pub reporting_instance: Option<String>,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             cooldown: Duration::from_secs(300),
             backoff: BackoffSettings::default(),
             audit_delete_timeout: Duration::from_secs(300),
+            reporting_instance: None,
         }
     }
 }
