@@ -33,6 +33,14 @@ pub enum Command {
     },
     /// Print the effective configuration (defaults, file, WFE_* environment and --set applied).
     Config(ConfigArgs),
+    /// TLS certificates for kind clusters and local API servers.
+    Certs {
+        /// What to do with certificates.
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Print the three webhook configurations (YAML) with the CA bundle filled in.
+    WebhookConfig(WebhookConfigArgs),
     /// Print the version.
     Version,
 }
@@ -47,4 +55,47 @@ pub struct ConfigArgs {
     /// wins over the file and WFE_* environment variables).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+/// `certs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Generate a self-signed CA and a serving certificate; writes ca.crt, tls.crt and tls.key.
+    Generate {
+        /// Directory to write into (created if missing); use it as webhook.certDir.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+        /// DNS name for the certificate (repeatable). Defaults to the in-cluster Service names
+        /// workflowexecution-webhook.kubernaut-system.svc[.cluster.local] when no --dns or --ip is given.
+        #[arg(long = "dns", value_name = "NAME")]
+        dns: Vec<String>,
+        /// IP address for the certificate (repeatable), e.g. 127.0.0.1 for an API server on this host.
+        #[arg(long = "ip", value_name = "IP")]
+        ip: Vec<std::net::IpAddr>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+}
+
+/// `webhook-config` arguments.
+#[derive(Debug, Args)]
+pub struct WebhookConfigArgs {
+    /// PEM file of the CA that signed the serving certificate (ca.crt from `certs generate`).
+    /// Omit it for cert-manager CA injection.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Reach the webhook at this URL base instead of a Service, e.g. https://127.0.0.1:9443
+    /// (an API server running on the same host).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["service_namespace", "service_name"])]
+    pub url: Option<String>,
+    /// Namespace of the webhook Service.
+    #[arg(long, default_value = "kubernaut-system")]
+    pub service_namespace: String,
+    /// Name of the webhook Service.
+    #[arg(long, default_value = "workflowexecution-webhook")]
+    pub service_name: String,
+    /// The controller's username, skipped by the status webhooks (matchConditions).
+    #[arg(long, default_value = crate::identity::DEFAULT_CONTROLLER_USERNAME)]
+    pub controller_username: String,
 }

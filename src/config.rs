@@ -150,6 +150,9 @@ pub struct Webhook {
     pub cert_dir: PathBuf,
     /// How often the certificate files are checked for rotation.
     pub cert_reload_interval: ConfigDuration,
+    /// On shutdown, how long admission keeps being served after readiness turns false, so the
+    /// Service stops routing to this replica before its listener closes.
+    pub shutdown_delay: ConfigDuration,
 }
 
 /// `health.*`
@@ -220,6 +223,8 @@ pub struct Audit {
     pub delete_timeout: ConfigDuration,
     /// Also write webhook clearance denials to the local sink.
     pub record_denials: bool,
+    /// DataStorage OpenAPI document to check events against instead of the one built in.
+    pub schema_file: Option<PathBuf>,
 }
 
 /// Log format.
@@ -294,6 +299,7 @@ impl Default for Webhook {
             port: 9443,
             cert_dir: PathBuf::from("/tmp/k8s-webhook-server/serving-certs"),
             cert_reload_interval: secs(10),
+            shutdown_delay: secs(5),
         }
     }
 }
@@ -337,6 +343,7 @@ impl Default for Audit {
             request_timeout: secs(10),
             delete_timeout: secs(300),
             record_denials: true,
+            schema_file: None,
         }
     }
 }

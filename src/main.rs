@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Parser;
-use workflowexecution::cli::{Cli, Command, ConfigArgs};
+use workflowexecution::cli::{CertsCommand, Cli, Command, ConfigArgs, WebhookConfigArgs};
 use workflowexecution::config::{Config, Sources, config_path};
 use workflowexecution::{logging, run, validate};
 
@@ -43,6 +43,38 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Certs {
+            command:
+                CertsCommand::Generate {
+                    out_dir,
+                    dns,
+                    ip,
+                    days,
+                },
+        } => {
+            let mut opts = wfe_certs::GenerateOptions {
+                validity_days: days,
+                ..Default::default()
+            };
+            if !dns.is_empty() || !ip.is_empty() {
+                opts.dns_names = dns;
+                opts.ip_addresses = ip;
+            }
+            match wfe_certs::generate(&opts).and_then(|c| c.write_to_dir(&out_dir)) {
+                Ok(()) => {
+                    println!(
+                        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key",
+                        out_dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::WebhookConfig(args) => webhook_config(&args),
         Command::Validate { files, config } => {
             let cfg = match load_config(&config) {
                 Ok(c) => c,
@@ -88,6 +120,55 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn webhook_config(args: &WebhookConfigArgs) -> ExitCode {
+    let ca_bundle_pem = match &args.ca_bundle {
+        None => String::new(),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => pem,
+            Ok(_) => {
+                eprintln!(
+                    "error: --ca-bundle {}: not a PEM certificate",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: --ca-bundle {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let target = match &args.url {
+        Some(url) if url.starts_with("https://") => wfe_webhook::ClientTarget::Url {
+            base: url.trim_end_matches('/').to_owned(),
+        },
+        Some(url) => {
+            eprintln!("error: --url {url:?}: the API server only calls webhooks over https://");
+            return ExitCode::from(2);
+        }
+        None => wfe_webhook::ClientTarget::Service {
+            namespace: args.service_namespace.clone(),
+            name: args.service_name.clone(),
+            port: 443,
+        },
+    };
+    let opts = wfe_webhook::WebhookConfigOptions {
+        target,
+        ca_bundle_pem,
+        controller_username: args.controller_username.clone(),
+    };
+    match wfe_webhook::webhook_configurations_yaml(&opts) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot render the webhook configurations: {e}");
+            ExitCode::FAILURE
         }
     }
 }

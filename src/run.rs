@@ -4,16 +4,30 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use wfe_audit::{AuditMetrics, AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
+use wfe_certs::{CertMetrics, CertStore};
+use wfe_webhook::{AppState, ClearanceDenial, ClearancePolicy, DenialSink, SubjectAccessReviewer};
 
-use crate::config::Config;
+use crate::config::{AuditSinkKind, Config};
 use crate::health::{self, Readiness};
+use crate::identity;
+use crate::leader::{self, LeaseSettings};
+use crate::metrics_auth::KubeScrapeAuthorizer;
+
+/// How long secure-metrics authorisation decisions are cached.
+const SCRAPE_DECISION_TTL: Duration = Duration::from_secs(30);
 
 /// Why the process could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// No kube context could be loaded.
+    #[error("cannot connect to Kubernetes (KUBECONFIG, ~/.kube/config or in-cluster): {0}")]
+    Kube(#[from] kube::Error),
     /// A port could not be bound.
     #[error("cannot listen on {addr} for {what}: {source}")]
     Bind {
@@ -25,16 +39,53 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// A server failed while running.
-    #[error("{what} server failed: {source}")]
+    #[error("{what} server failed: {message}")]
     Serve {
         /// Which server.
         what: &'static str,
-        /// The I/O error.
-        source: std::io::Error,
+        /// What went wrong.
+        message: String,
     },
     /// Metrics could not be registered.
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The audit trail could not be set up.
+    #[error("cannot set up the audit trail: {0}")]
+    Audit(#[from] wfe_audit::AuditSetupError),
+    /// The controller could not start or stopped with an error.
+    #[error("controller: {0}")]
+    Controller(String),
+    /// Leader election failed.
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+}
+
+/// The three listening sockets, bound before anything starts so a busy port fails fast.
+pub struct Listeners {
+    /// Admission webhook (HTTPS).
+    pub webhook: TcpListener,
+    /// Health probes (HTTP).
+    pub health: TcpListener,
+    /// Metrics (HTTP or HTTPS).
+    pub metrics: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured ports on all interfaces.
+    pub async fn bind(cfg: &Config) -> Result<Self, RunError> {
+        Ok(Listeners {
+            webhook: bind("webhook", cfg.webhook.port).await?,
+            health: bind("health", cfg.health.port).await?,
+            metrics: bind("metrics", cfg.metrics.port).await?,
+        })
+    }
+}
+
+async fn bind(what: &'static str, port: u16) -> Result<TcpListener, RunError> {
+    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { what, addr, source })
 }
 
 /// The spec rules the webhook, controller and `validate` share, from the config.
@@ -45,11 +96,92 @@ pub fn spec_policy(cfg: &Config) -> wfe_api::SpecPolicy {
     }
 }
 
-async fn bind(what: &'static str, port: u16) -> Result<TcpListener, RunError> {
-    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| RunError::Bind { what, addr, source })
+/// The controller's settings, from the config.
+pub fn controller_settings(cfg: &Config) -> wfe_controller::Settings {
+    wfe_controller::Settings {
+        execution_namespace: cfg.execution_namespace.clone(),
+        runner_service_account: cfg.runner_service_account.clone(),
+        default_timeout: cfg.default_timeout.0,
+        max_timeout: cfg.max_timeout.0,
+        allowed_service_accounts: cfg.allowed_service_accounts.clone(),
+        cooldown: cfg.cooldown.0,
+        backoff: wfe_controller::BackoffSettings {
+            base: cfg.backoff.base.0,
+            max: cfg.backoff.max.0,
+            max_exponent: cfg.backoff.max_exponent,
+            max_consecutive_failures: cfg.backoff.max_consecutive_failures,
+        },
+        audit_delete_timeout: cfg.audit.delete_timeout.0,
+        reporting_instance: Some(replica_identity()),
+    }
+}
+
+/// The webhook's decision settings, from the config.
+pub fn webhook_settings(cfg: &Config, controller_username: &str) -> wfe_webhook::Settings {
+    wfe_webhook::Settings {
+        controller_username: controller_username.to_owned(),
+        runner_username: identity::service_account_username(
+            &cfg.execution_namespace,
+            &cfg.runner_service_account,
+        ),
+        spec_policy: spec_policy(cfg),
+        clearance: ClearancePolicy {
+            min_words: cfg.clearance.min_words,
+            min_chars: cfg.clearance.min_chars,
+            max_chars: cfg.clearance.max_chars,
+            allow_service_accounts: cfg.clearance.allow_service_accounts.clone(),
+            allowed_groups: cfg.clearance.allowed_groups.clone(),
+            require_subject_access_review: cfg.clearance.require_subject_access_review,
+        },
+        max_consecutive_failures: cfg.backoff.max_consecutive_failures,
+        ..wfe_webhook::Settings::default()
+    }
+}
+
+/// The audit trail's settings, from the config.
+pub fn audit_settings(cfg: &Config, controller_username: &str) -> AuditSettings {
+    AuditSettings {
+        sink: match cfg.audit.sink {
+            AuditSinkKind::Stdout => SinkKind::Stdout,
+            AuditSinkKind::File => SinkKind::File,
+            AuditSinkKind::Datastorage => SinkKind::Datastorage,
+        },
+        path: cfg.audit.path.clone(),
+        url: cfg.audit.url.clone(),
+        ca_file: cfg.audit.ca_file.clone(),
+        token_file: Some(cfg.audit.token_file.clone()),
+        batch_size: cfg.audit.batch_size,
+        flush_interval: cfg.audit.flush_interval.0,
+        request_timeout: cfg.audit.request_timeout.0,
+        controller_identity: controller_username.to_owned(),
+        schema_file: cfg.audit.schema_file.clone(),
+        ..AuditSettings::default()
+    }
+}
+
+/// Writes the webhook's refused clearances to the local audit sink, off the request path.
+struct LocalDenialSink(LocalRecorder);
+
+impl DenialSink for LocalDenialSink {
+    fn record(&self, denial: &ClearanceDenial) {
+        let record =
+            wfe_audit::local::clearance_denied_record(&wfe_audit::local::ClearanceDenial {
+                namespace: &denial.namespace,
+                name: &denial.name,
+                uid: None,
+                username: &denial.user,
+                groups: &denial.groups,
+                reason: &denial.message,
+                admission_request_uid: &denial.request_uid,
+                at: denial.time,
+            });
+        let recorder = self.0.clone();
+        tokio::spawn(async move {
+            if let Err(e) = recorder.record(&record).await {
+                tracing::warn!(error = %e, "cannot write a clearance denial to the local audit sink");
+            }
+        });
+    }
 }
 
 /// Cancels `token` on the first SIGTERM/SIGINT; a second signal exits at once.
@@ -67,27 +199,20 @@ pub fn spawn_signal_handler(token: CancellationToken) {
 }
 
 async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -101,46 +226,283 @@ pub async fn serve_http(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
-        .map_err(|source| RunError::Serve { what, source })
+        .map_err(|e| RunError::Serve {
+            what,
+            message: e.to_string(),
+        })
 }
 
-/// Runs the service until SIGTERM/SIGINT.
+/// Which parts `serve` starts (tests run the servers without a controller).
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// Run the controller (after the Tekton check), under leader election if configured.
+    pub controller: bool,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Parts { controller: true }
+    }
+}
+
+/// Runs the service against the current kube context until SIGTERM/SIGINT.
 pub async fn run(cfg: Config) -> Result<(), RunError> {
+    let client = kube::Client::try_default().await?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    let registry = prometheus::Registry::new();
-    let synced = Arc::new(AtomicBool::new(false));
-    let readiness = Arc::new(Readiness::new(|| false, synced));
+    let listeners = Listeners::bind(&cfg).await?;
+    serve(cfg, client, listeners, shutdown, Parts::default()).await
+}
 
-    let health_listener = bind("health", cfg.health.port).await?;
-    let metrics_listener = bind("metrics", cfg.metrics.port).await?;
+/// Runs everything on the given listeners until `shutdown`, then stops in order: readiness
+/// false, admission kept for `webhook.shutdownDelay`, the controller finishes its reconcile (and
+/// releases the lease), the servers finish in-flight requests, health goes last.
+pub async fn serve(
+    cfg: Config,
+    client: kube::Client,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+    parts: Parts,
+) -> Result<(), RunError> {
+    if parts.controller {
+        wfe_controller::check_tekton(&client)
+            .await
+            .map_err(|e| RunError::Controller(e.to_string()))?;
+    }
+    let registry = prometheus::Registry::new();
+    let controller_username = identity::controller_username(
+        &cfg.controller_identity,
+        identity::IN_CLUSTER_TOKEN.as_ref(),
+    );
+
     let servers_stop = CancellationToken::new();
+    let certs = Arc::new(CertStore::new(
+        cfg.webhook.cert_dir.clone(),
+        CertMetrics::new(&registry)?,
+    ));
+    if let Err(e) = certs.reload() {
+        tracing::warn!(error = %e, cert_dir = %cfg.webhook.cert_dir.display(), "serving certificate not loaded yet; not ready until it is");
+    }
+    let reloader = certs
+        .clone()
+        .spawn_reloader(cfg.webhook.cert_reload_interval.0, servers_stop.clone());
+
+    let trail = AuditTrailImpl::new(
+        &audit_settings(&cfg, &controller_username),
+        AuditMetrics::register(&registry)?,
+    )?;
+    let mut state = AppState::new(
+        webhook_settings(&cfg, &controller_username),
+        Arc::new(SubjectAccessReviewer::new(client.clone())),
+        wfe_webhook::Metrics::new(&registry)?,
+    );
+    if cfg.audit.record_denials {
+        state = state.with_denial_sink(Arc::new(LocalDenialSink(trail.local_recorder())));
+    }
+    let audit: Arc<dyn AuditTrail> = Arc::new(trail);
+
+    let synced = Arc::new(AtomicBool::new(false));
+    let cert_view = certs.clone();
+    let readiness = Arc::new(Readiness::new(
+        move || cert_view.is_loaded(),
+        synced.clone(),
+    ));
+
+    let health_stop = CancellationToken::new();
     let health = tokio::spawn(serve_http(
         "health",
-        health_listener,
+        listeners.health,
         health::router(readiness.clone()),
+        health_stop.clone(),
+    ));
+    let webhook = tokio::spawn(serve_tls_task(
+        "webhook",
+        listeners.webhook,
+        wfe_webhook::router(state),
+        certs.clone(),
         servers_stop.clone(),
     ));
-    let metrics = tokio::spawn(serve_http(
-        "metrics",
-        metrics_listener,
-        crate::metrics::router(registry.clone(), None),
-        servers_stop.clone(),
-    ));
+    let metrics = if cfg.metrics.secure {
+        let auth = Arc::new(KubeScrapeAuthorizer::new(
+            client.clone(),
+            SCRAPE_DECISION_TTL,
+        ));
+        let router = crate::metrics::router(registry.clone(), Some(auth));
+        tokio::spawn(serve_tls_task(
+            "metrics",
+            listeners.metrics,
+            router,
+            certs.clone(),
+            servers_stop.clone(),
+        ))
+    } else {
+        let router = crate::metrics::router(registry.clone(), None);
+        tokio::spawn(serve_http(
+            "metrics",
+            listeners.metrics,
+            router,
+            servers_stop.clone(),
+        ))
+    };
     tracing::info!(
+        webhook_port = cfg.webhook.port,
         health_port = cfg.health.port,
         metrics_port = cfg.metrics.port,
+        secure_metrics = cfg.metrics.secure,
+        controller_identity = %controller_username,
         "serving"
     );
 
-    shutdown.cancelled().await;
-    readiness.begin_shutdown();
-    servers_stop.cancel();
-    for task in [health, metrics] {
-        if let Ok(Err(e)) = task.await {
-            tracing::warn!(error = %e, "server stopped with an error");
+    let controller_stop = CancellationToken::new();
+    let mut controller: JoinHandle<Result<(), RunError>> = if parts.controller {
+        let settings = controller_settings(&cfg);
+        let ctrl_metrics = Arc::new(wfe_controller::Metrics::new(&registry)?);
+        spawn_controller(
+            &cfg,
+            client.clone(),
+            settings,
+            ctrl_metrics,
+            audit,
+            synced,
+            readiness.clone(),
+            controller_stop.clone(),
+        )
+    } else {
+        let stop = controller_stop.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            Ok(())
+        })
+    };
+
+    let mut failure: Option<RunError> = None;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        result = &mut controller => {
+            failure = Some(match result {
+                Ok(Ok(())) => RunError::Controller("stopped unexpectedly".into()),
+                Ok(Err(e)) => e,
+                Err(e) => RunError::Controller(format!("task panicked: {e}")),
+            });
         }
     }
-    tracing::info!("stopped");
-    Ok(())
+
+    readiness.begin_shutdown();
+    if failure.is_none() {
+        tracing::info!(delay = ?cfg.webhook.shutdown_delay.0, "not ready; draining before closing listeners");
+        tokio::time::sleep(cfg.webhook.shutdown_delay.0).await;
+    }
+    controller_stop.cancel();
+    servers_stop.cancel();
+    if !controller.is_finished() || failure.is_none() {
+        match controller.await {
+            Ok(Err(e)) if failure.is_none() => failure = Some(e),
+            Err(e) if failure.is_none() => {
+                failure = Some(RunError::Controller(format!("task panicked: {e}")))
+            }
+            _ => {}
+        }
+    }
+    for task in [webhook, metrics] {
+        match task.await {
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "server stopped with an error");
+                failure.get_or_insert(e);
+            }
+            Err(e) => tracing::error!(error = %e, "server task panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let _ = reloader.await;
+    health_stop.cancel();
+    let _ = health.await;
+    match failure {
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Some(e) => Err(e),
+    }
+}
+
+async fn serve_tls_task(
+    what: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    certs: Arc<CertStore>,
+    stop: CancellationToken,
+) -> Result<(), RunError> {
+    wfe_webhook::serve_tls(listener, router, certs, stop)
+        .await
+        .map_err(|e| RunError::Serve {
+            what,
+            message: e.to_string(),
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_controller(
+    cfg: &Config,
+    client: kube::Client,
+    settings: wfe_controller::Settings,
+    metrics: Arc<wfe_controller::Metrics>,
+    audit: Arc<dyn AuditTrail>,
+    synced: Arc<AtomicBool>,
+    readiness: Arc<Readiness>,
+    stop: CancellationToken,
+) -> JoinHandle<Result<(), RunError>> {
+    let elect = cfg.leader_election.clone();
+    tokio::spawn(async move {
+        let lease_client = client.clone();
+        let work = move |token: CancellationToken| {
+            let (client, settings, metrics, audit, synced) = (
+                client.clone(),
+                settings.clone(),
+                metrics.clone(),
+                audit.clone(),
+                synced.clone(),
+            );
+            async move {
+                // A new term starts from an empty cache: not synced until the watches list again.
+                synced.store(false, std::sync::atomic::Ordering::SeqCst);
+                wfe_controller::run(client, settings, metrics, audit, token, synced)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if !elect.enabled {
+            readiness.set_leading(true);
+            return work(stop).await.map_err(RunError::Controller);
+        }
+        let lease = LeaseSettings {
+            name: elect.lease_name.clone(),
+            namespace: elect.lease_namespace.clone(),
+            identity: replica_identity(),
+            duration: elect.lease_duration.0,
+        };
+        tracing::info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "leader election enabled");
+        let manager = leader::lease_manager(lease_client, &lease).await?;
+        leader::run_while_leading(
+            manager,
+            stop,
+            |leading| readiness.set_leading(leading),
+            work,
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// This replica's name (Lease holder, event reporting instance): the pod name, else the hostname, else a fixed fallback.
+pub fn replica_identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| format!("workflowexecution-{}", std::process::id()))
 }
