@@ -248,6 +248,45 @@ fn expect_event(reason: &'static str, type_: &'static str) -> Exchange {
     })
 }
 
+/// Asserts that a request is one of the calls declared in `API_CALLS` (what deploy RBAC grants).
+fn assert_declared(method: &Method, path: &str, query: &str) {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => panic!("unexpected path {path}"),
+    };
+    if rest.is_empty() {
+        return; // discovery: a non-resource URL
+    }
+    let rest = match rest {
+        ["namespaces", _ns, rest @ ..] => rest,
+        rest => rest,
+    };
+    let (resource, named) = match rest {
+        [resource] => (resource.to_string(), false),
+        [resource, _name] => (resource.to_string(), true),
+        [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+        _ => panic!("unexpected path {path}"),
+    };
+    let verb = match (method.as_str(), named) {
+        ("GET", _) if query.contains("watch=true") => "watch",
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        ("DELETE", _) => "delete",
+        (m, _) => panic!("unexpected method {m}"),
+    };
+    assert!(
+        wfe_controller::API_CALLS
+            .iter()
+            .any(|c| c.verb == verb && c.group == group && c.resource == resource),
+        "{verb} {group}/{resource} ({method} {path}) is not declared in API_CALLS"
+    );
+}
+
 async fn serve(
     mut handle: Handle<Request<Body>, Response<Body>>,
     script: Vec<Exchange>,
@@ -265,6 +304,7 @@ async fn serve(
             request.uri()
         );
         let query = request.uri().query().unwrap_or_default().to_owned();
+        assert_declared(request.method(), request.uri().path(), &query);
         let content_type = request
             .headers()
             .get("content-type")
@@ -1158,6 +1198,7 @@ async fn run_syncs_both_caches_and_stops_on_shutdown() {
         while let Some((request, send)) = handle.next_request().await {
             let path = request.uri().path().to_owned();
             let query = request.uri().query().unwrap_or_default().to_owned();
+            assert_declared(request.method(), &path, &query);
             if query.contains("watch=true") {
                 open_watches.push(send);
                 continue;
@@ -1251,6 +1292,7 @@ async fn pipeline_run_status_change_on_the_watch_triggers_the_reconcile() {
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
             let query = request.uri().query().unwrap_or_default().to_owned();
+            assert_declared(&method, &path, &query);
             let bytes = request.into_body().collect_bytes().await.unwrap();
             let body: Value = if bytes.is_empty() {
                 Value::Null
