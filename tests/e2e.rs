@@ -11,9 +11,9 @@
 //!   `in-cluster` (the product is deployed from deploy/; only scenarios run).
 //! - `WFE_E2E_TEKTON`: `simulated` (default: PipelineRun/TaskRun CRDs from
 //!   shared/reference/tekton are installed when absent and the suite plays Tekton) or `real`.
-//! - `WFE_E2E_BUNDLE`: the Tekton bundle holding Pipeline `workflow` (params TARGET_RESOURCE,
-//!   EXIT_CODE, SLEEP_SECONDS), needed with real Tekton; default
-//!   `localhost:5001/kubernaut/e2e-workflow:v1` (what .github/workflows/e2e.yaml pushes).
+//! - `WFE_E2E_BUNDLE`: the Tekton bundle of tests/e2e/pipeline.yaml (Pipeline `workflow` with
+//!   params TARGET_RESOURCE, EXIT_CODE, SLEEP_SECONDS); required with real Tekton
+//!   (.github/workflows/e2e.yaml pushes it to a registry the cluster can reach).
 //! - `WFE_E2E_TIMEOUT_SECONDS`: how long to wait for any one expected state (default 180).
 //! - `WFE_E2E_WORK_DIR`: where external mode keeps certificates, kubeconfig, binary log and the
 //!   audit file (default a fresh directory under the system temp dir; printed at start).
@@ -63,6 +63,7 @@ fn settings_parse_modes_and_defaults() {
         ("WFE_E2E_KUBECONFIG", "/k"),
         ("WFE_E2E_MODE", "in-cluster"),
         ("WFE_E2E_TEKTON", "real"),
+        ("WFE_E2E_BUNDLE", "10.0.0.5:5000/wf:v1"),
         ("WFE_E2E_TIMEOUT_SECONDS", "30"),
     ]))
     .expect("valid")

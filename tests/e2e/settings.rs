@@ -33,8 +33,8 @@ pub struct Settings {
     pub work_dir: Option<PathBuf>,
 }
 
-/// Default bundle, as pushed by .github/workflows/e2e.yaml.
-pub const DEFAULT_BUNDLE: &str = "localhost:5001/kubernaut/e2e-workflow:v1";
+/// Bundle reference written into WFEs with simulated Tekton (nothing pulls it).
+pub const SIMULATED_BUNDLE: &str = "registry.e2e.example/kubernaut/e2e-workflow:v1";
 
 impl Settings {
     /// `Ok(None)` when `WFE_E2E_KUBECONFIG` is unset or empty (the suite is skipped).
@@ -69,15 +69,18 @@ impl Settings {
                 format!("WFE_E2E_TIMEOUT_SECONDS must be a number of seconds, not {v:?}: {e}")
             })?),
         };
+        let bundle = match (vars.get("WFE_E2E_BUNDLE").filter(|v| !v.is_empty()), tekton) {
+            (Some(b), _) => b.clone(),
+            (None, TektonMode::Simulated) => SIMULATED_BUNDLE.to_owned(),
+            (None, TektonMode::Real) => {
+                return Err("WFE_E2E_TEKTON=real needs WFE_E2E_BUNDLE: the Tekton bundle of tests/e2e/pipeline.yaml (see docs/install.md)".into());
+            }
+        };
         Ok(Some(Settings {
             kubeconfig: PathBuf::from(kubeconfig),
             mode,
             tekton,
-            bundle: vars
-                .get("WFE_E2E_BUNDLE")
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or_else(|| DEFAULT_BUNDLE.to_owned()),
+            bundle,
             timeout,
             work_dir: vars
                 .get("WFE_E2E_WORK_DIR")
