@@ -55,3 +55,33 @@ pub trait DenialSink: Send + Sync {
     /// Records one denial.
     fn record(&self, denial: &ClearanceDenial);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_the_identity_and_context_for_audit() {
+        let denial = ClearanceDenial {
+            user: "bob".into(),
+            uid: Some("uid-bob".into()),
+            groups: vec!["dev-team".into()],
+            extra: BTreeMap::new(),
+            namespace: "team-a".into(),
+            name: "wfe-1".into(),
+            request_uid: "r-1".into(),
+            dry_run: false,
+            step: ClearanceStep::Authorization,
+            message: "block clearance denied: no".into(),
+            time: "2026-11-22T02:12:00Z".parse().expect("ts"),
+        };
+        assert_eq!(
+            serde_json::to_value(&denial).expect("json"),
+            serde_json::json!({
+                "user": "bob", "uid": "uid-bob", "groups": ["dev-team"], "namespace": "team-a", "name": "wfe-1",
+                "requestUid": "r-1", "dryRun": false, "step": "authorization",
+                "message": "block clearance denied: no", "time": "2026-11-22T02:12:00Z"
+            })
+        );
+    }
+}

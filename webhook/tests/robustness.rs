@@ -204,3 +204,44 @@ fn unmutated_fixtures_pass_the_invariants() {
         exercise(&serde_json::to_vec(&fixture(name)).expect("json"));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// An accepted reason satisfies every rule; a refused one breaks at least one.
+    #[test]
+    fn reason_rules_agree_with_their_definition(
+        words in prop::collection::vec("[a-zA-Z0-9.,]{1,12}", 0..16),
+        separator in prop_oneof![Just(" "), Just("\n"), Just("\t"), Just("  ")],
+        suffix in prop_oneof![Just(String::new()), Just("\u{7}".to_owned()), Just("\u{0}".to_owned()), "x{0,990}"],
+    ) {
+        let reason = format!("{}{suffix}", words.join(separator));
+        let settings = Settings::default();
+        let trimmed = reason.trim();
+        let ok = trimmed.split_whitespace().count() >= 10
+            && trimmed.chars().count() >= 20
+            && reason.chars().count() <= 1000
+            && !reason.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+        prop_assert_eq!(wfe_webhook::clearance::check_reason(&reason, &settings).is_ok(), ok, "{:?}", reason);
+    }
+
+    /// Any change by a non-controller to a status field other than the clearance is denied
+    /// naming that field.
+    #[test]
+    fn non_controller_status_changes_are_denied_with_their_path(
+        key_index in any::<prop::sample::Index>(),
+        value in json_value(),
+    ) {
+        let mut doc = fixture("11-alice-status-jsonpatch-phase-running-validate-status.json");
+        doc["request"]["object"]["status"] = doc["request"]["oldObject"]["status"].clone();
+        let keys: Vec<String> = doc["request"]["oldObject"]["status"].as_object().expect("status").keys().cloned().collect();
+        let key = &keys[key_index.index(keys.len())];
+        prop_assume!(doc["request"]["oldObject"]["status"][key] != value && !value.is_null());
+        doc["request"]["object"]["status"][key] = value;
+        let request = parse_review(&serde_json::to_vec(&doc).expect("json")).expect("parses");
+        let verdict = review_status_ownership(&request, &Settings::default());
+        let message = verdict.message().expect("denied").to_owned();
+        let needle = format!("status.{key}");
+        prop_assert!(message.contains(&needle), "{}", message);
+    }
+}
