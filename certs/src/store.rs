@@ -81,6 +81,8 @@ impl CertStore {
     /// Reads the files and swaps the certificate in if their content changed. Returns whether
     /// it changed. On unreadable or invalid files the old certificate stays in use.
     pub fn reload(&self) -> Result<bool, CertError> {
+        // The two files are read separately; if a Secret update lands in between, the pair does
+        // not match, `from_der` rejects it, the old certificate stays and the next poll retries.
         let cert_path = self.dir.join(CERT_FILE);
         let key_path = self.dir.join(KEY_FILE);
         let cert_pem = read(&cert_path)?;
