@@ -60,53 +60,30 @@ fn permission(scope: Scope, group: &str, resource: &str, verbs: &[&str]) -> Vec<
         .collect()
 }
 
-/// Every API call the running process (controller, webhook, leader election, secure metrics)
-/// makes, as RBAC permissions. Compare this list with the controller's own list of calls when it
-/// changes; `rbac_grants_exactly_the_api_calls_of_the_process` keeps deploy/base equal to it.
+/// Every API call the running process makes, as RBAC permissions: the controller's own list
+/// (`wfe_controller::API_CALLS`) plus leader election, the webhook's clearance
+/// SubjectAccessReview and secure metrics' TokenReview/SubjectAccessReview.
+/// `rbac_grants_exactly_the_api_calls_of_the_process` keeps deploy/base equal to it.
 fn process_api_calls() -> BTreeSet<Permission> {
-    let execution = || Scope::Namespace(EXECUTION_NAMESPACE.to_owned());
-    let mut calls = Vec::new();
-    // Controller: watches WFEs in every namespace, adds/removes its finalizer, writes status.
-    calls.extend(permission(
-        Scope::Cluster,
-        "kubernaut.ai",
-        "workflowexecutions",
-        &["get", "list", "watch", "patch", "update"],
-    ));
-    calls.extend(permission(
-        Scope::Cluster,
-        "kubernaut.ai",
-        "workflowexecutions/status",
-        &["patch", "update"],
-    ));
-    calls.extend(permission(
-        Scope::Cluster,
-        "kubernaut.ai",
-        "workflowexecutions/finalizers",
-        &["update"],
-    ));
-    // Controller: PipelineRuns are the locks, only in the execution namespace; the failed TaskRun
-    // is read for failure classification.
-    calls.extend(permission(
-        execution(),
-        "tekton.dev",
-        "pipelineruns",
-        &["get", "list", "watch", "create", "delete"],
-    ));
-    calls.extend(permission(execution(), "tekton.dev", "taskruns", &["get"]));
-    // Controller: events.k8s.io/v1 events on WFEs (kube's Recorder creates, then patches series).
-    calls.extend(permission(
-        Scope::Cluster,
-        "events.k8s.io",
-        "events",
-        &["create", "patch"],
-    ));
-    // Leader election Lease in the service's namespace.
+    let mut calls: Vec<Permission> = wfe_controller::API_CALLS
+        .iter()
+        .map(|c| Permission {
+            scope: match c.scope {
+                "execution" => Scope::Namespace(EXECUTION_NAMESPACE.to_owned()),
+                // "cluster", and "wfe": WFEs (and their events) live in any namespace.
+                _ => Scope::Cluster,
+            },
+            group: c.group.to_owned(),
+            resource: c.resource.to_owned(),
+            verb: c.verb.to_owned(),
+        })
+        .collect();
+    // Leader election (kube-lease-manager): read, create and patch the Lease.
     calls.extend(permission(
         Scope::Namespace(CONTROLLER_NAMESPACE.to_owned()),
         "coordination.k8s.io",
         "leases",
-        &["get", "create", "update", "patch"],
+        &["get", "create", "patch"],
     ));
     // Webhook clearance authorisation and secure-metrics authorisation.
     calls.extend(permission(
@@ -123,6 +100,17 @@ fn process_api_calls() -> BTreeSet<Permission> {
         &["create"],
     ));
     calls.into_iter().collect()
+}
+
+#[test]
+fn controller_api_call_scopes_are_known() {
+    for c in wfe_controller::API_CALLS {
+        assert!(
+            matches!(c.scope, "cluster" | "execution" | "wfe"),
+            "unknown scope {:?} in {c:?}",
+            c.scope
+        );
+    }
 }
 
 fn read(path: &Path) -> String {
@@ -706,6 +694,11 @@ fn cert_manager_overlay_renders_with_ca_injection() {
     for kind in BASE_KINDS.iter().chain(&["Certificate", "Issuer"]) {
         assert!(k.contains(*kind), "cert-manager overlay lacks {kind}");
     }
+    assert_eq!(
+        granted_permissions(&docs, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT),
+        process_api_calls(),
+        "the rendered overlay's RBAC must equal the process's API calls"
+    );
     let configs: Vec<_> = docs
         .iter()
         .filter(|d| kind_of(d).ends_with("WebhookConfiguration"))
