@@ -1,0 +1,195 @@
+//! DESIGN §10 "reconcile cost independent of the number of terminal WFEs (indexed cache, no
+//! per-reconcile LIST)", measured (never asserted).
+//!
+//! What one reconcile does before any I/O: look up the WFE's neighbours through the target index
+//! and the reflector store (as `executor::Context::neighbours` does), then run the pure
+//! `decision::decide`. Measured for a new Pending WFE on its own target with 0, 100 and 10 000
+//! terminal WFEs on *other* targets in the cache (the production shape: cost must be flat), and,
+//! separately, with 0, 100 and 10 000 terminal WFEs on the *same* target, because the decision
+//! reads the target's whole history (latest terminal WFE, block, backoff and cooldown windows)
+//! and that cost grows with it.
+//!
+//! Run with `cargo bench -p wfe-controller --bench decision`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::watcher;
+use wfe_api::{
+    Phase, PipelineRunRef, RemediationRequestRef, WorkflowExecution, WorkflowExecutionSpec,
+    WorkflowExecutionStatus, WorkflowRef,
+};
+use wfe_controller::Settings;
+use wfe_controller::decision::{Step, World, decide};
+use wfe_controller::index::TargetIndex;
+
+const SIZES: [usize; 3] = [0, 100, 10_000];
+
+fn now() -> Timestamp {
+    "2026-11-22T04:00:00Z".parse().expect("timestamp")
+}
+
+fn target(i: usize) -> String {
+    format!("team-a/Deployment/app-{i}")
+}
+
+/// A WFE as the API server stores it: metadata, a realistic spec and, when terminal, a status.
+fn wfe(name: &str, target: &str) -> WorkflowExecution {
+    let mut w = WorkflowExecution::new(
+        name,
+        WorkflowExecutionSpec {
+            remediation_request_ref: RemediationRequestRef {
+                name: format!("rr-{name}"),
+                ..Default::default()
+            },
+            workflow_ref: WorkflowRef {
+                workflow_id: "restart-deployment".into(),
+                version: "v1".into(),
+                container_image: "registry.example/workflows/restart:v1".into(),
+                container_digest: None,
+            },
+            target_resource: target.into(),
+            parameters: [("REPLICAS".to_owned(), "3".to_owned())].into(),
+            confidence: Some(0.92),
+            rationale: Some("memory leak after the last rollout; a restart clears it".into()),
+            execution_config: None,
+        },
+    );
+    w.metadata.namespace = Some("team-a".into());
+    w.metadata.uid = Some(format!("uid-{name}"));
+    w.metadata.generation = Some(1);
+    w.metadata.resource_version = Some("1".into());
+    w
+}
+
+/// Completed a day ago, long past any cooldown.
+fn completed(name: &str, target: &str, age_secs: i64) -> WorkflowExecution {
+    let mut w = wfe(name, target);
+    let finished = now()
+        .checked_sub(SignedDuration::from_secs(age_secs))
+        .expect("timestamp");
+    w.status = Some(WorkflowExecutionStatus {
+        phase: Some(Phase::Completed),
+        start_time: Some(Time(finished)),
+        completion_time: Some(Time(finished)),
+        pipeline_run_ref: Some(PipelineRunRef {
+            name: wfe_api::naming::pipeline_run_name(target),
+            namespace: "kubernaut-workflows".into(),
+        }),
+        consecutive_failures: Some(0),
+        ..Default::default()
+    });
+    w
+}
+
+/// The reflector store and target index holding `wfes`, fed the way the watch stream feeds them.
+fn cache(wfes: &[WorkflowExecution]) -> (Store<WorkflowExecution>, TargetIndex) {
+    let mut writer = Writer::<WorkflowExecution>::default();
+    let index = TargetIndex::default();
+    for w in wfes {
+        let event = watcher::Event::Apply(w.clone());
+        index.observe(&event);
+        writer.apply_watcher_event(&event);
+    }
+    (writer.as_reader(), index)
+}
+
+/// The neighbours lookup of a reconcile plus the decision.
+fn reconcile_core(
+    wfe: &WorkflowExecution,
+    store: &Store<WorkflowExecution>,
+    index: &TargetIndex,
+    settings: &Settings,
+) -> Step {
+    let uid = wfe.metadata.uid.as_deref();
+    let neighbours: Vec<Arc<WorkflowExecution>> = index
+        .on_target(&wfe.spec.target_resource)
+        .iter()
+        .filter_map(|r| store.get(r))
+        .filter(|w| w.metadata.uid.as_deref() != uid)
+        .collect();
+    let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();
+    let world = World {
+        lock: None,
+        others: &others,
+        failed_task: None,
+        now: now(),
+    };
+    decide(wfe, &world, settings).step
+}
+
+fn bench_other_targets(c: &mut Criterion) {
+    let settings = Settings::default();
+    let mut group = c.benchmark_group("reconcile core, N terminal WFEs on other targets");
+    for n in SIZES {
+        let mut wfes: Vec<WorkflowExecution> = (0..n)
+            .map(|i| completed(&format!("done-{i}"), &target(i), 86_400))
+            .collect();
+        let subject = wfe("new", "team-a/Deployment/payment-api");
+        wfes.push(subject.clone());
+        let (store, index) = cache(&wfes);
+        assert!(
+            matches!(
+                reconcile_core(&subject, &store, &index, &settings),
+                Step::Start { .. }
+            ),
+            "a new WFE on a free target starts"
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                black_box(reconcile_core(
+                    black_box(&subject),
+                    &store,
+                    &index,
+                    &settings,
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_same_target(c: &mut Criterion) {
+    let settings = Settings::default();
+    let mut group = c.benchmark_group("reconcile core, N terminal WFEs on the same target");
+    let shared = "team-a/Deployment/payment-api";
+    for n in SIZES {
+        // Oldest first, one an hour, the newest a day old: all past the cooldown.
+        let mut wfes: Vec<WorkflowExecution> = (0..n)
+            .map(|i| completed(&format!("done-{i}"), shared, 86_400 + 3_600 * i as i64))
+            .collect();
+        let subject = wfe("new", shared);
+        wfes.push(subject.clone());
+        let (store, index) = cache(&wfes);
+        assert!(
+            matches!(
+                reconcile_core(&subject, &store, &index, &settings),
+                Step::Start { .. }
+            ),
+            "a new WFE on a target whose history is past its cooldown starts"
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                black_box(reconcile_core(
+                    black_box(&subject),
+                    &store,
+                    &index,
+                    &settings,
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3));
+    targets = bench_other_targets, bench_same_target
+}
+criterion_main!(benches);
