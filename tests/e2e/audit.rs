@@ -96,6 +96,9 @@ fn audit_file_holds_each_transition_exactly_once() {
 
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read audit file {}: {e}", path.display()));
+        // Distinct events first (every transition audited), then delivery exactly once (no event
+        // id written twice: a redelivery before status.auditedEvents recorded the first one).
+        let distinct = count_events(&dedupe_by_event_id(&text), &ctx.ns);
         let counts = count_events(&text, &ctx.ns);
         let expected: BTreeMap<(String, String), usize> = [
             ("good", WorkflowStarted),
@@ -107,7 +110,18 @@ fn audit_file_holds_each_transition_exactly_once() {
         .into_iter()
         .map(|(n, t)| ((n.to_owned(), t.as_str().to_owned()), 1))
         .collect();
-        assert_eq!(counts, expected, "audit events in {}", path.display());
+        assert_eq!(
+            distinct,
+            expected,
+            "distinct audit events in {}",
+            path.display()
+        );
+        assert_eq!(
+            counts,
+            expected,
+            "audit events must be written exactly once; {} holds the same event id more than once",
+            path.display()
+        );
 
         let events: Vec<Value> = text
             .lines()
@@ -134,6 +148,30 @@ fn audit_file_holds_each_transition_exactly_once() {
             .expect("block.cleared event");
         assert_eq!(cleared["actor_id"].as_str(), Some(CLEARER_USER));
     });
+}
+
+/// The JSON lines with the first occurrence of each `event_id` only (lines without one are kept).
+pub fn dedupe_by_event_id(text: &str) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    text.lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|e| e["event_id"].as_str().map(str::to_owned))
+                .is_none_or(|id| seen.insert(id))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn dedupe_keeps_the_first_line_of_each_event_id() {
+    let text =
+        "{\"event_id\":\"a\",\"n\":1}\n{\"event_id\":\"a\",\"n\":2}\n{\"event_id\":\"b\"}\nplain";
+    assert_eq!(
+        dedupe_by_event_id(text),
+        "{\"event_id\":\"a\",\"n\":1}\n{\"event_id\":\"b\"}\nplain"
+    );
 }
 
 #[test]

@@ -341,7 +341,7 @@ fn task_failure_records_details_and_blocks_the_target() {
             details
                 .natural_language_summary
                 .as_deref()
-                .is_some_and(|s| s.contains(&target)),
+                .is_some_and(|s| s.contains("inventory") && s.contains(&ctx.ns)),
             "{details:?}"
         );
         let blocked = wfe::wait(&ctx, "broken", "to block its target", |w| {

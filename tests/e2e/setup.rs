@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -203,7 +204,18 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
     ])?;
 
     let (webhook_port, health_port, metrics_port) = (free_port()?, free_port()?, free_port()?);
-    let audit_path = work.join("audit.jsonl");
+    // Per run: a binary of an earlier run may still be draining and writing its own file. Leader
+    // election stays on (tests/e2e/config.yaml), so such a binary never reconciles alongside this
+    // one, and the suite exercises the Lease RBAC as deployed.
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    );
+    let audit_path = work.join(format!("audit-{run_id}.jsonl"));
     let config_path = Path::new(ROOT).join("tests/e2e/config.yaml");
     let timings = Timings::from_config(&read(&config_path)?)?;
     let sets = [
@@ -211,7 +223,6 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
         format!("health.port={health_port}"),
         format!("metrics.port={metrics_port}"),
         format!("webhook.certDir={}", certs.display()),
-        "leaderElection.enabled=false".to_owned(),
         "audit.sink=file".to_owned(),
         format!("audit.path={}", audit_path.display()),
         format!(
@@ -219,16 +230,18 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
         ),
         "logging.format=text".to_owned(),
     ];
-    let log_path = work.join("workflowexecution.log");
+    let identity = format!("e2e-{run_id}");
+    let log_path = work.join(format!("workflowexecution-{run_id}.log"));
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
     // The shell runs the binary and kills it when its stdin closes, i.e. when this test process
-    // exits however it exits; the shell itself ends when the binary ends.
+    // exits however it exits; the shell itself ends when the binary ends. (Background jobs of a
+    // non-interactive shell read /dev/null unless redirected, hence fd 3.)
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(r#""$0" "$@" & child=$!; (read -r line; kill -TERM "$child" 2>/dev/null) & wait "$child"; status=$?; echo "workflowexecution exited with status $status" >&2; exit "$status""#)
+        .arg(r#"exec 3<&0; "$0" "$@" </dev/null & child=$!; (read -r line <&3; kill -TERM "$child" 2>/dev/null) & wait "$child"; status=$?; echo "workflowexecution exited with status $status" >&2; exit "$status""#)
         .arg(BIN)
         .args(["run", "--config"])
         .arg(&config_path);
@@ -238,7 +251,7 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
     let mut child = command
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("WFE_CONFIG")
-        .env("POD_NAME", format!("e2e-{}", std::process::id()))
+        .env("POD_NAME", &identity)
         .stdin(Stdio::piped())
         .stdout(log)
         .stderr(log_err)
@@ -248,6 +261,9 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
     let child = Arc::new(Mutex::new(child));
 
     wait_ready(&child, health_port, &log_path, settings.timeout)?;
+    // A binary of an earlier run may still hold the Lease while it drains; scenarios start once
+    // this run's binary is the one reconciling.
+    wait_leader(admin, &identity, settings.timeout).await;
 
     let out = run_binary(&[
         "webhook-config",
@@ -430,6 +446,28 @@ fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// Waits until the controller Lease names `identity` as holder.
+async fn wait_leader(admin: &Client, identity: &str, timeout: Duration) {
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), CONTROLLER_NAMESPACE);
+    cluster::wait_for(
+        &format!("this run's binary ({identity}) to hold the controller Lease"),
+        timeout,
+        || async {
+            let holder = leases
+                .get_opt("workflowexecution-controller")
+                .await
+                .map_err(|e| e.to_string())?
+                .and_then(|l| l.spec.and_then(|s| s.holder_identity));
+            if holder.as_deref() == Some(identity) {
+                Ok(())
+            } else {
+                Err(format!("holder is {holder:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 /// Status code of a plain HTTP GET to 127.0.0.1:`port`.
