@@ -15,8 +15,9 @@
 //!   params TARGET_RESOURCE, EXIT_CODE, SLEEP_SECONDS); required with real Tekton
 //!   (.github/workflows/e2e.yaml pushes it to a registry the cluster can reach).
 //! - `WFE_E2E_TIMEOUT_SECONDS`: how long to wait for any one expected state (default 180).
-//! - `WFE_E2E_WORK_DIR`: where external mode keeps certificates, kubeconfig, binary log and the
-//!   audit file (default a fresh directory under the system temp dir; printed at start).
+//! - `WFE_E2E_WORK_DIR`: where external mode keeps certificates, kubeconfig, and per run the
+//!   binary log and the audit file (default a fresh directory under the system temp dir; printed
+//!   at start).
 //!
 //! The timing scenarios need the short cooldown/backoff of tests/e2e/config.yaml: external mode
 //! starts the binary with it, in-cluster mode reads the deployed ConfigMap and skips a scenario
