@@ -7,6 +7,9 @@ FROM rust:1.95-alpine AS build
 # ring compiles a little C and assembly.
 RUN apk add --no-cache musl-dev gcc
 WORKDIR /src
+# Optional: path (inside the build context, under /src) of the DataStorage OpenAPI document to
+# embed for the datastorage audit sink's schema check; without it the sink needs audit.schemaFile.
+ARG WFE_DATASTORAGE_OPENAPI
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
