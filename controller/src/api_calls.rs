@@ -42,6 +42,13 @@ pub const API_CALLS: &[ApiCall] = &[
         purpose: "add/remove the finalizer",
     },
     ApiCall {
+        verb: "get",
+        group: "kubernaut.ai",
+        resource: "workflowexecutions/status",
+        scope: "wfe",
+        purpose: "read the stored status before delivering audit on the cache's word",
+    },
+    ApiCall {
         verb: "patch",
         group: "kubernaut.ai",
         resource: "workflowexecutions/status",

@@ -235,16 +235,16 @@ async fn persist_and_announce(
     ctx: &Context,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let persisted = if Some(&d.status) != wfe.status.as_ref() {
-        write_status(ctx, wfe, &d.status).await?
+    let (persisted, from_cache) = if Some(&d.status) != wfe.status.as_ref() {
+        (write_status(ctx, wfe, &d.status).await?, false)
     } else {
-        wfe.clone()
+        (wfe.clone(), true)
     };
     // Only now is the state these notices describe persisted; a conflict above emits nothing.
     for notice in &d.notices {
         announce(ctx, &persisted, notice).await;
     }
-    let audit_requeue = deliver_audit(ctx, &persisted, now).await?;
+    let audit_requeue = deliver_audit(ctx, &persisted, from_cache, now).await?;
     let resync = (persisted.phase() == Phase::Running).then_some(RUNNING_RESYNC);
     let next = [d.requeue_after, audit_requeue, resync]
         .into_iter()
@@ -255,11 +255,29 @@ async fn persist_and_announce(
 
 /// Delivers the audit events the persisted status implies and records the acknowledgement.
 /// Returns when to retry if something is still pending.
+///
+/// `from_cache`: `persisted` is the watch cache's copy, which may predate our own last write
+/// (the write that recorded an acknowledgement). Before delivering on its word, the status is
+/// read fresh, so a lagging cache never sends an event twice.
 async fn deliver_audit(
     ctx: &Context,
     persisted: &WorkflowExecution,
+    from_cache: bool,
     now: Timestamp,
 ) -> Result<Option<Duration>, Error> {
+    let Some(cached_status) = persisted.status.as_ref() else {
+        return Ok(None);
+    };
+    if due_events(cached_status).is_empty() {
+        return Ok(None);
+    }
+    let fresh;
+    let persisted = if from_cache {
+        fresh = read_status(ctx, persisted).await?;
+        &fresh
+    } else {
+        persisted
+    };
     let Some(status) = persisted.status.as_ref() else {
         return Ok(None);
     };
@@ -344,6 +362,27 @@ async fn announce(ctx: &Context, wfe: &WorkflowExecution, notice: &Notice) {
 
 /// Server-side applies `status` (never the operator/webhook-owned clearance fields), with the
 /// resourceVersion the decision was based on so a stale decision is rejected, not applied.
+/// The object as stored now (GET of the status subresource), bypassing the watch cache.
+async fn read_status(ctx: &Context, wfe: &WorkflowExecution) -> Result<WorkflowExecution, Error> {
+    let name = wfe
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(Error::MissingMetadata("name"))?;
+    let namespace = wfe
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(Error::MissingMetadata("namespace"))?;
+    ctx.wfe_api(namespace)
+        .get_status(name)
+        .await
+        .map_err(|source| Error::Kube {
+            call: "get workflowexecutions/status",
+            source,
+        })
+}
+
 async fn write_status(
     ctx: &Context,
     wfe: &WorkflowExecution,

@@ -996,18 +996,85 @@ async fn audit_outage_is_recorded_and_retried_with_backoff() {
     h.audit.down.store(false, Ordering::SeqCst);
     let pending: WorkflowExecution =
         serde_json::from_value(persisted.lock().unwrap().clone().unwrap()).unwrap();
-    let script = vec![audit_patch(
-        &pending,
-        "3",
-        json!([
-            "workflowexecution.workflow.started",
-            "workflowexecution.workflow.completed"
-        ]),
-    )];
+    let stored = serde_json::to_value(&pending).unwrap();
+    let script = vec![
+        expect(Method::GET, WFE_STATUS_PATH, move |_, _| (200, stored)),
+        audit_patch(
+            &pending,
+            "3",
+            json!([
+                "workflowexecution.workflow.started",
+                "workflowexecution.workflow.completed"
+            ]),
+        ),
+    ];
     run_script(&mut h, &pending, script).await.unwrap();
     assert_eq!(
         h.audit.events(),
         vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
+    );
+}
+
+/// Seen against a real API server: the reconcile that follows our own status write can run on a
+/// cache that has not yet seen the write recording the acknowledgement. It must read the stored
+/// status and send nothing, instead of delivering the same event a second time.
+#[tokio::test]
+async fn a_lagging_cache_never_delivers_an_acknowledged_event_again() {
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let a_running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    let mut h = harness(&[&a_running], &[&done]);
+    // First reconcile: Completed is written, the event delivered and acknowledged.
+    let w = a_running.clone();
+    let written: Arc<Mutex<Option<Value>>> = Arc::default();
+    let keep = written.clone();
+    let acked: Arc<Mutex<Option<Value>>> = Arc::default();
+    let keep_acked = acked.clone();
+    let w2 = a_running.clone();
+    let script = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let reply = echo_status(&w, &body, "2");
+            *keep.lock().unwrap() = Some(reply.1.clone());
+            reply
+        }),
+        expect_event("WorkflowCompleted", "Normal"),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let reply = echo_status(&w2, &body, "3");
+            *keep_acked.lock().unwrap() = Some(reply.1.clone());
+            reply
+        }),
+    ];
+    run_script(&mut h, &a_running, script).await.unwrap();
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
+    );
+
+    // Second reconcile on the cache's copy at resourceVersion 2 (Completed, not yet recorded as
+    // audited): the stored object at 3 says it was, so nothing is sent or written.
+    let stale: WorkflowExecution =
+        serde_json::from_value(written.lock().unwrap().clone().unwrap()).unwrap();
+    let stored = acked.lock().unwrap().clone().unwrap();
+    let script = vec![expect(Method::GET, WFE_STATUS_PATH, move |_, _| {
+        (200, stored)
+    })];
+    run_script(&mut h, &stale, script).await.unwrap();
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowCompleted)],
+        "the completed event was delivered exactly once"
     );
 }
 
