@@ -6,6 +6,7 @@ pub mod event;
 pub mod lines;
 pub mod local;
 pub mod metrics;
+pub mod recent;
 pub mod schema;
 pub mod settings;
 mod sink;

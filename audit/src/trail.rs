@@ -10,6 +10,7 @@ use wfe_api::{AuditEventType, WorkflowExecution};
 use crate::event::{AuditEvent, EventContext, build_event, to_json};
 use crate::local::{LocalRecorder, quarantined_record, rejected_schema_record};
 use crate::metrics::{AuditMetrics, result};
+use crate::recent::{DEFAULT_CAPACITY, RecentlySettled};
 use crate::schema::AuditSchema;
 use crate::settings::{AuditSettings, SinkKind};
 use crate::sink::batch::Batched;
@@ -22,6 +23,9 @@ pub struct AuditTrailImpl {
     ctx: EventContext,
     /// `None` only for local sinks built without an embedded schema (they accept any event).
     schema: Option<Arc<AuditSchema>>,
+    /// Events settled by this process: never sent twice, even if recording the acknowledgement
+    /// in the WFE status failed and the controller asks again.
+    settled: Arc<RecentlySettled>,
     sink: Arc<dyn Sink>,
     local: LocalRecorder,
     metrics: AuditMetrics,
@@ -92,6 +96,7 @@ impl AuditTrailImpl {
                 cluster_id: settings.cluster_id.clone(),
             },
             schema,
+            settled: Arc::new(RecentlySettled::new(DEFAULT_CAPACITY)),
             sink,
             local,
             metrics,
@@ -131,6 +136,11 @@ impl AuditTrailImpl {
                     continue;
                 }
             };
+            if self.settled.contains(&event.event_id) {
+                tracing::debug!(wfe = %name, namespace, event_id = %event.event_id, "audit event already settled by this process; not sent again");
+                settled.push(event_type);
+                continue;
+            }
             let checked = match &self.schema {
                 Some(schema) => schema.validate_event(&to_json(&event)),
                 None => Ok(()),
@@ -191,6 +201,11 @@ impl AuditTrailImpl {
             return Err(AuditError::Unavailable { sink, message });
         }
         settled.sort();
+        for event in &to_send {
+            if settled.contains(&event.event_type) {
+                self.settled.insert(&event.event_id);
+            }
+        }
         Ok(settled)
     }
 

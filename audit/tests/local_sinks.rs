@@ -300,3 +300,36 @@ async fn setup_errors_name_the_setting() {
         "double registration is reported, not ignored"
     );
 }
+
+/// The controller asks again when recording an acknowledgement in the WFE status failed (a
+/// status conflict right after delivery): the event is settled without a second line.
+#[tokio::test]
+async fn an_event_asked_for_again_after_a_lost_acknowledgement_is_not_sent_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let s = AuditSettings {
+        sink: SinkKind::File,
+        path: Some(path.clone()),
+        token_file: None,
+        ..Default::default()
+    };
+    let trail = AuditTrailImpl::new(&s, metrics()).unwrap();
+    let w = completed("wfe-a", "0b4c8f7e-2a7d-4a8e-9f3e-1c2d3e4f5a6b");
+    let due = [
+        AuditEventType::WorkflowStarted,
+        AuditEventType::WorkflowCompleted,
+    ];
+    assert_eq!(trail.deliver(&w, &due).await.unwrap(), due.to_vec());
+    assert_eq!(
+        trail.deliver(&w, &due).await.unwrap(),
+        due.to_vec(),
+        "settled again"
+    );
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["event_type"], "workflowexecution.workflow.started");
+    assert_eq!(
+        lines[1]["event_type"],
+        "workflowexecution.workflow.completed"
+    );
+}
