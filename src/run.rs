@@ -255,8 +255,8 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
 }
 
 /// Runs everything on the given listeners until `shutdown`, then stops in order: readiness
-/// false, admission kept for `webhook.shutdownDelay`, the controller finishes its reconcile (and
-/// releases the lease), the servers finish in-flight requests, health goes last.
+/// false; the controller finishes its reconcile and releases the lease while admission is still
+/// served for `webhook.shutdownDelay`; the servers finish in-flight requests; health goes last.
 pub async fn serve(
     cfg: Config,
     client: kube::Client,
@@ -388,21 +388,28 @@ pub async fn serve(
     }
 
     readiness.begin_shutdown();
-    if failure.is_none() {
-        tracing::info!(delay = ?cfg.webhook.shutdown_delay.0, "not ready; draining before closing listeners");
-        tokio::time::sleep(cfg.webhook.shutdown_delay.0).await;
-    }
+    // The controller stops at once (it finishes the reconcile in progress and releases the
+    // lease, so another replica takes over), while admission is still served for the drain delay.
     controller_stop.cancel();
-    servers_stop.cancel();
-    if !controller.is_finished() || failure.is_none() {
-        match controller.await {
-            Ok(Err(e)) if failure.is_none() => failure = Some(e),
-            Err(e) if failure.is_none() => {
-                failure = Some(RunError::Controller(format!("task panicked: {e}")))
-            }
-            _ => {}
+    let drain_delay = if failure.is_none() {
+        cfg.webhook.shutdown_delay.0
+    } else {
+        Duration::ZERO
+    };
+    tracing::info!(delay = ?drain_delay, "not ready; stopping the controller and draining admission");
+    let controller_done = async {
+        if failure.is_some() {
+            return None; // Its result was taken above.
         }
+        Some(controller.await)
+    };
+    let (controller_result, ()) = tokio::join!(controller_done, tokio::time::sleep(drain_delay));
+    match controller_result {
+        Some(Ok(Err(e))) => failure = Some(e),
+        Some(Err(e)) => failure = Some(RunError::Controller(format!("task panicked: {e}"))),
+        _ => {}
     }
+    servers_stop.cancel();
     for task in [webhook, metrics] {
         match task.await {
             Ok(Err(e)) => {
