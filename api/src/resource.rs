@@ -468,7 +468,11 @@ pub struct BlockClearance {
     #[schemars(length(max = 512))]
     pub cleared_by: String,
     /// UID of the authenticated clearer, when the authenticator provides one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "clearedByUID",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = 256))]
     pub cleared_by_uid: Option<String>,
     /// Groups of the authenticated clearer.
@@ -484,6 +488,7 @@ pub struct BlockClearance {
     #[schemars(length(max = 64))]
     pub clear_method: String,
     /// UID of the admission request that stamped this record (links to the API audit log).
+    #[serde(rename = "admissionRequestUID")]
     #[schemars(length(max = 64))]
     pub admission_request_uid: String,
     /// The `failureDetails.failedAt` this clearance applies to.

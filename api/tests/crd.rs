@@ -167,9 +167,9 @@ fn spec_is_immutable() {
 
 fn clearance() -> Value {
     json!({
-        "clearedBy": "alice", "clearedByUid": "uid-alice", "clearedByGroups": ["sre-team"],
+        "clearedBy": "alice", "clearedByUID": "uid-alice", "clearedByGroups": ["sre-team"],
         "clearedAt": "2026-11-22T02:12:00.123456Z", "clearReason": "root cause fixed and verified healthy for an hour now",
-        "clearMethod": "KubernetesAdmissionWebhook", "admissionRequestUid": "f68b493b-c8d8-45f4-a78a-c1976893fea5",
+        "clearMethod": "KubernetesAdmissionWebhook", "admissionRequestUID": "f68b493b-c8d8-45f4-a78a-c1976893fea5",
         "clearedFailureAt": "2026-11-22T02:11:55Z"
     })
 }

@@ -576,7 +576,7 @@ mod tests {
     fn block_cleared_is_attributed_to_the_clearer() {
         let mut status = failed_status();
         status["blockClearance"] = json!({"clearedBy": "system:serviceaccount:ops:bot", "clearedAt": "2026-01-01T01:00:00.000001Z",
-            "clearReason": "fixed", "clearMethod": "KubernetesAdmissionWebhook", "admissionRequestUid": "r1"});
+            "clearReason": "fixed", "clearMethod": "KubernetesAdmissionWebhook", "admissionRequestUID": "r1"});
         let e = build_event(&wfe(status), AuditEventType::BlockCleared, &ctx()).unwrap();
         assert_eq!(
             (e.actor_type.as_str(), e.actor_id.as_str()),

@@ -179,7 +179,7 @@ fn every_unauthorised_or_malformed_clearance_is_denied() {
         // A clearance record written by hand, attributed to someone else.
         let forged = json!({"blockClearance": {
             "clearedBy": "someone-else", "clearedAt": "2026-01-01T00:00:00.000000Z", "clearReason": REASON,
-            "clearMethod": keys::CLEAR_METHOD_WEBHOOK, "admissionRequestUid": "forged"}});
+            "clearMethod": keys::CLEAR_METHOD_WEBHOOK, "admissionRequestUID": "forged"}});
         let m = cluster::denial(
             "forged clearedBy",
             patch_as(&ctx.clearer, &ctx, "blocked", &status_patch(forged), false).await,

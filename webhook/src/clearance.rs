@@ -512,12 +512,12 @@ mod tests {
             json!([
                 {"op": "add", "path": "/status/blockClearance", "value": {
                     "clearedBy": "alice",
-                    "clearedByUid": "uid-alice",
+                    "clearedByUID": "uid-alice",
                     "clearedByGroups": ["sre-team", "system:authenticated"],
                     "clearedAt": "2026-11-22T02:12:00.123456Z",
                     "clearReason": REASON,
                     "clearMethod": "KubernetesAdmissionWebhook",
-                    "admissionRequestUid": "f68b493b-c8d8-45f4-a78a-c1976893fea5",
+                    "admissionRequestUID": "f68b493b-c8d8-45f4-a78a-c1976893fea5",
                     "clearedFailureAt": "2026-11-22T02:11:55Z"
                 }},
                 {"op": "remove", "path": "/status/blockClearanceRequest"}
@@ -536,7 +536,7 @@ mod tests {
         );
         let value = &patch_json(&outcome)[0]["value"];
         assert_eq!(value["clearedBy"], "alice");
-        assert!(value.get("clearedByUid").is_none());
+        assert!(value.get("clearedByUID").is_none());
         let ssa = decide_clearance(
             &review("12-alice-status-server-side-apply-mutate.json"),
             &settings,

@@ -159,7 +159,7 @@ fn added_clearance_problems(
     };
     if record.cleared_by_uid.as_deref() != user.uid.as_deref().filter(|u| !u.is_empty()) {
         out.push(
-            "status.blockClearance.clearedByUid: does not match the requesting user's uid"
+            "status.blockClearance.clearedByUID: does not match the requesting user's uid"
                 .to_owned(),
         );
     }
@@ -356,9 +356,9 @@ mod tests {
         let settings = Settings::default();
         for (field, value, needle) in [
             (
-                "clearedByUid",
+                "clearedByUID",
                 json!("uid-bob"),
-                "clearedByUid: does not match",
+                "clearedByUID: does not match",
             ),
             (
                 "clearedByGroups",

@@ -27,11 +27,11 @@ fn expected_patch(user: &str, uid: Option<&str>, groups: &[&str], request_uid: &
         "clearedAt": NOW,
         "clearReason": REASON,
         "clearMethod": "KubernetesAdmissionWebhook",
-        "admissionRequestUid": request_uid,
+        "admissionRequestUID": request_uid,
         "clearedFailureAt": "2026-11-22T02:11:55Z",
     });
     if let Some(uid) = uid {
-        record["clearedByUid"] = json!(uid);
+        record["clearedByUID"] = json!(uid);
     }
     json!([
         {"op": "add", "path": "/status/blockClearance", "value": record},

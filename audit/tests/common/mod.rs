@@ -75,12 +75,12 @@ pub fn failed(name: &str, uid: &str, reason: &str, was_execution_failure: bool) 
 pub fn cleared(mut v: Value, cleared_by: &str) -> WorkflowExecution {
     v["status"]["blockClearance"] = json!({
         "clearedBy": cleared_by,
-        "clearedByUid": "u-42",
+        "clearedByUID": "u-42",
         "clearedByGroups": ["system:authenticated", "sre"],
         "clearedAt": "2026-01-02T04:00:00.123456Z",
         "clearReason": "Root cause fixed in the deployment manifest, verified by the on-call SRE team",
         "clearMethod": "KubernetesAdmissionWebhook",
-        "admissionRequestUid": "0d1e2f",
+        "admissionRequestUID": "0d1e2f",
         "clearedFailureAt": "2026-01-02T03:05:00Z"
     });
     wfe(v)
