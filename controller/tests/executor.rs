@@ -1433,3 +1433,72 @@ async fn pipeline_run_status_change_on_the_watch_triggers_the_reconcile() {
         .expect("client not dropped")
         .unwrap();
 }
+
+/// After a restart (a new process with an empty memory, state only from the API server), only
+/// the events the stored status does not record as acknowledged are sent.
+#[tokio::test]
+async fn after_a_restart_only_unacknowledged_events_are_sent() {
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let a_running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    // The first process wrote Completed and crashed before delivering its event.
+    let mut first = harness(&[&a_running], &[&done]);
+    first.audit.down.store(true, Ordering::SeqCst);
+    let w = a_running.clone();
+    let stored: Arc<Mutex<Option<Value>>> = Arc::default();
+    let keep = stored.clone();
+    let w2 = a_running.clone();
+    let script = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            echo_status(&w, &body, "2")
+        }),
+        expect_event("WorkflowCompleted", "Normal"),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let reply = echo_status(&w2, &body, "3");
+            *keep.lock().unwrap() = Some(reply.1.clone());
+            reply
+        }),
+    ];
+    run_script(&mut first, &a_running, script).await.unwrap();
+    assert!(first.audit.events().is_empty(), "nothing was acknowledged");
+
+    // The restarted process sees started acknowledged and completed not: it sends completed only.
+    let stored_wfe: WorkflowExecution =
+        serde_json::from_value(stored.lock().unwrap().clone().unwrap()).unwrap();
+    assert_eq!(
+        stored_wfe.status.as_ref().unwrap().audited_events,
+        vec![AuditEventType::WorkflowStarted]
+    );
+    let mut restarted = harness(&[&stored_wfe], &[&done]);
+    let body = serde_json::to_value(&stored_wfe).unwrap();
+    let script = vec![
+        expect(Method::GET, WFE_STATUS_PATH, move |_, _| (200, body)),
+        audit_patch(
+            &stored_wfe,
+            "3",
+            json!([
+                "workflowexecution.workflow.started",
+                "workflowexecution.workflow.completed"
+            ]),
+        ),
+    ];
+    run_script(&mut restarted, &stored_wfe, script)
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
+    );
+}
