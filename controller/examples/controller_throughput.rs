@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -305,6 +306,30 @@ fn counter(registry: &prometheus::Registry, name: &str) -> f64 {
         .sum()
 }
 
+/// Reconcile errors by kind, e.g. `conflict=3`.
+fn errors_by_kind(registry: &prometheus::Registry) -> String {
+    let parts: Vec<String> = registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "workflowexecution_reconcile_errors_total")
+        .flat_map(|f| f.get_metric().iter())
+        .map(|m| {
+            let kind = m
+                .get_label()
+                .iter()
+                .map(|l| l.value())
+                .collect::<Vec<_>>()
+                .join(",");
+            format!("{kind}={}", m.get_counter().get_value())
+        })
+        .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
 struct Controller {
     registry: prometheus::Registry,
     shutdown: CancellationToken,
@@ -341,6 +366,24 @@ impl Controller {
             || async { self.synced.load(Ordering::Acquire).then_some(()) },
         )
         .await
+    }
+
+    /// Waits until no reconcile ran for `quiet` (the start-up pass over existing WFEs is over).
+    async fn settle(&self, quiet: Duration) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut last = reconcile_count(&self.registry);
+        let mut still = Duration::ZERO;
+        while still < quiet && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = reconcile_count(&self.registry);
+            still = if now == last {
+                still + Duration::from_millis(250)
+            } else {
+                Duration::ZERO
+            };
+            last = now;
+        }
+        last
     }
 
     async fn stop(self) -> Result<(), Error> {
@@ -410,8 +453,9 @@ async fn complete_runs(
     Ok(())
 }
 
-/// The controller's writes for one new WFE, issued directly: create, finalizer, PipelineRun,
-/// Running status.
+/// The controller's writes for one new WFE, issued directly: create (the client's), then what
+/// the controller writes: finalizer, PipelineRun, Running status, the PipelineRunCreated event,
+/// and the status write recording the acknowledged audit events.
 async fn raw_writes(
     client: &Client,
     settings: &Settings,
@@ -426,9 +470,10 @@ async fn raw_writes(
         &settings.execution_namespace,
         &tekton::pipeline_run_resource(),
     );
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
     stream::iter(0..count)
         .map(|i| {
-            let (api, runs) = (api.clone(), runs.clone());
+            let (api, runs, events) = (api.clone(), runs.clone(), events.clone());
             let w = new_wfe(namespace, &format!("raw-{i}"), target_namespace, i);
             async move {
                 let created = api.create(&PostParams::default(), &w).await?;
@@ -446,7 +491,24 @@ async fn raw_writes(
                     "observedGeneration": 1,
                     "pipelineRunRef": {"name": run.metadata.name, "namespace": settings.execution_namespace},
                 }});
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                let written = api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await?;
+                let event: Event = serde_json::from_value(json!({
+                    "metadata": {"name": format!("{name}.{i:x}"), "namespace": namespace},
+                    "eventTime": jiff::Timestamp::now().to_string(),
+                    "reportingController": keys::REPORTING_CONTROLLER,
+                    "reportingInstance": "benchmark",
+                    "action": "PipelineRunCreated",
+                    "reason": "PipelineRunCreated",
+                    "type": "Normal",
+                    "note": format!("created PipelineRun {} for {}", run.metadata.name.unwrap_or_default(), w.spec.target_resource),
+                    "regarding": {"apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
+                        "namespace": namespace, "name": name, "uid": written.metadata.uid},
+                }))?;
+                events.create(&PostParams::default(), &event).await?;
+                let audited = json!({"status": {"auditedEvents": [AuditEventType::WorkflowStarted.as_str()]}});
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&audited))
                     .await?;
                 Ok::<_, Error>(())
             }
@@ -479,7 +541,7 @@ async fn throughput(
 
     let controller = start_controller(&client, &settings)?;
     controller.wait_synced().await?;
-    let before = reconcile_count(&controller.registry);
+    let before = controller.settle(Duration::from_secs(2)).await;
     let waiter = tokio::spawn(wait_for_wfes(
         client.clone(),
         ns.clone(),
@@ -525,12 +587,9 @@ async fn throughput(
     let done = waiter.await??.duration_since(start);
     let reconciles_total = reconcile_count(&controller.registry) - before;
     println!(
-        "completion: {count} PipelineRun statuses patched in {patched:.2?}, all Completed after {done:.2?}; reconciles so far {reconciles_total} ({:.2} per WFE), errors {}",
+        "completion: {count} PipelineRun statuses patched in {patched:.2?}, all Completed after {done:.2?}; reconciles so far {reconciles_total} ({:.2} per WFE), reconcile errors {}",
         reconciles_total as f64 / count as f64,
-        counter(
-            &controller.registry,
-            "workflowexecution_reconcile_errors_total"
-        ),
+        errors_by_kind(&controller.registry),
     );
     controller.stop().await?;
 
@@ -538,7 +597,7 @@ async fn throughput(
     raw_writes(&client, &settings, &raw_ns, &raw_ns, count, concurrency).await?;
     let raw = start.elapsed();
     println!(
-        "raw writes: {count} × (create WFE, add finalizer, create PipelineRun, write status) in {raw:.2?} ({:.0} WFE/s)",
+        "raw writes: {count} × (create WFE, add finalizer, create PipelineRun, write status, create event, write status) in {raw:.2?} ({:.0} WFE/s)",
         count as f64 / raw.as_secs_f64()
     );
     let ratio = running.as_secs_f64() / raw.as_secs_f64();
@@ -615,15 +674,7 @@ async fn memory(client: Client, count: usize, kubeconfig: &str) -> Result<(), Er
     let start = Instant::now();
     controller.wait_synced().await?;
     let synced = start.elapsed();
-    // Reconciles settle when the count stops moving for a few seconds.
-    let mut last = reconcile_count(&controller.registry);
-    let mut quiet = 0;
-    while quiet < 5 && start.elapsed() < Duration::from_secs(600) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = reconcile_count(&controller.registry);
-        quiet = if now == last { quiet + 1 } else { 0 };
-        last = now;
-    }
+    let last = controller.settle(Duration::from_secs(5)).await;
     println!(
         "memory: {total} WFEs in the cluster ({count} in {namespace}); caches synced after {synced:.2?}; {last} reconciles, settled after {:.2?}",
         start.elapsed()

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod denial;
 pub mod identity;
 pub mod metrics;
+mod object_json;
 pub mod ownership;
 pub mod registration;
 pub mod review;
