@@ -36,10 +36,16 @@ pub struct ReviewRequest {
     /// Authenticated requester.
     pub user_info: UserInfo,
     /// New object (null on DELETE), without `metadata.managedFields` (never read, costly to build).
-    #[serde(default, deserialize_with = "crate::object_json::without_managed_fields")]
+    #[serde(
+        default,
+        deserialize_with = "crate::object_json::without_managed_fields"
+    )]
     pub object: Option<Value>,
     /// Stored object (null on CREATE), without `metadata.managedFields`.
-    #[serde(default, deserialize_with = "crate::object_json::without_managed_fields")]
+    #[serde(
+        default,
+        deserialize_with = "crate::object_json::without_managed_fields"
+    )]
     pub old_object: Option<Value>,
     /// Whether nothing will be persisted.
     #[serde(default)]
