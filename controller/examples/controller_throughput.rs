@@ -663,32 +663,35 @@ async fn memory(client: Client, count: usize, kubeconfig: &str) -> Result<(), Er
     if !child.success() {
         return Err(format!("populating {namespace} failed: {child}").into());
     }
-    let total = Api::<WorkflowExecution>::all(client.clone())
-        .list_metadata(&ListParams::default())
-        .await?
-        .items
-        .len();
-    let baseline = status_kib("VmHWM:").unwrap_or(0);
+    let baseline = status_kib("VmRSS:").unwrap_or(0);
     let settings = Settings::default();
     let controller = start_controller(&client, &settings)?;
     let start = Instant::now();
     controller.wait_synced().await?;
     let synced = start.elapsed();
+    let rss_synced = status_kib("VmRSS:").unwrap_or(0);
+    // At start-up every cached WFE is reconciled once; wait for that pass, then for quiet.
+    wait_until(
+        "the start-up reconcile of every WFE",
+        Duration::from_secs(600),
+        || async { (reconcile_count(&controller.registry) >= count as u64).then_some(()) },
+    )
+    .await?;
+    let first_pass = start.elapsed();
     let last = controller.settle(Duration::from_secs(5)).await;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let hwm = status_kib("VmHWM:").unwrap_or(u64::MAX);
     println!(
-        "memory: {total} WFEs in the cluster ({count} in {namespace}); caches synced after {synced:.2?}; {last} reconciles, settled after {:.2?}",
+        "memory: {count} WFEs in {namespace}; caches synced after {synced:.2?}, every WFE reconciled after {first_pass:.2?}, {last} reconciles when settled ({:.2?})",
         start.elapsed()
     );
     println!(
-        "VmHWM before the controller {:.1} MiB; after: VmHWM {:.1} MiB, VmRSS {:.1} MiB ({} the DESIGN §10 target < 64 MiB)",
-        baseline as f64 / 1024.0,
-        status_kib("VmHWM:").unwrap_or(0) as f64 / 1024.0,
-        status_kib("VmRSS:").unwrap_or(0) as f64 / 1024.0,
-        if status_kib("VmHWM:").unwrap_or(u64::MAX) < 64 * 1024 {
-            "meets"
-        } else {
-            "MISSES"
-        }
+        "RSS before the controller {:.1} MiB, when synced {:.1} MiB, settled {:.1} MiB; peak (VmHWM) {:.1} MiB ({} the DESIGN §10 target < 64 MiB)",
+        mib(baseline),
+        mib(rss_synced),
+        mib(status_kib("VmRSS:").unwrap_or(0)),
+        mib(hwm),
+        if hwm < 64 * 1024 { "meets" } else { "MISSES" }
     );
     controller.stop().await
 }
