@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, store::Writer};
@@ -37,6 +37,36 @@ pub async fn check_tekton(client: &Client) -> Result<(), Error> {
             call: "discover tekton.dev/v1",
             source: e,
         }),
+    }
+}
+
+/// Decodes a watch event of an untyped WFE. An object that does not decode is logged with the
+/// offending field and counted (`reconcile_errors_total{kind="decode"}`), and its event dropped.
+pub fn decode_event(
+    event: watcher::Event<DynamicObject>,
+    metrics: &Metrics,
+) -> Option<watcher::Event<WorkflowExecution>> {
+    let decode = |obj: DynamicObject| -> Option<WorkflowExecution> {
+        let name = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        let value = serde_json::to_value(obj).ok()?;
+        match wfe_api::parse_workflow_execution(value) {
+            Ok(wfe) => Some(wfe),
+            Err(violation) => {
+                metrics
+                    .reconcile_errors
+                    .with_label_values(&["decode"])
+                    .inc();
+                warn!(wfe = %name, error = %violation, "WorkflowExecution does not decode; it is skipped until it is fixed or deleted");
+                None
+            }
+        }
+    };
+    match event {
+        watcher::Event::Apply(o) => decode(o).map(watcher::Event::Apply),
+        watcher::Event::Delete(o) => decode(o).map(watcher::Event::Delete),
+        watcher::Event::InitApply(o) => decode(o).map(watcher::Event::InitApply),
+        watcher::Event::Init => Some(watcher::Event::Init),
+        watcher::Event::InitDone => Some(watcher::Event::InitDone),
     }
 }
 
@@ -87,14 +117,25 @@ pub async fn run(
         synced: synced.clone(),
     });
 
-    let wfe_api: Api<WorkflowExecution> = Api::all(client.clone());
+    // Listed as untyped objects and decoded one by one: a single stored WFE that no longer
+    // decodes (e.g. written under an older schema) is reported and skipped instead of failing the
+    // whole list and stalling every other WFE.
+    let wfe_api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::erase::<WorkflowExecution>(&()),
+    );
     let (wfe_store, wfe_writer) = reflector::store::<WorkflowExecution>();
     let index_feed = index.clone();
     let wfe_sync = sync.clone();
+    let decode_metrics = metrics.clone();
     // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
     // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
     let wfe_stream = watcher(wfe_api, watcher::Config::default())
         .default_backoff()
+        .try_filter_map(move |event| {
+            let decoded = decode_event(event, &decode_metrics);
+            async move { Ok(decoded) }
+        })
         .modify(|w| w.managed_fields_mut().clear())
         .map_ok(move |event| {
             index_feed.observe(&event);
@@ -179,5 +220,55 @@ mod tests {
             owner_of_run(&foreign).is_none(),
             "unlabelled runs trigger nothing"
         );
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": "w", "namespace": "team-a", "uid": "u-1"},
+            "spec": {
+                "remediationRequestRef": {"name": "rr"},
+                "workflowRef": {"workflowId": "restart", "version": "v1", "containerImage": "registry.example/restart:v1"},
+                "targetResource": "team-a/Deployment/api"
+            },
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn undecodable_wfes_are_skipped_and_counted_while_the_rest_pass() {
+        let metrics = Metrics::new(&prometheus::Registry::new()).unwrap();
+        let good = object(json!({"phase": "Running"}));
+        match decode_event(watcher::Event::InitApply(good), &metrics) {
+            Some(watcher::Event::InitApply(w)) => {
+                assert_eq!(w.spec.workflow_ref.workflow_id, "restart")
+            }
+            other => panic!("expected the decoded object, got {other:?}"),
+        }
+        // Written under an older schema: the clearance lacks a now-required field.
+        let stale = object(json!({"phase": "Failed", "blockClearance": {"clearedBy": "alice"}}));
+        assert!(decode_event(watcher::Event::Apply(stale), &metrics).is_none());
+        assert_eq!(
+            metrics
+                .reconcile_errors
+                .with_label_values(&["decode"])
+                .get(),
+            1
+        );
+        assert!(matches!(
+            decode_event(watcher::Event::InitDone, &metrics),
+            Some(watcher::Event::InitDone)
+        ));
+        assert!(matches!(
+            decode_event(watcher::Event::Init, &metrics),
+            Some(watcher::Event::Init)
+        ));
     }
 }
