@@ -360,10 +360,8 @@ async fn announce(ctx: &Context, wfe: &WorkflowExecution, notice: &Notice) {
     }
 }
 
-/// Server-side applies `status` (never the operator/webhook-owned clearance fields), with the
-/// resourceVersion the decision was based on so a stale decision is rejected, not applied.
-/// The object as stored now (GET of the status subresource), bypassing the watch cache.
-async fn read_status(ctx: &Context, wfe: &WorkflowExecution) -> Result<WorkflowExecution, Error> {
+/// `(name, namespace)` of a WFE, which every status call needs.
+fn name_and_namespace(wfe: &WorkflowExecution) -> Result<(&str, &str), Error> {
     let name = wfe
         .metadata
         .name
@@ -374,6 +372,12 @@ async fn read_status(ctx: &Context, wfe: &WorkflowExecution) -> Result<WorkflowE
         .namespace
         .as_deref()
         .ok_or(Error::MissingMetadata("namespace"))?;
+    Ok((name, namespace))
+}
+
+/// The object as stored now (GET of the status subresource), bypassing the watch cache.
+async fn read_status(ctx: &Context, wfe: &WorkflowExecution) -> Result<WorkflowExecution, Error> {
+    let (name, namespace) = name_and_namespace(wfe)?;
     ctx.wfe_api(namespace)
         .get_status(name)
         .await
@@ -383,21 +387,14 @@ async fn read_status(ctx: &Context, wfe: &WorkflowExecution) -> Result<WorkflowE
         })
 }
 
+/// Server-side applies `status` (never the operator/webhook-owned clearance fields), with the
+/// resourceVersion the decision was based on so a stale decision is rejected, not applied.
 async fn write_status(
     ctx: &Context,
     wfe: &WorkflowExecution,
     status: &WorkflowExecutionStatus,
 ) -> Result<WorkflowExecution, Error> {
-    let name = wfe
-        .metadata
-        .name
-        .as_deref()
-        .ok_or(Error::MissingMetadata("name"))?;
-    let namespace = wfe
-        .metadata
-        .namespace
-        .as_deref()
-        .ok_or(Error::MissingMetadata("namespace"))?;
+    let (name, namespace) = name_and_namespace(wfe)?;
     let mut ours = status.clone();
     ours.block_clearance = None;
     ours.block_clearance_request = None;
