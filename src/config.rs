@@ -817,49 +817,30 @@ mod tests {
 
     #[test]
     fn invalid_values_are_rejected_with_their_key() {
-        assert_eq!(
-            err_key(load_yaml("webhook:\n  port: 70000\n")),
-            "webhook.port"
-        );
-        assert_eq!(
-            err_key(load_yaml("metrics:\n  port: 9443\n")),
-            "metrics.port"
-        );
-        assert_eq!(
-            err_key(load_yaml("logging:\n  format: xml\n")),
-            "logging.format"
-        );
-        assert_eq!(
-            err_key(load_yaml("logging:\n  level: loud\n")),
-            "logging.level"
-        );
-        assert_eq!(err_key(load_yaml("audit:\n  sink: file\n")), "audit.path");
-        assert_eq!(
-            err_key(load_yaml("audit:\n  sink: datastorage\n  url: ftp://x\n")),
-            "audit.url"
-        );
-        assert_eq!(
-            err_key(load_yaml("backoff:\n  base: 5m\n  max: 1m\n")),
-            "backoff.max"
-        );
-        assert_eq!(
-            err_key(load_yaml("backoff:\n  maxConsecutiveFailures: 0\n")),
-            "backoff.maxConsecutiveFailures"
-        );
-        assert_eq!(
-            err_key(load_yaml("executionNamespace: Bad_NS\n")),
-            "executionNamespace"
-        );
-        assert_eq!(err_key(load_yaml("maxTimeout: 1m\n")), "maxTimeout");
-        assert_eq!(
-            err_key(load_yaml("clearance:\n  allowServiceAccounts: [ci-bot]\n")),
-            "clearance.allowServiceAccounts[0]"
-        );
-        assert_eq!(
-            err_key(load_yaml("backoff:\n  maxExponent: many\n")),
-            "backoff.maxExponent"
-        );
-        assert_eq!(err_key(load_yaml("- a\n- b\n")), "<root>");
+        let cases = [
+            ("webhook:\n  port: 70000\n", "webhook.port"),
+            ("metrics:\n  port: 9443\n", "metrics.port"),
+            ("logging:\n  format: xml\n", "logging.format"),
+            ("logging:\n  level: loud\n", "logging.level"),
+            ("audit:\n  sink: file\n", "audit.path"),
+            ("audit:\n  sink: datastorage\n  url: ftp://x\n", "audit.url"),
+            ("backoff:\n  base: 5m\n  max: 1m\n", "backoff.max"),
+            (
+                "backoff:\n  maxConsecutiveFailures: 0\n",
+                "backoff.maxConsecutiveFailures",
+            ),
+            ("executionNamespace: Bad_NS\n", "executionNamespace"),
+            ("maxTimeout: 1m\n", "maxTimeout"),
+            (
+                "clearance:\n  allowServiceAccounts: [ci-bot]\n",
+                "clearance.allowServiceAccounts[0]",
+            ),
+            ("backoff:\n  maxExponent: many\n", "backoff.maxExponent"),
+            ("- a\n- b\n", "<root>"),
+        ];
+        for (yaml, key) in cases {
+            assert_eq!(err_key(load_yaml(yaml)), key, "{yaml:?}");
+        }
     }
 
     #[test]

@@ -428,6 +428,21 @@ fn audit_patch(w: &WorkflowExecution, rv_in: &'static str, expected: Value) -> E
     })
 }
 
+/// A Running WFE (as the cache holds it) and its PipelineRun, which has just succeeded.
+fn running_with_succeeded_run(a: &WorkflowExecution) -> (WorkflowExecution, DynamicObject) {
+    let started = run_of(a, "run-a", Some(json!({"startTime": ago(60).to_string()})));
+    let done = run_of(
+        a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    (running_wfe(&started), done)
+}
+
 fn counter(h: &Harness, f: impl Fn(&Metrics) -> u64) -> u64 {
     f(&h.ctx.metrics)
 }
@@ -846,20 +861,7 @@ async fn new_wfe_gets_the_finalizer_first() {
 #[tokio::test]
 async fn regression_4_conflict_on_status_write_emits_nothing_and_retry_emits_once() {
     let a = wfe("a");
-    let a_running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(60).to_string(),
-            "completionTime": ago(10).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
+    let (a_running, done) = running_with_succeeded_run(&a);
     let mut h = harness(&[&a_running], &[&done]);
     let conflict = vec![expect(Method::PATCH, WFE_STATUS_PATH, |_, _| {
         api_error(
@@ -945,20 +947,7 @@ async fn regression_8_run_missing_from_cache_and_server_fails_deleted_externally
 #[tokio::test]
 async fn audit_outage_is_recorded_and_retried_with_backoff() {
     let a = wfe("a");
-    let a_running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(60).to_string(),
-            "completionTime": ago(10).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
+    let (a_running, done) = running_with_succeeded_run(&a);
     let mut h = harness(&[&a_running], &[&done]);
     h.audit.down.store(true, Ordering::SeqCst);
     let w = a_running.clone();
@@ -1021,20 +1010,7 @@ async fn audit_outage_is_recorded_and_retried_with_backoff() {
 #[tokio::test]
 async fn a_lagging_cache_never_delivers_an_acknowledged_event_again() {
     let a = wfe("a");
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(60).to_string(),
-            "completionTime": ago(10).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
-    let a_running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
+    let (a_running, done) = running_with_succeeded_run(&a);
     let mut h = harness(&[&a_running], &[&done]);
     // First reconcile: Completed is written, the event delivered and acknowledged.
     let w = a_running.clone();
@@ -1439,20 +1415,7 @@ async fn pipeline_run_status_change_on_the_watch_triggers_the_reconcile() {
 #[tokio::test]
 async fn after_a_restart_only_unacknowledged_events_are_sent() {
     let a = wfe("a");
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(60).to_string(),
-            "completionTime": ago(10).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
-    let a_running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
+    let (a_running, done) = running_with_succeeded_run(&a);
     // The first process wrote Completed and crashed before delivering its event.
     let mut first = harness(&[&a_running], &[&done]);
     first.audit.down.store(true, Ordering::SeqCst);
