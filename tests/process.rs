@@ -43,6 +43,14 @@ async fn listener() -> TcpListener {
 }
 
 async fn start(with_certs: bool, shutdown_delay: Duration) -> Process {
+    start_with(with_certs, shutdown_delay, |_, _| {}).await
+}
+
+async fn start_with(
+    with_certs: bool,
+    shutdown_delay: Duration,
+    adjust: impl FnOnce(&mut Config, &std::path::Path),
+) -> Process {
     let cert_dir = tempfile::tempdir().unwrap();
     if with_certs {
         write_certs(cert_dir.path());
@@ -52,6 +60,7 @@ async fn start(with_certs: bool, shutdown_delay: Duration) -> Process {
     cfg.webhook.cert_reload_interval = ConfigDuration(Duration::from_millis(100));
     cfg.webhook.shutdown_delay = ConfigDuration(shutdown_delay);
     cfg.audit.token_file = cert_dir.path().join("no-token");
+    adjust(&mut cfg, cert_dir.path());
     let (service, api) =
         tower_test::mock::pair::<Request<kube::client::Body>, Response<kube::client::Body>>();
     let client = kube::Client::new(service, "default");
@@ -251,4 +260,49 @@ async fn shutdown_turns_unready_first_and_finishes_the_review_in_flight() {
         http_get(p.health, "/healthz").await.is_none(),
         "health server stopped last"
     );
+}
+
+#[tokio::test]
+async fn refused_clearances_reach_the_local_audit_sink() {
+    let p = start_with(true, Duration::ZERO, |cfg, dir| {
+        cfg.audit.sink = workflowexecution::config::AuditSinkKind::File;
+        cfg.audit.path = Some(dir.join("audit.jsonl"));
+    })
+    .await;
+    wait_ready(p.health, 200).await;
+    let ca = std::fs::read(p.cert_dir.path().join("ca.crt")).unwrap();
+    // A service account that is not allow-listed: refused at the identity step, no API call.
+    let (code, body) = tls_post(
+        p.webhook,
+        &ca,
+        "/mutate-workflowexecution-status",
+        fixture("07-test-sa-status-clearance-request-mutate.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (code, body["response"]["allowed"].clone()),
+        (200, json!(false)),
+        "{body}"
+    );
+    let path = p.cert_dir.path().join("audit.jsonl");
+    let mut record = Value::Null;
+    for _ in 0..100 {
+        if let Some(line) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_owned))
+        {
+            record = serde_json::from_str(&line).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        record["record"], "workflowexecution.block.clearance_denied",
+        "{record}"
+    );
+    assert_eq!(record["actor_id"], "system:serviceaccount:default:test-sa");
+    assert_eq!(record["actor_type"], "service_account");
+    p.shutdown.cancel();
+    p.task.await.unwrap().unwrap();
 }
