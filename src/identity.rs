@@ -7,8 +7,7 @@ use base64::Engine;
 /// Where Kubernetes mounts a pod's service account token.
 pub const IN_CLUSTER_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 /// Used when nothing else names the controller (matches `deploy/`).
-pub const DEFAULT_CONTROLLER_USERNAME: &str =
-    "system:serviceaccount:kubernaut-system:workflowexecution-controller";
+pub const DEFAULT_CONTROLLER_USERNAME: &str = wfe_api::keys::DEFAULT_CONTROLLER_USERNAME;
 
 /// Configured identity, else the `sub` claim of the in-cluster token, else the default.
 pub fn controller_username(configured: &str, token_file: &Path) -> String {

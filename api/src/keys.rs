@@ -48,3 +48,6 @@ pub const CLEAR_METHOD_WEBHOOK: &str = "KubernetesAdmissionWebhook";
 pub const REPORTING_CONTROLLER: &str = "workflowexecution-controller";
 /// Field manager used for every write the controller makes.
 pub const FIELD_MANAGER: &str = "workflowexecution-controller";
+/// Username of the controller when nothing else names it (the ServiceAccount in `deploy/`).
+pub const DEFAULT_CONTROLLER_USERNAME: &str =
+    "system:serviceaccount:kubernaut-system:workflowexecution-controller";

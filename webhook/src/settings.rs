@@ -5,8 +5,7 @@ use std::time::Duration;
 use wfe_api::SpecPolicy;
 
 /// Default controller identity (`controllerIdentity`).
-pub const DEFAULT_CONTROLLER_USERNAME: &str =
-    "system:serviceaccount:kubernaut-system:workflowexecution-controller";
+pub const DEFAULT_CONTROLLER_USERNAME: &str = wfe_api::keys::DEFAULT_CONTROLLER_USERNAME;
 /// Default identity of the PipelineRun runner service account (`runnerServiceAccount`).
 pub const DEFAULT_RUNNER_USERNAME: &str =
     "system:serviceaccount:kubernaut-workflows:kubernaut-workflow-runner";
