@@ -571,7 +571,11 @@ fn kustomization_resources(dir: &Path) -> Vec<Value> {
     let file = dir.join("kustomization.yaml");
     let kustomization = documents(&read(&file), &file.display().to_string());
     let resources = strings(kustomization[0].get("resources"));
-    assert!(!resources.is_empty(), "{} lists no resources", file.display());
+    assert!(
+        !resources.is_empty(),
+        "{} lists no resources",
+        file.display()
+    );
     resources
         .iter()
         .flat_map(|r| {
@@ -641,7 +645,9 @@ fn objects(docs: &[Value]) -> BTreeSet<(String, String)> {
         .map(|d| {
             (
                 kind_of(d).to_owned(),
-                str_at(d, &["metadata", "name"]).unwrap_or_default().to_owned(),
+                str_at(d, &["metadata", "name"])
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect()
@@ -933,7 +939,10 @@ fn e2e_workflow_is_valid_yaml_and_every_command_is_documented() {
     // The service overlays no longer carry the CRD and the namespaces: CI installs them first.
     let position = |wanted: &str| in_order.iter().position(|c| c.starts_with(wanted));
     let overlay = position("kubectl apply -k deploy/overlays/").expect("CI installs an overlay");
-    for first in ["kubectl apply -k deploy/namespaces", "kubectl apply -k deploy/crd"] {
+    for first in [
+        "kubectl apply -k deploy/namespaces",
+        "kubectl apply -k deploy/crd",
+    ] {
         assert!(
             position(first).is_some_and(|p| p < overlay),
             "CI must run `{first}` before the overlay"
