@@ -811,6 +811,7 @@ pub fn decide(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -
         Step::ReleaseLock(_) => None,
         _ => requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings)),
     };
+    crate::succeeded::apply_succeeded_condition(&mut status, generation(wfe), world.now);
     set_audit_condition(&mut status, generation(wfe), world.now, None);
     let mut notices = transition_notices(wfe, wfe.status.as_ref(), &status);
     if let Step::ReleaseLock(d) = &step {
@@ -920,6 +921,7 @@ pub fn decide_after_create(
         CreateOutcome::Rejected { .. } => world.lock,
     };
     let requeue_after = lock_release_requeue(wfe, &status, &World { lock, ..*world }, settings);
+    crate::succeeded::apply_succeeded_condition(&mut status, generation(wfe), now);
     set_audit_condition(&mut status, generation(wfe), now, None);
     let notices = transition_notices(wfe, wfe.status.as_ref(), &status);
     Decision {
