@@ -670,9 +670,7 @@ fn decide_running(
                 .unwrap_or_default();
             let f = FailureInput {
                 reason: FailureReason::Unknown,
-                message: format!(
-                    "PipelineRun {run_name} was deleted externally before it finished"
-                ),
+                message: format!("PipelineRun {run_name} {}", tekton::RUN_DELETED_EXTERNALLY),
                 failed_task: None,
                 was_execution_failure: started,
                 failed_at: world.now,

@@ -531,6 +531,11 @@ fn row_regression_8_externally_deleted_run_fails_unknown_saying_so() {
     let f = d.status.failure_details.as_ref().unwrap();
     assert_eq!(f.reason, FailureReason::Unknown);
     assert!(f.message.contains("deleted externally"), "{}", f.message);
+    let summary = f.natural_language_summary.as_deref().unwrap_or_default();
+    assert!(
+        summary.contains("no longer exist") && !summary.contains("inspect the PipelineRun"),
+        "{summary}"
+    );
     assert!(!f.was_execution_failure, "no task had started");
     // A run of the same name owned by someone else means ours was deleted too.
     let other = wfe("b");
