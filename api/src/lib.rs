@@ -1,7 +1,10 @@
 //! The `WorkflowExecution` API: types, the one spec validation, names and constants.
 
+pub mod block;
 mod bounds;
+pub mod commands;
 pub mod duration;
+pub mod identity;
 pub mod keys;
 pub mod naming;
 pub mod resource;
