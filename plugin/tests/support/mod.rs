@@ -15,7 +15,7 @@ use wfe_plugin::{PluginError, Printed, execute, policy};
 pub const WFES: &str = "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions";
 pub const ALL_WFES: &str = "/apis/kubernaut.ai/v1alpha1/workflowexecutions";
 pub const TARGET: &str = "team-a/Deployment/payment-api";
-pub const REASON: &str = "The pod's memory limit was raised; on-call verified the \"payment\" deployment is healthy again\nticket OPS-1";
+pub const REASON: &str = "The pod's memory limit was raised; on-call verified the \"payment\" deployment is healthy again\nticket OPS-1 — résolu ✓";
 
 /// How one expected request is answered: the answer, or a transport error.
 pub enum Answer {
