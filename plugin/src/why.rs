@@ -149,6 +149,9 @@ fn explain_failed(
     s
 }
 
+/// Said of every Skipped WFE: it is terminal.
+const SKIPPED_IS_FINAL: &str = "A Skipped WorkflowExecution never runs again: once the cause is gone, the orchestrator (or you) must create a new one.";
+
 fn explain_skipped(
     head: &str,
     wfe: &WorkflowExecution,
@@ -158,89 +161,108 @@ fn explain_skipped(
     policy: &BlockPolicy,
 ) -> String {
     let ns = wfe.metadata.namespace.clone().unwrap_or_default();
-    let retry = "A Skipped WorkflowExecution never runs again: once the cause is gone, the orchestrator (or you) must create a new one.";
     let because = match skip.reason {
         SkipReason::PreviousExecutionFailed | SkipReason::ExhaustedRetries => {
-            let b = skip.blocking_workflow.as_ref();
-            let blocker = b.map_or_else(
-                || "an uncleared failed WorkflowExecution".to_owned(),
-                |b| b.name.clone(),
-            );
-            let blocker_ns = b
-                .and_then(|b| b.namespace.clone())
-                .unwrap_or_else(|| ns.clone());
-            let failed = b
-                .and_then(|b| b.failed_at.as_ref())
-                .map(|t| format!(", failed at {}", time(t.0)))
-                .unwrap_or_default();
-            let kind = match skip.reason {
-                SkipReason::PreviousExecutionFailed => {
-                    "failed after it started changing the target"
-                }
-                _ => "is the last of too many failures in a row before execution",
-            };
-            let now_state = match related.and_then(|r| r.status.as_ref()) {
-                Some(s) if BlockFacts::from(s).is_cleared(policy) => {
-                    let by = s
-                        .block_clearance
-                        .as_ref()
-                        .map(|c| c.cleared_by.clone())
-                        .unwrap_or_default();
-                    format!(" That block has since been cleared by {by}. {retry}")
-                }
-                _ => format!(
-                    " Next step: see why it failed (kubectl wfe why {blocker} -n {blocker_ns}), make sure the target is healthy, then clear it: {} {retry}",
-                    commands::plugin_clear_command(&blocker, &blocker_ns)
-                ),
-            };
-            format!(
-                "the target is blocked: WorkflowExecution {blocker_ns}/{blocker} {kind}{failed} and has not been cleared.{now_state}"
-            )
+            blocked_because(skip, &ns, related, policy)
         }
-        SkipReason::ResourceBusy => {
-            let c = skip.conflicting_workflow.as_ref();
-            let holder = c.map_or_else(
-                || "another WorkflowExecution".to_owned(),
-                |c| c.name.clone(),
-            );
-            let started = c
-                .and_then(|c| c.started_at.as_ref())
-                .map(|t| format!(" (started {})", time_relative(t.0, now)))
-                .unwrap_or_default();
-            let phase = related
-                .map(|r| format!("; it is now {}", r.phase().as_str()))
-                .unwrap_or_default();
-            format!(
-                "another remediation held the target's lock: {holder}{started}{phase}. Next step: wait for it \
-                 (kubectl wait --for=condition=Succeeded wfe/{holder} -n {ns}) and for the cooldown after it. {retry}"
-            )
-        }
-        SkipReason::RecentlyRemediated => {
-            let r = skip.recent_remediation.as_ref();
-            let by = r.map_or_else(
-                || "another remediation".to_owned(),
-                |r| format!("{} ({})", r.name, r.outcome.as_str()),
-            );
-            let ends = r
-                .and_then(|r| duration::parse(&r.cooldown_remaining).ok())
-                .and_then(|d| skip.skipped_at.0.checked_add(d).ok());
-            let window = match ends {
-                Some(end) if end > now => format!(
-                    "; the cooldown/backoff window ends at {}",
-                    time_relative(end, now)
-                ),
-                Some(end) => format!("; that window ended at {}", time(end)),
-                None => String::new(),
-            };
-            format!(
-                "the target was remediated too recently, by {by}{window}. Next step: create a new WorkflowExecution once the window is over. {retry}"
-            )
-        }
+        SkipReason::ResourceBusy => busy_because(skip, &ns, related, now),
+        SkipReason::RecentlyRemediated => window_because(skip, now),
     };
     format!(
-        "{head} was Skipped at {} ({}): {because}",
+        "{head} was Skipped at {} ({}): {because} {SKIPPED_IS_FINAL}",
         time(skip.skipped_at.0),
         skip.reason.as_str()
+    )
+}
+
+fn blocked_because(
+    skip: &SkipDetails,
+    ns: &str,
+    blocker_now: Option<&WorkflowExecution>,
+    policy: &BlockPolicy,
+) -> String {
+    let b = skip.blocking_workflow.as_ref();
+    let blocker = b.map_or_else(
+        || "an uncleared failed WorkflowExecution".to_owned(),
+        |b| b.name.clone(),
+    );
+    let blocker_ns = b
+        .and_then(|b| b.namespace.clone())
+        .unwrap_or_else(|| ns.to_owned());
+    let failed = b
+        .and_then(|b| b.failed_at.as_ref())
+        .map(|t| format!(", failed at {}", time(t.0)))
+        .unwrap_or_default();
+    let kind = match skip.reason {
+        SkipReason::PreviousExecutionFailed => "failed after it started changing the target",
+        _ => "is the last of too many failures in a row before execution",
+    };
+    let next = match blocker_now.and_then(|r| r.status.as_ref()) {
+        Some(s) if BlockFacts::from(s).is_cleared(policy) => {
+            let by = s
+                .block_clearance
+                .as_ref()
+                .map(|c| c.cleared_by.clone())
+                .unwrap_or_default();
+            format!("That block has since been cleared by {by}.")
+        }
+        _ => format!(
+            "Next step: see why it failed (kubectl wfe why {blocker} -n {blocker_ns}), make sure the target is healthy, then clear it: {}",
+            commands::plugin_clear_command(&blocker, &blocker_ns)
+        ),
+    };
+    format!(
+        "the target is blocked: WorkflowExecution {blocker_ns}/{blocker} {kind}{failed} and had not been cleared. {next}"
+    )
+}
+
+fn busy_because(
+    skip: &SkipDetails,
+    ns: &str,
+    holder_now: Option<&WorkflowExecution>,
+    now: Timestamp,
+) -> String {
+    let c = skip.conflicting_workflow.as_ref();
+    let holder = c.map_or_else(
+        || "another WorkflowExecution".to_owned(),
+        |c| c.name.clone(),
+    );
+    let started = c
+        .and_then(|c| c.started_at.as_ref())
+        .map(|t| format!(" (started {})", time_relative(t.0, now)))
+        .unwrap_or_default();
+    let next = match holder_now {
+        Some(h) => format!(
+            "It is now {}. Next step: wait for it (kubectl wait --for=condition=Succeeded wfe/{holder} -n {ns}) and for the cooldown after it.",
+            h.phase().as_str()
+        ),
+        // The controller names the lock PipelineRun when the holding WFE is unknown or gone.
+        None => format!(
+            "No WorkflowExecution {ns}/{holder} exists now: {holder} may be the lock PipelineRun in the execution namespace (see the runbook, \"Investigating resource locks\")."
+        ),
+    };
+    format!("another remediation held the target's lock: {holder}{started}. {next}")
+}
+
+fn window_because(skip: &SkipDetails, now: Timestamp) -> String {
+    let r = skip.recent_remediation.as_ref();
+    let by = r.map_or_else(
+        || "another remediation".to_owned(),
+        |r| format!("{} ({})", r.name, r.outcome.as_str()),
+    );
+    let ends = r
+        .and_then(|r| duration::parse(&r.cooldown_remaining).ok())
+        .and_then(|d| skip.skipped_at.0.checked_add(d).ok());
+    let window = match ends {
+        Some(end) if end > now => format!(
+            "; the cooldown/backoff window ends at {}",
+            time_relative(end, now)
+        ),
+        Some(end) => format!("; that window ended at {}", time(end)),
+        None => String::new(),
+    };
+    format!(
+        "the target was remediated too recently, by {by}{window}. Next step: create a new WorkflowExecution once the window is over."
     )
 }
 

@@ -127,13 +127,19 @@ fn skipped_as_busy_names_the_lock_holder_and_its_phase() {
     let text = why(&w, Some(&running("holder", 0)), 130);
     assert!(text.contains("(ResourceBusy)"), "{text}");
     assert!(
-        text.contains("holder (started 2026-03-01T12:00:00Z (2m 10s ago)); it is now Running"),
+        text.contains("holder (started 2026-03-01T12:00:00Z (2m 10s ago)). It is now Running"),
         "{text}"
     );
     assert!(
         text.contains("kubectl wait --for=condition=Succeeded wfe/holder -n team-a"),
         "{text}"
     );
+    let gone = why(&w, None, 130);
+    assert!(
+        gone.contains("No WorkflowExecution team-a/holder exists now"),
+        "{gone}"
+    );
+    assert!(!gone.contains("kubectl wait"), "{gone}");
 }
 
 #[test]
