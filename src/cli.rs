@@ -41,6 +41,10 @@ pub enum Command {
     },
     /// Print the three webhook configurations (YAML) with the CA bundle filled in.
     WebhookConfig(WebhookConfigArgs),
+    /// Print the clearance provenance ValidatingAdmissionPolicy, its binding and its parameter
+    /// ConfigMap (YAML) for this configuration's identities; `deploy/base` carries the same for
+    /// in-cluster installs.
+    ClearancePolicy(ClearancePolicyArgs),
     /// Print the version.
     Version,
 }
@@ -76,6 +80,21 @@ pub enum CertsCommand {
         #[arg(long, default_value_t = 365)]
         days: u32,
     },
+}
+
+/// `clearance-policy` arguments.
+#[derive(Debug, Args)]
+pub struct ClearancePolicyArgs {
+    /// The controller's username as the API server authenticates it (default: the config's
+    /// controllerIdentity, else the in-cluster ServiceAccount of deploy/).
+    #[arg(long)]
+    pub controller_username: Option<String>,
+    /// Namespace of the parameter ConfigMap (the service's namespace).
+    #[arg(long, default_value = "kubernaut-system")]
+    pub namespace: String,
+    /// The service configuration (runner identity: executionNamespace, runnerServiceAccount).
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// `webhook-config` arguments.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_yaml::Value;
+use wfe_api::block::{ClearanceRules, DEFAULT_MAX_CONSECUTIVE_FAILURES};
 
 /// Environment variables with this prefix override config keys (`WFE_BACKOFF_BASE=2m`).
 pub const ENV_PREFIX: &str = "WFE_";
@@ -93,7 +94,7 @@ pub struct Config {
     /// Username of the controller; empty derives it from the in-cluster service account token.
     pub controller_identity: String,
     /// Block clearance rules.
-    pub clearance: Clearance,
+    pub clearance: ClearanceRules,
     /// Admission webhook server.
     pub webhook: Webhook,
     /// Health probe server.
@@ -120,24 +121,6 @@ pub struct Backoff {
     pub max_exponent: u32,
     /// Pre-execution failures in a row after which the target needs an operator.
     pub max_consecutive_failures: u32,
-}
-
-/// `clearance.*`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct Clearance {
-    /// Fewest words in a clear reason.
-    pub min_words: usize,
-    /// Fewest characters in a clear reason.
-    pub min_chars: usize,
-    /// Most characters in a clear reason.
-    pub max_chars: usize,
-    /// Service accounts (`system:serviceaccount:ns:name`) allowed to clear blocks.
-    pub allow_service_accounts: Vec<String>,
-    /// If non-empty, the clearer must be in one of these groups (in addition to RBAC).
-    pub allowed_groups: Vec<String>,
-    /// Ask the API server (SubjectAccessReview) whether the user may clear blocks.
-    pub require_subject_access_review: bool,
 }
 
 /// `webhook.*`
@@ -258,7 +241,7 @@ impl Default for Config {
             cooldown: secs(300),
             backoff: Backoff::default(),
             controller_identity: String::new(),
-            clearance: Clearance::default(),
+            clearance: ClearanceRules::default(),
             webhook: Webhook::default(),
             health: Health::default(),
             metrics: Metrics::default(),
@@ -275,20 +258,7 @@ impl Default for Backoff {
             base: secs(60),
             max: secs(600),
             max_exponent: 4,
-            max_consecutive_failures: 5,
-        }
-    }
-}
-
-impl Default for Clearance {
-    fn default() -> Self {
-        Clearance {
-            min_words: 10,
-            min_chars: 20,
-            max_chars: 1000,
-            allow_service_accounts: Vec::new(),
-            allowed_groups: Vec::new(),
-            require_subject_access_review: true,
+            max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
         }
     }
 }

@@ -2,7 +2,9 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Parser;
-use workflowexecution::cli::{CertsCommand, Cli, Command, ConfigArgs, WebhookConfigArgs};
+use workflowexecution::cli::{
+    CertsCommand, ClearancePolicyArgs, Cli, Command, ConfigArgs, WebhookConfigArgs,
+};
 use workflowexecution::config::{Config, Sources, config_path};
 use workflowexecution::{logging, run, validate};
 
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
             }
         }
         Command::WebhookConfig(args) => webhook_config(&args),
+        Command::ClearancePolicy(args) => clearance_policy(&args),
         Command::Validate { files, config } => {
             let cfg = match load_config(&config) {
                 Ok(c) => c,
@@ -120,6 +123,31 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn clearance_policy(args: &ClearancePolicyArgs) -> ExitCode {
+    let cfg = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let controller = args
+        .controller_username
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| Some(cfg.controller_identity.trim().to_owned()).filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| wfe_api::keys::DEFAULT_CONTROLLER_USERNAME.to_owned());
+    let policy = run::block_policy(&cfg, &controller);
+    let opts = wfe_webhook::ProvenancePolicyOptions::for_policy(&args.namespace, &policy);
+    match wfe_webhook::provenance_policy_yaml(&opts) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot render the clearance policy: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use wfe_api::block::BlockPolicy;
 use wfe_audit::{AuditMetrics, AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
 use wfe_certs::{CertMetrics, CertStore};
-use wfe_webhook::{AppState, ClearanceDenial, ClearancePolicy, DenialSink, SubjectAccessReviewer};
+use wfe_webhook::{AppState, ClearanceDenial, DenialSink, SubjectAccessReviewer};
 
 use crate::config::{AuditSinkKind, Config};
 use crate::health::{self, Readiness};
@@ -96,8 +97,21 @@ pub fn spec_policy(cfg: &Config) -> wfe_api::SpecPolicy {
     }
 }
 
+/// The block rules, built once from the config and shared by controller and webhook.
+pub fn block_policy(cfg: &Config, controller_username: &str) -> BlockPolicy {
+    BlockPolicy {
+        max_consecutive_failures: cfg.backoff.max_consecutive_failures,
+        clearance: cfg.clearance.clone(),
+        controller_username: controller_username.to_owned(),
+        runner_username: identity::service_account_username(
+            &cfg.execution_namespace,
+            &cfg.runner_service_account,
+        ),
+    }
+}
+
 /// The controller's settings, from the config.
-pub fn controller_settings(cfg: &Config) -> wfe_controller::Settings {
+pub fn controller_settings(cfg: &Config, block: BlockPolicy) -> wfe_controller::Settings {
     wfe_controller::Settings {
         execution_namespace: cfg.execution_namespace.clone(),
         runner_service_account: cfg.runner_service_account.clone(),
@@ -109,31 +123,18 @@ pub fn controller_settings(cfg: &Config) -> wfe_controller::Settings {
             base: cfg.backoff.base.0,
             max: cfg.backoff.max.0,
             max_exponent: cfg.backoff.max_exponent,
-            max_consecutive_failures: cfg.backoff.max_consecutive_failures,
         },
+        block,
         audit_delete_timeout: cfg.audit.delete_timeout.0,
         reporting_instance: Some(replica_identity()),
     }
 }
 
 /// The webhook's decision settings, from the config.
-pub fn webhook_settings(cfg: &Config, controller_username: &str) -> wfe_webhook::Settings {
+pub fn webhook_settings(cfg: &Config, block: BlockPolicy) -> wfe_webhook::Settings {
     wfe_webhook::Settings {
-        controller_username: controller_username.to_owned(),
-        runner_username: identity::service_account_username(
-            &cfg.execution_namespace,
-            &cfg.runner_service_account,
-        ),
+        block,
         spec_policy: spec_policy(cfg),
-        clearance: ClearancePolicy {
-            min_words: cfg.clearance.min_words,
-            min_chars: cfg.clearance.min_chars,
-            max_chars: cfg.clearance.max_chars,
-            allow_service_accounts: cfg.clearance.allow_service_accounts.clone(),
-            allowed_groups: cfg.clearance.allowed_groups.clone(),
-            require_subject_access_review: cfg.clearance.require_subject_access_review,
-        },
-        max_consecutive_failures: cfg.backoff.max_consecutive_failures,
         ..wfe_webhook::Settings::default()
     }
 }
@@ -274,6 +275,7 @@ pub async fn serve(
         &cfg.controller_identity,
         identity::IN_CLUSTER_TOKEN.as_ref(),
     );
+    let block = block_policy(&cfg, &controller_username);
 
     let servers_stop = CancellationToken::new();
     let certs = Arc::new(CertStore::new(
@@ -292,7 +294,7 @@ pub async fn serve(
         AuditMetrics::register(&registry)?,
     )?;
     let mut state = AppState::new(
-        webhook_settings(&cfg, &controller_username),
+        webhook_settings(&cfg, block.clone()),
         Arc::new(SubjectAccessReviewer::new(client.clone())),
         wfe_webhook::Metrics::new(&registry)?,
     );
@@ -355,7 +357,7 @@ pub async fn serve(
 
     let controller_stop = CancellationToken::new();
     let mut controller: JoinHandle<Result<(), RunError>> = if parts.controller {
-        let settings = controller_settings(&cfg);
+        let settings = controller_settings(&cfg, block.clone());
         let ctrl_metrics = Arc::new(wfe_controller::Metrics::new(&registry)?);
         spawn_controller(
             &cfg,

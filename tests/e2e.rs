@@ -5,8 +5,8 @@
 //!
 //! Environment:
 //! - `WFE_E2E_KUBECONFIG`: kubeconfig of the cluster (required to run anything).
-//! - `WFE_E2E_MODE`: `external` (default: the suite applies the CRD and RBAC from deploy/base and
-//!   starts the built binary on the host as ServiceAccount
+//! - `WFE_E2E_MODE`: `external` (default: the suite applies deploy/crd, deploy/namespaces and
+//!   the RBAC of deploy/base and starts the built binary on the host as ServiceAccount
 //!   kubernaut-system/workflowexecution-controller; the API server must reach 127.0.0.1) or
 //!   `in-cluster` (the product is deployed from deploy/; only scenarios run).
 //! - `WFE_E2E_TEKTON`: `simulated` (default: PipelineRun/TaskRun CRDs from

@@ -26,6 +26,9 @@ use kube::CustomResourceExt;
 /// when a status write drops the whole `status` object.
 pub const BLOCK_CLEARANCE_WRITE_ONCE_RULE: &str = "!has(oldSelf.status) || !has(oldSelf.status.blockClearance) || (has(self.status) && has(self.status.blockClearance) && self.status.blockClearance == oldSelf.status.blockClearance)";
 
+/// Where a write-once denial points (`status.blockClearance`), instead of the root object.
+pub const BLOCK_CLEARANCE_FIELD_PATH: &str = ".status.blockClearance";
+
 /// The CRD generated from the Rust types, with the root-level CEL rules added.
 pub fn crd() -> CustomResourceDefinition {
     let mut crd = WorkflowExecution::crd();
@@ -38,6 +41,9 @@ pub fn crd() -> CustomResourceDefinition {
             schema.x_kubernetes_validations.get_or_insert_with(Vec::new).push(ValidationRule {
                 rule: BLOCK_CLEARANCE_WRITE_ONCE_RULE.to_owned(),
                 message: Some("status.blockClearance is write-once: it cannot be changed or removed once set".to_owned()),
+                // Without these the API server reports the root rule as `<nil>: Invalid value`.
+                field_path: Some(BLOCK_CLEARANCE_FIELD_PATH.to_owned()),
+                reason: Some("FieldValueForbidden".to_owned()),
                 ..Default::default()
             });
         }

@@ -523,6 +523,13 @@ pub enum AuditEventType {
     /// An operator's block clearance took effect.
     #[serde(rename = "workflowexecution.block.cleared")]
     BlockCleared,
+    /// The WFE was skipped (local audit sink only: DataStorage has no such event type).
+    #[serde(rename = "workflowexecution.workflow.skipped")]
+    WorkflowSkipped,
+    /// A clearance on this WFE failed the block rules and did not release the block (local
+    /// audit sink only).
+    #[serde(rename = "workflowexecution.block.clearance_forged")]
+    ClearanceForged,
 }
 
 impl AuditEventType {
@@ -533,7 +540,18 @@ impl AuditEventType {
             AuditEventType::WorkflowCompleted => "workflowexecution.workflow.completed",
             AuditEventType::WorkflowFailed => "workflowexecution.workflow.failed",
             AuditEventType::BlockCleared => "workflowexecution.block.cleared",
+            AuditEventType::WorkflowSkipped => "workflowexecution.workflow.skipped",
+            AuditEventType::ClearanceForged => "workflowexecution.block.clearance_forged",
         }
+    }
+
+    /// Whether the event goes to the local audit sink only (the DataStorage schema has no such
+    /// event type).
+    pub fn is_local_only(self) -> bool {
+        matches!(
+            self,
+            AuditEventType::WorkflowSkipped | AuditEventType::ClearanceForged
+        )
     }
 }
 

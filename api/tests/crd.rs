@@ -19,11 +19,11 @@ fn fixture(name: &str) -> Value {
 
 #[test]
 fn checked_in_crd_matches_the_types() {
-    let path = format!("{}/../deploy/base/crd.yaml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../deploy/crd/crd.yaml", env!("CARGO_MANIFEST_DIR"));
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == crd_yaml().unwrap(),
-        "{path} is out of date with the Rust types: run `cargo run -- crd > deploy/base/crd.yaml`"
+        "{path} is out of date with the Rust types: run `cargo run -- crd > deploy/crd/crd.yaml`"
     );
 }
 

@@ -187,6 +187,12 @@ pub enum BuildError {
         /// JSON path of the missing field.
         field: &'static str,
     },
+    /// The type is recorded in the local sink only; DataStorage has no schema for it.
+    #[error("{event_type} is a local-only audit record, not a DataStorage event")]
+    LocalOnly {
+        /// The event type.
+        event_type: &'static str,
+    },
 }
 
 /// Who the controller is and where it runs; constant for the process.
@@ -215,6 +221,11 @@ pub fn build_event(
     let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
 
     let (instant, outcome, actor_type, actor_id, data) = match event_type {
+        AuditEventType::WorkflowSkipped | AuditEventType::ClearanceForged => {
+            return Err(BuildError::LocalOnly {
+                event_type: event_type.as_str(),
+            });
+        }
         AuditEventType::WorkflowStarted => {
             let started = start.ok_or(missing("status.startTime"))?;
             let payload = workflow_payload(wfe, event_type, "Running", &name);
@@ -412,6 +423,8 @@ pub fn action(event_type: AuditEventType) -> &'static str {
         AuditEventType::WorkflowCompleted => "completed",
         AuditEventType::WorkflowFailed => "failed",
         AuditEventType::BlockCleared => "cleared",
+        AuditEventType::WorkflowSkipped => "skipped",
+        AuditEventType::ClearanceForged => "clearance_forged",
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use jiff::Timestamp;
-use wfe_api::WorkflowExecution;
+use wfe_api::{AuditEventType, WorkflowExecution};
 
 use crate::event::{
     ACTOR_TYPE_SERVICE, AuditEvent, EVENT_CATEGORY, EventContext, RESOURCE_TYPE,
@@ -106,6 +106,57 @@ pub fn skip_record(wfe: &WorkflowExecution, ctx: &EventContext) -> Option<Value>
         "target_resource": wfe.spec.target_resource,
         "skip_details": serde_json::to_value(details).unwrap_or(Value::Null),
     }))
+}
+
+/// Record kind of a clearance the controller rejected (forged, or bound to another failure).
+pub const RECORD_CLEARANCE_FORGED: &str = "workflowexecution.block.clearance_forged";
+
+/// The local record of a rejected clearance on a failed WFE, or `None` without one. The
+/// controller's verdict (the TargetBlocked message, which names every problem) is included so
+/// an auditor reads why the block stayed.
+pub fn forged_clearance_record(wfe: &WorkflowExecution, ctx: &EventContext) -> Option<Value> {
+    let status = wfe.status.as_ref()?;
+    let clearance = status.block_clearance.as_ref()?;
+    let name = wfe.metadata.name.as_deref().unwrap_or_default();
+    let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
+    let at = clearance.cleared_at.0;
+    let verdict = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == wfe_api::keys::CONDITION_TARGET_BLOCKED)
+        .map(|c| c.message.clone());
+    Some(json!({
+        "record": RECORD_CLEARANCE_FORGED,
+        "event_id": event_id(uid, RECORD_CLEARANCE_FORGED, at),
+        "event_timestamp": at.to_string(),
+        "event_category": EVENT_CATEGORY,
+        "event_outcome": "failure",
+        "actor_type": ACTOR_TYPE_SERVICE,
+        "actor_id": ctx.controller_identity,
+        "claimed_cleared_by": clearance.cleared_by,
+        "resource_type": RESOURCE_TYPE,
+        "resource_id": format!("{name}/{uid}"),
+        "namespace": wfe.metadata.namespace,
+        "correlation_id": correlation_id(wfe, name),
+        "target_resource": wfe.spec.target_resource,
+        "block_clearance": serde_json::to_value(clearance).unwrap_or(Value::Null),
+        "failed_at": status.failure_details.as_ref().map(|f| f.failed_at.0.to_string()),
+        "verdict": verdict,
+    }))
+}
+
+/// The local record of a local-only event type (`None` for DataStorage types, or when the
+/// status does not carry what the record describes yet).
+pub fn local_event_record(
+    wfe: &WorkflowExecution,
+    event_type: AuditEventType,
+    ctx: &EventContext,
+) -> Option<Value> {
+    match event_type {
+        AuditEventType::WorkflowSkipped => skip_record(wfe, ctx),
+        AuditEventType::ClearanceForged => forged_clearance_record(wfe, ctx),
+        _ => None,
+    }
 }
 
 /// Who tried to clear a block and why it was refused, as the webhook saw it.

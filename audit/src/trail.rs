@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use wfe_api::{AuditEventType, WorkflowExecution};
 
 use crate::event::{AuditEvent, EventContext, build_event, to_json};
-use crate::local::{LocalRecorder, quarantined_record, rejected_schema_record};
+use crate::local::{LocalRecorder, local_event_record, quarantined_record, rejected_schema_record};
 use crate::metrics::{AuditMetrics, result};
 use crate::recent::{DEFAULT_CAPACITY, RecentlySettled};
 use crate::schema::AuditSchema;
@@ -17,6 +17,9 @@ use crate::sink::batch::Batched;
 use crate::sink::datastorage::{self, DataStorageSink};
 use crate::sink::{Delivery, LinesSink, Sink};
 use crate::{AuditError, AuditSetupError, AuditTrail};
+
+/// `sink` label of records that go to the local sink only (skips, rejected clearances).
+pub const LOCAL_SINK: &str = "local";
 
 /// The audit trail the controller calls after each persisted status change.
 pub struct AuditTrailImpl {
@@ -125,9 +128,9 @@ impl AuditTrailImpl {
         let namespace = wfe.metadata.namespace.as_deref().unwrap_or_default();
         // Lifecycle order (started < completed < failed < cleared), each type once.
         let due: BTreeSet<AuditEventType> = due.iter().copied().collect();
-        let mut settled = Vec::new();
+        let mut settled = self.record_local_only(wfe, &due).await;
         let mut to_send: Vec<AuditEvent> = Vec::new();
-        for event_type in due {
+        for event_type in due.into_iter().filter(|t| !t.is_local_only()) {
             let event = match build_event(wfe, event_type, &self.ctx) {
                 Ok(event) => event,
                 Err(e) => {
@@ -207,6 +210,32 @@ impl AuditTrailImpl {
             }
         }
         Ok(settled)
+    }
+
+    /// Writes the due local-only records (skips, rejected clearances) to the local sink, each
+    /// once per process by its deterministic id; returns the types settled.
+    async fn record_local_only(
+        &self,
+        wfe: &WorkflowExecution,
+        due: &BTreeSet<AuditEventType>,
+    ) -> Vec<AuditEventType> {
+        let mut settled = Vec::new();
+        for &event_type in due.iter().filter(|t| t.is_local_only()) {
+            let Some(record) = local_event_record(wfe, event_type, &self.ctx) else {
+                continue;
+            };
+            let id = record["event_id"].as_str().unwrap_or_default().to_owned();
+            if self.settled.contains(&id) {
+                settled.push(event_type);
+            } else if self.keep_locally(&record).await {
+                self.metrics.count(LOCAL_SINK, result::ACKNOWLEDGED, 1);
+                self.settled.insert(&id);
+                settled.push(event_type);
+            } else {
+                self.metrics.count(LOCAL_SINK, result::UNAVAILABLE, 1);
+            }
+        }
+        settled
     }
 
     /// A refused event must never vanish: if it cannot even be kept locally, it is not settled

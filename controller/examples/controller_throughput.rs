@@ -149,7 +149,7 @@ fn repo_path(relative: &str) -> std::path::PathBuf {
 async fn ensure_crds(client: &Client) -> Result<(), Error> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let files = [
-        ("../deploy/base/crd.yaml", false),
+        ("../deploy/crd/crd.yaml", false),
         ("../../shared/reference/tekton/300-pipelinerun.yaml", true),
         ("../../shared/reference/tekton/300-taskrun.yaml", true),
     ];

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use wfe_api::block::{BlockFacts, BlockPolicy, ClearanceVerdict};
 use wfe_api::{AuditEventType, Phase, WorkflowExecutionStatus, keys};
 
 use crate::conditions::{find, set_condition};
@@ -12,8 +13,12 @@ pub const MAX_AUDIT_RETRY: Duration = Duration::from_secs(300);
 /// Shortest wait between two delivery attempts of pending audit events.
 pub const MIN_AUDIT_RETRY: Duration = Duration::from_secs(5);
 
-/// Every audit event type the status implies, acknowledged or not, in a stable order.
-pub fn implied_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
+/// Every audit event type the status implies, acknowledged or not, in a stable order. Block
+/// events follow the block rules over the persisted record, not the controller's condition.
+pub fn implied_events(
+    status: &WorkflowExecutionStatus,
+    policy: &BlockPolicy,
+) -> Vec<AuditEventType> {
     let mut out = Vec::new();
     let phase = status.phase.unwrap_or(Phase::Pending);
     let started = status.pipeline_run_ref.is_some() || status.start_time.is_some();
@@ -23,22 +28,25 @@ pub fn implied_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
     match phase {
         Phase::Completed => out.push(AuditEventType::WorkflowCompleted),
         Phase::Failed => out.push(AuditEventType::WorkflowFailed),
+        Phase::Skipped if status.skip_details.is_some() => {
+            out.push(AuditEventType::WorkflowSkipped)
+        }
         _ => {}
     }
-    if find(&status.conditions, keys::CONDITION_TARGET_BLOCKED)
-        .is_some_and(|c| c.status == "False" && c.reason == BLOCK_CLEARED_REASON)
-    {
-        out.push(AuditEventType::BlockCleared);
+    let facts = BlockFacts::from(status);
+    if facts.blocking_kind(policy).is_some() {
+        match facts.clearance(policy) {
+            ClearanceVerdict::Valid(_) => out.push(AuditEventType::BlockCleared),
+            ClearanceVerdict::Rejected { .. } => out.push(AuditEventType::ClearanceForged),
+            ClearanceVerdict::Absent => {}
+        }
     }
     out
 }
 
-/// Reason of `TargetBlocked=False` after a clearance took effect.
-pub const BLOCK_CLEARED_REASON: &str = "BlockCleared";
-
 /// Events implied by the persisted status that the sink has not acknowledged yet.
-pub fn due_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
-    implied_events(status)
+pub fn due_events(status: &WorkflowExecutionStatus, policy: &BlockPolicy) -> Vec<AuditEventType> {
+    implied_events(status, policy)
         .into_iter()
         .filter(|e| !status.audited_events.contains(e))
         .collect()
@@ -47,11 +55,12 @@ pub fn due_events(status: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
 /// Sets `AuditRecorded` from what is still due: True when nothing is, False naming the rest.
 pub fn set_audit_condition(
     status: &mut WorkflowExecutionStatus,
+    policy: &BlockPolicy,
     generation: Option<i64>,
     now: Timestamp,
     failure: Option<&str>,
 ) {
-    let due = due_events(status);
+    let due = due_events(status, policy);
     if due.is_empty() {
         set_condition(
             &mut status.conditions,
@@ -105,6 +114,7 @@ fn pending_names_match(status: &WorkflowExecutionStatus, due: &[AuditEventType])
 pub fn record_delivery(
     status: &mut WorkflowExecutionStatus,
     acknowledged: &[AuditEventType],
+    policy: &BlockPolicy,
     generation: Option<i64>,
     now: Timestamp,
 ) {
@@ -114,7 +124,7 @@ pub fn record_delivery(
         }
     }
     status.audited_events.sort();
-    set_audit_condition(status, generation, now, None);
+    set_audit_condition(status, policy, generation, now, None);
 }
 
 /// When to retry pending audit delivery: as long as it has been pending, clamped to
@@ -133,10 +143,16 @@ pub fn audit_retry_after(status: &WorkflowExecutionStatus, now: Timestamp) -> Du
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-    use wfe_api::PipelineRunRef;
+    use wfe_api::block::stamp_clearance;
+    use wfe_api::identity::UserInfo;
+    use wfe_api::{FailureDetails, FailureReason, PipelineRunRef, SkipDetails, SkipReason};
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    fn due(s: &WorkflowExecutionStatus) -> Vec<AuditEventType> {
+        due_events(s, &BlockPolicy::default())
     }
 
     #[test]
@@ -145,67 +161,114 @@ mod tests {
             phase: Some(Phase::Pending),
             ..Default::default()
         };
-        assert!(due_events(&s).is_empty());
+        assert!(due(&s).is_empty());
         s.phase = Some(Phase::Running);
         s.pipeline_run_ref = Some(PipelineRunRef {
             name: "wfe-x".into(),
             namespace: "ns".into(),
         });
-        assert_eq!(due_events(&s), vec![AuditEventType::WorkflowStarted]);
+        assert_eq!(due(&s), vec![AuditEventType::WorkflowStarted]);
         s.audited_events = vec![AuditEventType::WorkflowStarted];
         s.phase = Some(Phase::Completed);
-        assert_eq!(due_events(&s), vec![AuditEventType::WorkflowCompleted]);
+        assert_eq!(due(&s), vec![AuditEventType::WorkflowCompleted]);
         s.phase = Some(Phase::Failed);
-        assert_eq!(due_events(&s), vec![AuditEventType::WorkflowFailed]);
+        assert_eq!(due(&s), vec![AuditEventType::WorkflowFailed]);
         // A pre-execution failure never started anything.
         let pre = WorkflowExecutionStatus {
             phase: Some(Phase::Failed),
             ..Default::default()
         };
-        assert_eq!(due_events(&pre), vec![AuditEventType::WorkflowFailed]);
-        let skipped = WorkflowExecutionStatus {
+        assert_eq!(due(&pre), vec![AuditEventType::WorkflowFailed]);
+        // A skip is recorded once its details are persisted.
+        let mut skipped = WorkflowExecutionStatus {
             phase: Some(Phase::Skipped),
             ..Default::default()
         };
-        assert!(due_events(&skipped).is_empty());
+        assert!(due(&skipped).is_empty());
+        skipped.skip_details = Some(SkipDetails {
+            reason: SkipReason::ResourceBusy,
+            message: "busy".into(),
+            skipped_at: Time(t("2026-01-01T00:00:00Z")),
+            conflicting_workflow: None,
+            recent_remediation: None,
+            blocking_workflow: None,
+        });
+        assert_eq!(due(&skipped), vec![AuditEventType::WorkflowSkipped]);
+        skipped.audited_events = vec![AuditEventType::WorkflowSkipped];
+        assert!(due(&skipped).is_empty());
+    }
+
+    fn blocked_failure(failed_at: Timestamp) -> WorkflowExecutionStatus {
+        WorkflowExecutionStatus {
+            phase: Some(Phase::Failed),
+            audited_events: vec![AuditEventType::WorkflowFailed],
+            failure_details: Some(FailureDetails {
+                reason: FailureReason::TaskFailed,
+                message: "x".into(),
+                failed_task_name: None,
+                failed_task_index: None,
+                exit_code: None,
+                failed_at: Time(failed_at),
+                execution_time_before_failure: None,
+                natural_language_summary: None,
+                was_execution_failure: true,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn alice() -> UserInfo {
+        UserInfo {
+            username: "alice".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
-    fn block_cleared_is_due_once_the_condition_is_persisted() {
+    fn block_cleared_is_due_once_a_valid_clearance_is_persisted() {
         let now = t("2026-01-01T00:00:00Z");
-        let mut s = WorkflowExecutionStatus {
-            phase: Some(Phase::Failed),
-            audited_events: vec![AuditEventType::WorkflowFailed],
-            ..Default::default()
-        };
-        set_condition(
-            &mut s.conditions,
-            keys::CONDITION_TARGET_BLOCKED,
-            true,
-            "PreviousExecutionFailed",
-            "x",
-            None,
+        let failed_at = t("2025-12-31T23:00:00Z");
+        let policy = BlockPolicy::default();
+        let mut s = blocked_failure(failed_at);
+        assert!(due(&s).is_empty());
+        s.block_clearance = Some(stamp_clearance(
+            &alice(),
+            "r".into(),
             now,
-        );
-        assert!(due_events(&s).is_empty());
-        set_condition(
-            &mut s.conditions,
-            keys::CONDITION_TARGET_BLOCKED,
-            false,
-            BLOCK_CLEARED_REASON,
-            "x",
-            None,
-            now,
-        );
-        assert_eq!(due_events(&s), vec![AuditEventType::BlockCleared]);
-        record_delivery(&mut s, &[AuditEventType::BlockCleared], None, now);
-        assert!(due_events(&s).is_empty());
+            Some(Time(failed_at)),
+            "uid-1",
+        ));
+        assert_eq!(due(&s), vec![AuditEventType::BlockCleared]);
+        record_delivery(&mut s, &[AuditEventType::BlockCleared], &policy, None, now);
+        assert!(due(&s).is_empty());
         assert_eq!(
             find(&s.conditions, keys::CONDITION_AUDIT_RECORDED)
                 .unwrap()
                 .status,
             "True"
         );
+    }
+
+    #[test]
+    fn a_forged_clearance_is_recorded_instead_of_a_release() {
+        let now = t("2026-01-01T00:00:00Z");
+        let failed_at = t("2025-12-31T23:00:00Z");
+        let mut s = blocked_failure(failed_at);
+        let controller = UserInfo {
+            username: wfe_api::keys::DEFAULT_CONTROLLER_USERNAME.into(),
+            ..Default::default()
+        };
+        s.block_clearance = Some(stamp_clearance(
+            &controller,
+            "r".into(),
+            now,
+            Some(Time(failed_at)),
+            "uid-1",
+        ));
+        assert_eq!(due(&s), vec![AuditEventType::ClearanceForged]);
+        // Bound to another failure: not a release either.
+        s.block_clearance = Some(stamp_clearance(&alice(), "r".into(), now, None, "uid-2"));
+        assert_eq!(due(&s), vec![AuditEventType::ClearanceForged]);
     }
 
     #[test]
@@ -216,7 +279,7 @@ mod tests {
             start_time: Some(Time(start)),
             ..Default::default()
         };
-        set_audit_condition(&mut s, None, start, Some("down"));
+        set_audit_condition(&mut s, &BlockPolicy::default(), None, start, Some("down"));
         assert_eq!(audit_retry_after(&s, start), MIN_AUDIT_RETRY);
         assert_eq!(
             audit_retry_after(&s, t("2026-01-01T00:01:00Z")),
@@ -228,7 +291,13 @@ mod tests {
         );
         // The failure note survives a reconcile that has nothing new to say.
         let before = s.clone();
-        set_audit_condition(&mut s, None, t("2026-01-01T00:02:00Z"), None);
+        set_audit_condition(
+            &mut s,
+            &BlockPolicy::default(),
+            None,
+            t("2026-01-01T00:02:00Z"),
+            None,
+        );
         assert_eq!(s, before);
     }
 }

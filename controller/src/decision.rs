@@ -6,13 +6,17 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use wfe_api::block::{
+    BlockFacts, BlockKind, BlockPolicy, CLEAR_REASON_PLACEHOLDER, ClearanceVerdict,
+    REASON_BLOCK_CLEARED, RecordProblem,
+};
 use wfe_api::{
-    BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase, PhaseReason,
-    PipelineRunRef, PipelineRunStatus, RecentRemediation, SkipDetails, SkipReason,
+    BlockClearance, BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase,
+    PhaseReason, PipelineRunRef, PipelineRunStatus, RecentRemediation, SkipDetails, SkipReason,
     WorkflowExecution, WorkflowExecutionStatus, keys,
 };
 
-use crate::audit_due::{BLOCK_CLEARED_REASON, set_audit_condition};
+use crate::audit_due::set_audit_condition;
 use crate::conditions::{find, set_condition};
 use crate::history;
 use crate::settings::Settings;
@@ -69,6 +73,8 @@ pub enum NoticeKind {
     LockReleased,
     /// An operator's clearance released the block.
     BlockCleared,
+    /// A clearance failed the block rules and did not release the block (Warning).
+    ForgedClearance,
     /// The WFE was deleted and cleaned up.
     WorkflowExecutionDeleted,
 }
@@ -83,13 +89,17 @@ impl NoticeKind {
             NoticeKind::Skipped => "Skipped",
             NoticeKind::LockReleased => "LockReleased",
             NoticeKind::BlockCleared => "BlockCleared",
+            NoticeKind::ForgedClearance => "ForgedClearance",
             NoticeKind::WorkflowExecutionDeleted => "WorkflowExecutionDeleted",
         }
     }
 
     /// Whether the event is a Warning.
     pub fn is_warning(self) -> bool {
-        matches!(self, NoticeKind::WorkflowFailed)
+        matches!(
+            self,
+            NoticeKind::WorkflowFailed | NoticeKind::ForgedClearance
+        )
     }
 }
 
@@ -216,64 +226,77 @@ fn duration_between(from: Timestamp, to: Timestamp) -> Duration {
     Duration::try_from(to.duration_since(from)).unwrap_or_default()
 }
 
-fn blocked_message(wfe: &WorkflowExecution, reason: SkipReason) -> String {
+fn blocked_message(wfe: &WorkflowExecution, kind: BlockKind) -> String {
     let name = wfe.metadata.name.as_deref().unwrap_or("<name>");
     let ns = wfe.metadata.namespace.as_deref().unwrap_or("<namespace>");
-    let why = match reason {
-        SkipReason::PreviousExecutionFailed => {
+    let why = match kind {
+        BlockKind::PreviousExecutionFailed => {
             "This workflow failed after it started changing the target"
         }
-        _ => "The target reached the maximum number of consecutive pre-execution failures",
+        BlockKind::ExhaustedRetries => {
+            "The target reached the maximum number of consecutive pre-execution failures"
+        }
     };
     format!(
         "{why}; no further remediation of {} will run until an authorised operator clears this block: \
          kubectl patch wfe {name} -n {ns} --subresource=status --type=merge -p \
-         '{{\"status\":{{\"blockClearanceRequest\":{{\"clearReason\":\"<at least 10 words explaining why it is safe>\"}}}}}}'",
+         '{{\"status\":{{\"blockClearanceRequest\":{{\"clearReason\":\"{CLEAR_REASON_PLACEHOLDER}\"}}}}}}'",
         wfe.spec.target_resource
     )
 }
 
-/// The TargetBlocked condition a failed WFE should carry, from its failure and clearance.
+fn rejected_clearance_message(
+    wfe: &WorkflowExecution,
+    record: &BlockClearance,
+    problems: &[RecordProblem],
+) -> String {
+    let name = wfe.metadata.name.as_deref().unwrap_or("<name>");
+    let ns = wfe.metadata.namespace.as_deref().unwrap_or("<namespace>");
+    let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!(
+        "The blockClearance naming {:?} was rejected and does not release the block ({}); it was not \
+         stamped by the admission webhook for an operator allowed to clear. It is kept as evidence \
+         (write-once): investigate who wrote it (ForgedClearance event, audit trail). To release \
+         {}, export this WorkflowExecution (kubectl get wfe {name} -n {ns} -o yaml) and delete it.",
+        record.cleared_by,
+        why.join("; "),
+        wfe.spec.target_resource
+    )
+}
+
+/// The TargetBlocked condition a failed WFE should carry, from the block rules over its status.
 fn apply_block_condition(
     status: &mut WorkflowExecutionStatus,
-    wfe_for_names: &WorkflowExecution,
+    wfe: &WorkflowExecution,
     settings: &Settings,
     now: Timestamp,
 ) {
-    let probe = WorkflowExecution {
-        status: Some(status.clone()),
-        ..wfe_for_names.clone()
-    };
-    let Some(kind) = history::blocking_kind(&probe, settings) else {
+    let facts = BlockFacts::from(&*status);
+    let Some(kind) = facts.blocking_kind(&settings.block) else {
         return;
     };
-    let generation = generation(wfe_for_names);
-    if history::is_cleared(&probe) {
-        let note = status
-            .block_clearance
-            .as_ref()
-            .map(|c| format!("block cleared by {}: {}", c.cleared_by, c.clear_reason))
-            .unwrap_or_default();
-        set_condition(
-            &mut status.conditions,
-            keys::CONDITION_TARGET_BLOCKED,
+    let (blocked, reason, message) = match facts.clearance(&settings.block) {
+        ClearanceVerdict::Valid(c) => (
             false,
-            BLOCK_CLEARED_REASON,
-            note,
-            generation,
-            now,
-        );
-    } else {
-        set_condition(
-            &mut status.conditions,
-            keys::CONDITION_TARGET_BLOCKED,
+            REASON_BLOCK_CLEARED,
+            format!("block cleared by {}: {}", c.cleared_by, c.clear_reason),
+        ),
+        ClearanceVerdict::Rejected { record, problems } => (
             true,
             kind.as_str(),
-            blocked_message(wfe_for_names, kind),
-            generation,
-            now,
-        );
-    }
+            rejected_clearance_message(wfe, record, &problems),
+        ),
+        ClearanceVerdict::Absent => (true, kind.as_str(), blocked_message(wfe, kind)),
+    };
+    set_condition(
+        &mut status.conditions,
+        keys::CONDITION_TARGET_BLOCKED,
+        blocked,
+        reason,
+        message,
+        generation(wfe),
+        now,
+    );
 }
 
 /// Inputs of a failure transition.
@@ -293,7 +316,7 @@ fn fail(
     world: &World<'_>,
     settings: &Settings,
 ) -> WorkflowExecutionStatus {
-    let previous = history::previous_failure_count(world.others);
+    let previous = history::previous_failure_count(world.others, settings);
     let count = if f.was_execution_failure {
         previous
     } else {
@@ -568,17 +591,17 @@ fn decide_pending(
             .as_ref()
             .and_then(|s| s.failure_details.as_ref());
         let message = match reason {
-            SkipReason::PreviousExecutionFailed => format!(
+            BlockKind::PreviousExecutionFailed => format!(
                 "workflow {name} failed during execution on {}; the target is blocked until an operator clears {name}",
                 wfe.spec.target_resource
             ),
-            _ => format!(
+            BlockKind::ExhaustedRetries => format!(
                 "{} has had {} consecutive pre-execution failures (last: {name}); the target is blocked until an operator clears {name}",
-                wfe.spec.target_resource, settings.backoff.max_consecutive_failures
+                wfe.spec.target_resource, settings.block.max_consecutive_failures
             ),
         };
         let skip_details = SkipDetails {
-            reason,
+            reason: reason.skip_reason(),
             message,
             skipped_at: Time(now),
             conflicting_workflow: None,
@@ -732,6 +755,7 @@ pub fn transition_notices(
     wfe: &WorkflowExecution,
     old: Option<&WorkflowExecutionStatus>,
     new: &WorkflowExecutionStatus,
+    policy: &BlockPolicy,
 ) -> Vec<Notice> {
     let mut out = Vec::new();
     let old_phase = old.and_then(|s| s.phase).unwrap_or(Phase::Pending);
@@ -776,22 +800,48 @@ pub fn transition_notices(
             _ => {}
         }
     }
-    let cleared = |s: &WorkflowExecutionStatus| {
-        find(&s.conditions, keys::CONDITION_TARGET_BLOCKED)
-            .is_some_and(|c| c.status == "False" && c.reason == BLOCK_CLEARED_REASON)
-    };
-    if cleared(new) && !old.is_some_and(cleared) {
-        let by = new
-            .block_clearance
-            .as_ref()
-            .map(|c| c.cleared_by.as_str())
-            .unwrap_or("an operator");
-        out.push(Notice {
-            kind: NoticeKind::BlockCleared,
-            note: format!("block on {target} cleared by {by}"),
-        });
-    }
+    out.extend(block_notice(wfe, old, new, policy));
     out
+}
+
+/// The notice for a new block verdict: what happened comes from the block rules over the
+/// persisted record; the TargetBlocked condition changing says the verdict is new (so a
+/// restart or a retry never announces it twice).
+fn block_notice(
+    wfe: &WorkflowExecution,
+    old: Option<&WorkflowExecutionStatus>,
+    new: &WorkflowExecutionStatus,
+    policy: &BlockPolicy,
+) -> Option<Notice> {
+    let verdict = |s: &WorkflowExecutionStatus| {
+        find(&s.conditions, keys::CONDITION_TARGET_BLOCKED)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    if old.and_then(verdict) == verdict(new) {
+        return None;
+    }
+    let target = &wfe.spec.target_resource;
+    let facts = BlockFacts::from(new);
+    facts.blocking_kind(policy)?;
+    match facts.clearance(policy) {
+        ClearanceVerdict::Valid(c) => Some(Notice {
+            kind: NoticeKind::BlockCleared,
+            note: format!("block on {target} cleared by {}", c.cleared_by),
+        }),
+        ClearanceVerdict::Rejected { record, problems } => Some(Notice {
+            kind: NoticeKind::ForgedClearance,
+            note: format!(
+                "rejected a blockClearance naming {:?} on {target}; the block stays: {}",
+                record.cleared_by,
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }),
+        ClearanceVerdict::Absent => None,
+    }
 }
 
 /// The decision for `wfe` given what is observed.
@@ -810,8 +860,14 @@ pub fn decide(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -
         _ => requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings)),
     };
     crate::succeeded::apply_succeeded_condition(&mut status, generation(wfe), world.now);
-    set_audit_condition(&mut status, generation(wfe), world.now, None);
-    let mut notices = transition_notices(wfe, wfe.status.as_ref(), &status);
+    set_audit_condition(
+        &mut status,
+        &settings.block,
+        generation(wfe),
+        world.now,
+        None,
+    );
+    let mut notices = transition_notices(wfe, wfe.status.as_ref(), &status, &settings.block);
     if let Step::ReleaseLock(d) = &step {
         notices.push(Notice {
             kind: NoticeKind::LockReleased,
@@ -920,8 +976,8 @@ pub fn decide_after_create(
     };
     let requeue_after = lock_release_requeue(wfe, &status, &World { lock, ..*world }, settings);
     crate::succeeded::apply_succeeded_condition(&mut status, generation(wfe), now);
-    set_audit_condition(&mut status, generation(wfe), now, None);
-    let notices = transition_notices(wfe, wfe.status.as_ref(), &status);
+    set_audit_condition(&mut status, &settings.block, generation(wfe), now, None);
+    let notices = transition_notices(wfe, wfe.status.as_ref(), &status, &settings.block);
     Decision {
         status,
         step,

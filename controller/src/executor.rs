@@ -268,7 +268,8 @@ async fn deliver_audit(
     let Some(cached_status) = persisted.status.as_ref() else {
         return Ok(None);
     };
-    if due_events(cached_status).is_empty() {
+    let policy = &ctx.settings.block;
+    if due_events(cached_status, policy).is_empty() {
         return Ok(None);
     }
     let fresh;
@@ -281,7 +282,7 @@ async fn deliver_audit(
     let Some(status) = persisted.status.as_ref() else {
         return Ok(None);
     };
-    let due = due_events(status);
+    let due = due_events(status, policy);
     if due.is_empty() {
         return Ok(None);
     }
@@ -289,15 +290,19 @@ async fn deliver_audit(
     let mut next = status.clone();
     let result = ctx.audit.deliver(persisted, &due).await;
     match &result {
-        Ok(acked) => record_delivery(&mut next, acked, generation, now),
-        Err(e) => set_audit_condition(&mut next, generation, now, Some(&e.to_string())),
+        Ok(acked) => record_delivery(&mut next, acked, policy, generation, now),
+        Err(e) => set_audit_condition(&mut next, policy, generation, now, Some(&e.to_string())),
     }
     let written = if &next != status {
         write_status(ctx, persisted, &next).await?
     } else {
         persisted.clone()
     };
-    let still_due = written.status.as_ref().map(due_events).unwrap_or_default();
+    let still_due = written
+        .status
+        .as_ref()
+        .map(|s| due_events(s, policy))
+        .unwrap_or_default();
     if still_due.is_empty() {
         return Ok(None);
     }
@@ -341,6 +346,10 @@ async fn announce(ctx: &Context, wfe: &WorkflowExecution, notice: &Notice) {
             }
         }
         NoticeKind::BlockCleared => m.block_clearances.inc(),
+        NoticeKind::ForgedClearance => {
+            m.forged_clearances.inc();
+            warn!(wfe = %wfe.name_any(), note = %notice.note, "a blockClearance failed the block rules; the block stays");
+        }
         _ => {}
     }
     let event = KubeEvent {
@@ -535,7 +544,12 @@ async fn cleanup(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error
             .await?;
         }
     }
-    let due = wfe.status.as_ref().map(due_events).unwrap_or_default();
+    let policy = &ctx.settings.block;
+    let due = wfe
+        .status
+        .as_ref()
+        .map(|s| due_events(s, policy))
+        .unwrap_or_default();
     if !due.is_empty() {
         let since = wfe
             .metadata
@@ -548,9 +562,9 @@ async fn cleanup(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error
                 Ok(acked) => {
                     if let Some(status) = wfe.status.as_ref() {
                         let mut next = status.clone();
-                        record_delivery(&mut next, &acked, wfe.metadata.generation, now);
+                        record_delivery(&mut next, &acked, policy, wfe.metadata.generation, now);
                         write_status(ctx, wfe, &next).await?;
-                        due_events(&next)
+                        due_events(&next, policy)
                     } else {
                         Vec::new()
                     }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use wfe_api::{Phase, SkipReason, WorkflowExecution, keys};
+use wfe_api::block::{BlockFacts, BlockKind};
+use wfe_api::{Phase, WorkflowExecution};
 
 use crate::settings::Settings;
 
@@ -23,18 +24,17 @@ pub fn counts_as_history(wfe: &WorkflowExecution) -> bool {
     matches!(wfe.phase(), Phase::Completed | Phase::Failed)
 }
 
-/// Whether a webhook-stamped clearance bound to this WFE's failure is persisted.
-pub fn is_cleared(wfe: &WorkflowExecution) -> bool {
-    let Some(status) = wfe.status.as_ref() else {
-        return false;
-    };
-    match (&status.block_clearance, &status.failure_details) {
-        (Some(c), Some(f)) => {
-            c.clear_method == keys::CLEAR_METHOD_WEBHOOK
-                && c.cleared_failure_at.as_ref() == Some(&f.failed_at)
-        }
-        _ => false,
-    }
+/// The block facts of a WFE's status (none for a WFE without status).
+fn facts(wfe: &WorkflowExecution) -> BlockFacts<'_> {
+    wfe.status
+        .as_ref()
+        .map(BlockFacts::from)
+        .unwrap_or_default()
+}
+
+/// Whether a clearance that passes the block rules releases this WFE's failure.
+pub fn is_cleared(wfe: &WorkflowExecution, settings: &Settings) -> bool {
+    facts(wfe).is_cleared(&settings.block)
 }
 
 /// Whether a PipelineRun was created for this WFE (so its end starts a cooldown).
@@ -44,23 +44,9 @@ pub fn had_run(wfe: &WorkflowExecution) -> bool {
         .is_some_and(|s| s.pipeline_run_ref.is_some() || s.start_time.is_some())
 }
 
-/// The block this (failed) WFE puts on its target, if any and not cleared.
-pub fn block_reason(wfe: &WorkflowExecution, settings: &Settings) -> Option<SkipReason> {
-    if wfe.phase() != Phase::Failed || is_cleared(wfe) {
-        return None;
-    }
-    blocking_kind(wfe, settings)
-}
-
-/// The kind of block a failed WFE's failure implies, ignoring clearance.
-pub fn blocking_kind(wfe: &WorkflowExecution, settings: &Settings) -> Option<SkipReason> {
-    let status = wfe.status.as_ref()?;
-    let details = status.failure_details.as_ref()?;
-    if details.was_execution_failure {
-        return Some(SkipReason::PreviousExecutionFailed);
-    }
-    let count = u32::try_from(status.consecutive_failures.unwrap_or(0)).unwrap_or(0);
-    (count >= settings.backoff.max_consecutive_failures).then_some(SkipReason::ExhaustedRetries)
+/// The block this (failed) WFE puts on its target, if any and not validly cleared.
+pub fn block_reason(wfe: &WorkflowExecution, settings: &Settings) -> Option<BlockKind> {
+    facts(wfe).active_block(&settings.block)
 }
 
 /// The most recent Completed/Failed WFE among `others`.
@@ -78,9 +64,9 @@ pub fn latest_terminal<'a>(others: &[&'a WorkflowExecution]) -> Option<&'a Workf
 }
 
 /// Pre-execution failures in a row on the target before a new terminal WFE.
-pub fn previous_failure_count(others: &[&WorkflowExecution]) -> u32 {
+pub fn previous_failure_count(others: &[&WorkflowExecution], settings: &Settings) -> u32 {
     match latest_terminal(others) {
-        Some(w) if w.phase() == Phase::Failed && !is_cleared(w) => w
+        Some(w) if w.phase() == Phase::Failed && !is_cleared(w, settings) => w
             .status
             .as_ref()
             .and_then(|s| s.consecutive_failures)
@@ -94,13 +80,13 @@ pub fn previous_failure_count(others: &[&WorkflowExecution]) -> u32 {
 pub fn blocking_workflow<'a>(
     others: &[&'a WorkflowExecution],
     settings: &Settings,
-) -> Option<(&'a WorkflowExecution, SkipReason)> {
+) -> Option<(&'a WorkflowExecution, BlockKind)> {
     others
         .iter()
         .copied()
         .filter_map(|w| block_reason(w, settings).map(|r| (w, r)))
-        // An execution failure outranks exhausted retries; then the most recent one.
-        .max_by_key(|(w, r)| (*r == SkipReason::PreviousExecutionFailed, finished_at(w)))
+        // An execution failure outranks exhausted retries (the kinds' order); then the most recent.
+        .max_by_key(|(w, r)| (*r, finished_at(w)))
 }
 
 /// A time window (cooldown or backoff) that still forbids running on the target.
@@ -121,8 +107,8 @@ pub fn cooldown_end(wfe: &WorkflowExecution, cooldown: Duration) -> Option<Times
 }
 
 /// End of the backoff window a pre-execution failure started, unless cleared.
-pub fn backoff_end(wfe: &WorkflowExecution) -> Option<Timestamp> {
-    if wfe.phase() != Phase::Failed || is_cleared(wfe) {
+pub fn backoff_end(wfe: &WorkflowExecution, settings: &Settings) -> Option<Timestamp> {
+    if wfe.phase() != Phase::Failed || is_cleared(wfe, settings) {
         return None;
     }
     let status = wfe.status.as_ref()?;
@@ -146,7 +132,7 @@ pub fn open_window<'a>(
         .iter()
         .copied()
         .flat_map(|w| {
-            [cooldown_end(w, settings.cooldown), backoff_end(w)]
+            [cooldown_end(w, settings.cooldown), backoff_end(w, settings)]
                 .into_iter()
                 .flatten()
                 .map(move |ends_at| OpenWindow { wfe: w, ends_at })

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub skips: IntCounterVec,
     /// `workflowexecution_block_clearances_total`: block clearances that took effect.
     pub block_clearances: IntCounter,
+    /// `workflowexecution_forged_clearances_total`: clearances rejected by the block rules.
+    pub forged_clearances: IntCounter,
     /// `workflowexecution_reconcile_duration_seconds`: time per reconcile.
     pub reconcile_duration: Histogram,
     /// `workflowexecution_reconcile_errors_total{kind}`: failed reconciles, by error kind.
@@ -56,6 +58,10 @@ impl Metrics {
             "workflowexecution_block_clearances_total",
             "Execution blocks released after an attributed operator clearance",
         )?;
+        let forged_clearances = IntCounter::new(
+            "workflowexecution_forged_clearances_total",
+            "Block clearances found on a failed WorkflowExecution that the block rules rejected (forged or bound to another failure); the block stayed",
+        )?;
         let reconcile_duration = Histogram::with_opts(HistogramOpts::new(
             "workflowexecution_reconcile_duration_seconds",
             "Time spent in one reconcile",
@@ -72,6 +78,7 @@ impl Metrics {
         registry.register(Box::new(pipelinerun_creations.clone()))?;
         registry.register(Box::new(skips.clone()))?;
         registry.register(Box::new(block_clearances.clone()))?;
+        registry.register(Box::new(forged_clearances.clone()))?;
         registry.register(Box::new(reconcile_duration.clone()))?;
         registry.register(Box::new(reconcile_errors.clone()))?;
         Ok(Metrics {
@@ -80,6 +87,7 @@ impl Metrics {
             pipelinerun_creations,
             skips,
             block_clearances,
+            forged_clearances,
             reconcile_duration,
             reconcile_errors,
         })
@@ -99,6 +107,7 @@ mod tests {
         m.pipelinerun_creations.inc();
         m.skips.with_label_values(&["ResourceBusy"]).inc();
         m.block_clearances.inc();
+        m.forged_clearances.inc();
         m.reconcile_duration.observe(0.1);
         m.reconcile_errors.with_label_values(&["kube"]).inc();
         let families = registry.gather();
@@ -109,6 +118,7 @@ mod tests {
             "workflowexecution_pipelinerun_creation_total",
             "workflowexecution_skip_total",
             "workflowexecution_block_clearances_total",
+            "workflowexecution_forged_clearances_total",
             "workflowexecution_reconcile_duration_seconds",
             "workflowexecution_reconcile_errors_total",
         ] {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use wfe_api::SpecPolicy;
+use wfe_api::block::BlockPolicy;
 
 /// Exponential backoff after pre-execution failures (DESIGN §4.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +14,6 @@ pub struct BackoffSettings {
     pub max: Duration,
     /// Largest exponent applied to `base` (`base × 2^min(n−1, max_exponent)`).
     pub max_exponent: u32,
-    /// Pre-execution failures in a row after which the target needs an operator (ExhaustedRetries).
-    pub max_consecutive_failures: u32,
 }
 
 impl Default for BackoffSettings {
@@ -23,7 +22,6 @@ impl Default for BackoffSettings {
             base: Duration::from_secs(60),
             max: Duration::from_secs(600),
             max_exponent: 4,
-            max_consecutive_failures: 5,
         }
     }
 }
@@ -57,6 +55,8 @@ pub struct Settings {
     pub cooldown: Duration,
     /// Backoff after pre-execution failures.
     pub backoff: BackoffSettings,
+    /// The block rules (failure limit, who may clear), shared with the webhook.
+    pub block: BlockPolicy,
     /// How long deletion waits for pending audit events before giving up (and logging).
     pub audit_delete_timeout: Duration,
     /// `reportingInstance` on Kubernetes events (the pod name); the controller name when unset.
@@ -74,6 +74,7 @@ impl Default for Settings {
             allowed_service_accounts: policy.allowed_service_accounts,
             cooldown: Duration::from_secs(300),
             backoff: BackoffSettings::default(),
+            block: BlockPolicy::default(),
             audit_delete_timeout: Duration::from_secs(300),
             reporting_instance: None,
         }

@@ -146,8 +146,9 @@ fn settled(w: &WorkflowExecution, run: &DynamicObject, at: Timestamp) -> Workflo
         &Settings::default(),
     );
     let mut status = d.status;
-    let due = due_events(&status);
-    record_delivery(&mut status, &due, Some(1), at);
+    let policy = wfe_api::block::BlockPolicy::default();
+    let due = due_events(&status, &policy);
+    record_delivery(&mut status, &due, &policy, Some(1), at);
     let mut out = w.clone();
     out.status = Some(status);
     out
@@ -506,7 +507,7 @@ async fn already_exists_and_theirs_is_skipped_resource_busy_without_deleting_it(
     let b = wfe("b"); // live (Pending): it created the run a moment ago
     let theirs = run_of(&b, "run-b", None);
     let mut h = harness(&[&a, &b], &[]);
-    let a2 = a.clone();
+    let (a2, a3) = (a.clone(), a.clone());
     let script = vec![
         expect(Method::POST, RUNS_PATH, |_, _| {
             api_error(409, "AlreadyExists", "already exists")
@@ -523,19 +524,32 @@ async fn already_exists_and_theirs_is_skipped_resource_busy_without_deleting_it(
                 body["status"]["skipDetails"]["conflictingWorkflow"]["name"],
                 "b"
             );
+            // The skip record is due for the local audit sink, so not yet recorded.
             assert_eq!(
                 condition(&body, keys::CONDITION_AUDIT_RECORDED)["status"],
-                "True"
+                "False"
             );
             echo_status(&a2, &body, "2")
         }),
         expect_event("Skipped", "Normal"),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(
+                body["status"]["auditedEvents"],
+                json!(["workflowexecution.workflow.skipped"])
+            );
+            assert_eq!(
+                condition(&body, keys::CONDITION_AUDIT_RECORDED)["status"],
+                "True"
+            );
+            echo_status(&a3, &body, "3")
+        }),
     ];
     let action = run_script(&mut h, &a, script).await.unwrap();
     assert_eq!(action, Action::await_change());
-    assert!(
-        h.audit.events().is_empty(),
-        "skips are not DataStorage events"
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::WorkflowSkipped)],
+        "the skip is handed to the audit trail exactly once"
     );
     assert_eq!(
         counter(&h, |m| m.skips.with_label_values(&["ResourceBusy"]).get()),

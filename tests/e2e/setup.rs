@@ -165,16 +165,18 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
         "E2E work directory (certificates, kubeconfig, binary log, audit file): {}",
         work.display()
     );
-    let base = Path::new(ROOT).join("deploy/base");
+    let deploy = Path::new(ROOT).join("deploy");
     let mut docs = Vec::new();
+    // In the documented install order: the CRD and the shared namespaces (their own components,
+    // never removed with the service), then the service's RBAC from deploy/base.
     for file in [
-        "crd.yaml",
-        "namespaces.yaml",
-        "rbac.yaml",
-        "runner.yaml",
-        "block-clearer.yaml",
+        "crd/crd.yaml",
+        "namespaces/namespaces.yaml",
+        "base/rbac.yaml",
+        "base/runner.yaml",
+        "base/block-clearer.yaml",
     ] {
-        docs.extend(cluster::yaml_documents(&read(&base.join(file))?, file));
+        docs.extend(cluster::yaml_documents(&read(&deploy.join(file))?, file));
     }
     cluster::apply(admin, &docs).await;
     cluster::wait_for(

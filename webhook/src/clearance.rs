@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
-use serde::Deserialize;
 use serde_json::{Map, Value};
-use wfe_api::{BlockClearance, Phase};
+use wfe_api::BlockClearance;
+use wfe_api::block::{self, StoredBlockStatus};
 
 use crate::authorizer::{Authorization, AuthorizationRequest};
 use crate::denial::ClearanceStep;
@@ -88,7 +88,7 @@ pub fn plan_clearance(request: &ReviewRequest, settings: &Settings) -> Clearance
     let new_clearance = present(new_status.get("blockClearance"));
     let old_clearance = old_status.and_then(|s| present(s.get("blockClearance")));
     let user = &request.user_info;
-    let is_controller = user.username == settings.controller_username;
+    let is_controller = user.username == settings.block.controller_username;
 
     let Some(_) = new_request else {
         if !is_controller && new_clearance.is_some() && old_clearance.is_none() {
@@ -119,8 +119,8 @@ pub fn plan_clearance(request: &ReviewRequest, settings: &Settings) -> Clearance
     if let Err(refusal) = check_identity(request, settings) {
         return ClearancePlan::Refuse(refusal);
     }
-    let policy = &settings.clearance;
-    if !policy.allowed_groups.is_empty() && !user.in_any_group(&policy.allowed_groups) {
+    let policy = &settings.block.clearance;
+    if !policy.admits_groups(user) {
         return ClearancePlan::Refuse(Refusal::new(
             ClearanceStep::Authorization,
             format!(
@@ -176,37 +176,8 @@ pub fn decide_clearance(
 }
 
 fn check_identity(request: &ReviewRequest, settings: &Settings) -> Result<(), Refusal> {
-    let user = &request.user_info;
-    let refuse = |m: String| Err(Refusal::new(ClearanceStep::Identity, m));
-    if user.is_anonymous() {
-        return refuse(format!(
-            "{DENIED}: anonymous or unauthenticated requests cannot clear blocks; authenticate as a user allowed to update workflowexecutions/blockclearance"
-        ));
-    }
-    if user.username == settings.controller_username {
-        return refuse(format!(
-            "{DENIED}: the controller's identity ({}) cannot clear blocks; a human operator must request the clearance",
-            user.username
-        ));
-    }
-    if user.username == settings.runner_username {
-        return refuse(format!(
-            "{DENIED}: the workflow runner service account ({}) cannot clear blocks; a human operator must request the clearance",
-            user.username
-        ));
-    }
-    if user.is_service_account()
-        && !settings
-            .clearance
-            .allow_service_accounts
-            .contains(&user.username)
-    {
-        return refuse(format!(
-            "{DENIED}: service account {} is not allowed to clear blocks; clear as a human user, or ask an administrator to add it to clearance.allowServiceAccounts",
-            user.username
-        ));
-    }
-    Ok(())
+    block::may_clear(&request.user_info, &settings.block)
+        .map_err(|r| Refusal::new(ClearanceStep::Identity, format!("{DENIED}: {r}")))
 }
 
 fn check_authorization(
@@ -235,37 +206,6 @@ fn check_authorization(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BlockFacts {
-    #[serde(default)]
-    phase: Option<Phase>,
-    #[serde(default)]
-    failure_details: Option<FailureFacts>,
-    #[serde(default)]
-    consecutive_failures: Option<i64>,
-    #[serde(default)]
-    block_clearance: Option<ClearanceFacts>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FailureFacts {
-    #[serde(default)]
-    was_execution_failure: bool,
-    #[serde(default)]
-    failed_at: Option<Time>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClearanceFacts {
-    #[serde(default)]
-    cleared_by: Option<String>,
-    #[serde(default)]
-    cleared_at: Option<String>,
-}
-
 /// Step 3, on the stored object. Returns the failure time the clearance is bound to.
 fn check_block_state(
     request: &ReviewRequest,
@@ -273,17 +213,16 @@ fn check_block_state(
 ) -> Result<Option<Time>, Refusal> {
     let wfe = request.object_ref();
     let refuse = |m: String| Err(Refusal::new(ClearanceStep::BlockState, m));
-    let not_blocking = "only a Failed WorkflowExecution that blocks its target can be cleared";
     let Some(old_status) = request
         .old_object
         .as_ref()
         .and_then(|o| present(o.get("status")))
     else {
         return refuse(format!(
-            "{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no status yet); {not_blocking}"
+            "{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no status yet); only a Failed WorkflowExecution that blocks its target can be cleared"
         ));
     };
-    let facts: BlockFacts = match serde_path_to_error::deserialize(old_status.clone()) {
+    let stored: StoredBlockStatus = match serde_path_to_error::deserialize(old_status) {
         Ok(f) => f,
         Err(e) => {
             return refuse(format!(
@@ -293,40 +232,10 @@ fn check_block_state(
             ));
         }
     };
-    if let Some(existing) = facts.block_clearance {
-        return refuse(format!(
-            "{DENIED}: WorkflowExecution {wfe} was already cleared by {} at {}; a clearance is write-once, create a new WorkflowExecution if another run is needed",
-            existing.cleared_by.as_deref().unwrap_or("<unknown>"),
-            existing.cleared_at.as_deref().unwrap_or("<unknown>")
-        ));
+    match stored.facts().clearable(&settings.block) {
+        Ok(failed_at) => Ok(failed_at.cloned()),
+        Err(not) => refuse(format!("{DENIED}: {}", not.message(&wfe))),
     }
-    match facts.phase {
-        Some(Phase::Failed) => {}
-        Some(other) => {
-            return refuse(format!(
-                "{DENIED}: WorkflowExecution {wfe} is not blocking its target (phase is {}, not Failed); {not_blocking}",
-                other.as_str()
-            ));
-        }
-        None => {
-            return refuse(format!(
-                "{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no phase); {not_blocking}"
-            ));
-        }
-    }
-    let execution_failure = facts
-        .failure_details
-        .as_ref()
-        .is_some_and(|f| f.was_execution_failure);
-    let failures = facts.consecutive_failures.unwrap_or(0);
-    let max = i64::from(settings.max_consecutive_failures);
-    if !execution_failure && failures < max {
-        return refuse(format!(
-            "{DENIED}: WorkflowExecution {wfe} is not blocking its target: it failed before execution (wasExecutionFailure=false) and \
-             consecutiveFailures is {failures}, below the limit of {max}; the target is retried with backoff and needs no clearance"
-        ));
-    }
-    Ok(facts.failure_details.and_then(|f| f.failed_at))
 }
 
 fn read_reason(block_request: Option<&Value>) -> Result<String, Refusal> {
@@ -345,48 +254,10 @@ fn read_reason(block_request: Option<&Value>) -> Result<String, Refusal> {
     }
 }
 
-/// Step 4: the reason rules, in a stable order.
+/// Step 4: the reason rules of `wfe_api::block`, as a refusal.
 pub fn check_reason(reason: &str, settings: &Settings) -> Result<(), Refusal> {
-    let policy = &settings.clearance;
-    let refuse = |m: String| Err(Refusal::new(ClearanceStep::Reason, m));
-    let trimmed = reason.trim();
-    if trimmed.is_empty() {
-        return refuse(format!(
-            "{DENIED}: reason is empty; set status.blockClearanceRequest.clearReason to at least {} words explaining why it is safe to remediate the target again",
-            policy.min_words
-        ));
-    }
-    let words = trimmed.split_whitespace().count();
-    if words < policy.min_words {
-        return refuse(format!(
-            "{DENIED}: reason must have at least {} words (got {words})",
-            policy.min_words
-        ));
-    }
-    let chars = trimmed.chars().count();
-    if chars < policy.min_chars {
-        return refuse(format!(
-            "{DENIED}: reason must have at least {} characters (got {chars})",
-            policy.min_chars
-        ));
-    }
-    let total = reason.chars().count();
-    if total > policy.max_chars {
-        return refuse(format!(
-            "{DENIED}: reason must have at most {} characters (got {total})",
-            policy.max_chars
-        ));
-    }
-    if let Some(c) = reason
-        .chars()
-        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
-    {
-        return refuse(format!(
-            "{DENIED}: reason contains the control character U+{:04X}; only newline and tab are allowed",
-            u32::from(c)
-        ));
-    }
-    Ok(())
+    block::check_reason(reason, &settings.block.clearance)
+        .map_err(|p| Refusal::new(ClearanceStep::Reason, format!("{DENIED}: {p}")))
 }
 
 fn stamp(
@@ -395,19 +266,7 @@ fn stamp(
     failed_at: Option<Time>,
     now: jiff::Timestamp,
 ) -> ClearanceOutcome {
-    let user = &request.user_info;
-    // clearedAt is a MicroTime: keep exactly microsecond precision so it round-trips.
-    let cleared_at = jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now);
-    let record = BlockClearance {
-        cleared_by: user.username.clone(),
-        cleared_by_uid: user.uid.clone().filter(|u| !u.is_empty()),
-        cleared_by_groups: user.groups.clone(),
-        cleared_at: MicroTime(cleared_at),
-        clear_reason: reason,
-        clear_method: wfe_api::keys::CLEAR_METHOD_WEBHOOK.to_owned(),
-        admission_request_uid: request.uid.clone(),
-        cleared_failure_at: failed_at,
-    };
+    let record = block::stamp_clearance(&request.user_info, reason, now, failed_at, &request.uid);
     let value = match serde_json::to_value(&record) {
         Ok(v) => v,
         Err(e) => {
@@ -444,8 +303,7 @@ pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
         ),
         (
             "cleared-at".to_owned(),
-            jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S%.6fZ", record.cleared_at.0)
-                .unwrap_or_default(),
+            block::format_micro(&record.cleared_at),
         ),
     ]);
     if let Some(uid) = &record.cleared_by_uid {
@@ -609,7 +467,7 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         let mut allow_sa = settings.clone();
-        allow_sa.clearance.allow_service_accounts =
+        allow_sa.block.clearance.allow_service_accounts =
             vec!["system:serviceaccount:default:test-sa".into()];
         assert!(matches!(
             plan_clearance(&sa, &allow_sa),
@@ -625,12 +483,12 @@ mod tests {
             ("", vec![], "anonymous"),
             ("mallory", vec!["system:unauthenticated"], "anonymous"),
             (
-                crate::settings::DEFAULT_CONTROLLER_USERNAME,
+                wfe_api::keys::DEFAULT_CONTROLLER_USERNAME,
                 vec!["system:serviceaccounts"],
                 "controller",
             ),
             (
-                crate::settings::DEFAULT_RUNNER_USERNAME,
+                wfe_api::block::DEFAULT_RUNNER_USERNAME,
                 vec!["system:serviceaccounts"],
                 "runner",
             ),
@@ -649,7 +507,7 @@ mod tests {
     #[test]
     fn allowed_groups_are_required_when_configured() {
         let mut settings = Settings::default();
-        settings.clearance.allowed_groups = vec!["sre-team".into()];
+        settings.block.clearance.allowed_groups = vec!["sre-team".into()];
         assert!(matches!(
             plan_clearance(&review(ALICE_05), &settings),
             ClearancePlan::Authorize(_)
@@ -668,7 +526,7 @@ mod tests {
     #[test]
     fn subject_access_review_can_be_turned_off() {
         let mut settings = Settings::default();
-        settings.clearance.require_subject_access_review = false;
+        settings.block.clearance.require_subject_access_review = false;
         let req = review(ALICE_05);
         assert_eq!(plan_clearance(&req, &settings), ClearancePlan::Decide);
         assert!(matches!(
@@ -701,13 +559,13 @@ mod tests {
         );
         // The controller carrying over a request already stored is not requesting one...
         let mut carry = review(ALICE_05);
-        carry.user_info.username = settings.controller_username.clone();
+        carry.user_info.username = settings.block.controller_username.clone();
         let request = new_status(&mut carry)["blockClearanceRequest"].clone();
         old_status(&mut carry).insert("blockClearanceRequest".into(), request);
         assert_eq!(plan_clearance(&carry, &settings), ClearancePlan::Pass);
         // ...but adding one is refused.
         let mut adds = review(ALICE_05);
-        adds.user_info.username = settings.controller_username.clone();
+        adds.user_info.username = settings.block.controller_username.clone();
         assert_eq!(
             refusal(decide_clearance(&adds, &settings, None, now())).step,
             ClearanceStep::Identity
@@ -790,7 +648,10 @@ mod tests {
         let r = refusal(decide(&|r| {
             old_status(r).insert(
                 "blockClearance".into(),
-                json!({"clearedBy": "carol", "clearedAt": "2026-11-22T02:12:00.000000Z"}),
+                // A complete record: the CRD schema admits no other into storage.
+                json!({"clearedBy": "carol", "clearedAt": "2026-11-22T02:12:00.000000Z",
+                       "clearReason": REASON, "clearMethod": "KubernetesAdmissionWebhook",
+                       "admissionRequestUID": "4a1c"}),
             );
         }));
         assert!(

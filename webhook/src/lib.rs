@@ -9,6 +9,7 @@ pub mod identity;
 pub mod metrics;
 mod object_json;
 pub mod ownership;
+pub mod provenance_policy;
 pub mod registration;
 pub mod review;
 pub mod server;
@@ -24,9 +25,10 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use denial::{ClearanceDenial, ClearanceStep, DenialSink};
 pub use identity::UserInfo;
 pub use metrics::Metrics;
+pub use provenance_policy::{ProvenancePolicyOptions, provenance_policy, provenance_policy_yaml};
 pub use registration::{
     ClientTarget, WebhookConfigOptions, webhook_configurations, webhook_configurations_yaml,
 };
 pub use server::{AppState, MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH, router};
-pub use settings::{ClearancePolicy, Settings};
+pub use settings::Settings;
 pub use tls_server::{ServeError, ServeOptions, serve_tls, serve_tls_with};

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
 use serde_json::Value;
 use wfe_api::BlockClearance;
+use wfe_api::block::{self, BlockPolicy};
 
 use crate::identity::UserInfo;
 use crate::review::{ReviewRequest, Verdict};
@@ -23,13 +24,18 @@ pub fn review_status_ownership(request: &ReviewRequest, settings: &Settings) -> 
     if let Err(denied) = request.check_kind() {
         return denied;
     }
-    if request.user_info.username == settings.controller_username {
+    if request.user_info.username == settings.block.controller_username {
         return Verdict::allow();
     }
     let Some(new) = request.object.as_ref() else {
         return Verdict::bad_request("status UPDATE review carries no object");
     };
-    let problems = status_problems(request.old_object.as_ref(), new, &request.user_info);
+    let problems = status_problems(
+        request.old_object.as_ref(),
+        new,
+        &request.user_info,
+        &settings.block,
+    );
     if problems.is_empty() {
         return Verdict::allow();
     }
@@ -53,7 +59,12 @@ pub fn review_status_ownership(request: &ReviewRequest, settings: &Settings) -> 
 }
 
 /// Every disallowed difference between the old and new status, as `path: problem`.
-pub fn status_problems(old: Option<&Value>, new: &Value, user: &UserInfo) -> Vec<String> {
+pub fn status_problems(
+    old: Option<&Value>,
+    new: &Value,
+    user: &UserInfo,
+    policy: &BlockPolicy,
+) -> Vec<String> {
     let old_status = old.and_then(|o| present(o.get("status")));
     let new_status = present(new.get("status"));
     let (old_map, new_map) = match (old_status, new_status) {
@@ -94,7 +105,7 @@ pub fn status_problems(old: Option<&Value>, new: &Value, user: &UserInfo) -> Vec
             }
             "blockClearance" => match (o, n) {
                 (None, Some(added)) => {
-                    out.extend(added_clearance_problems(added, user, old_status))
+                    out.extend(added_clearance_problems(added, user, old_status, policy))
                 }
                 (Some(_), None) => out
                     .push("status.blockClearance: is write-once and cannot be removed".to_owned()),
@@ -130,20 +141,17 @@ fn added_clearance_problems(
     added: &Value,
     user: &UserInfo,
     old_status: Option<&Value>,
+    policy: &BlockPolicy,
 ) -> Vec<String> {
-    let mut out = Vec::new();
-    // Checked on the raw JSON first so a forged identity is named even if the record is incomplete.
-    match added.get("clearedBy").and_then(Value::as_str) {
-        Some(by) if by == user.username => {}
-        Some(by) => out.push(format!(
-            "status.blockClearance.clearedBy: is {by:?} but the request was made by {:?}; a clearance is stamped by the webhook with the authenticated identity",
-            user.username
-        )),
-        None => out.push("status.blockClearance.clearedBy: is required and must be the requesting user".to_owned()),
-    }
-    let record: BlockClearance = match serde_path_to_error::deserialize(added.clone()) {
+    let record: BlockClearance = match serde_path_to_error::deserialize(added) {
         Ok(r) => r,
         Err(e) => {
+            // Still name a forged identity when the record is too malformed to read whole.
+            let mut out: Vec<String> =
+                block::clearer_problem(added.get("clearedBy").and_then(Value::as_str), user)
+                    .map(|p| p.message())
+                    .into_iter()
+                    .collect();
             let path = e.path().to_string();
             let field = if path == "." {
                 "status.blockClearance".to_owned()
@@ -157,32 +165,14 @@ fn added_clearance_problems(
             return out;
         }
     };
-    if record.cleared_by_uid.as_deref() != user.uid.as_deref().filter(|u| !u.is_empty()) {
-        out.push(
-            "status.blockClearance.clearedByUID: does not match the requesting user's uid"
-                .to_owned(),
-        );
-    }
-    if record.cleared_by_groups != user.groups {
-        out.push(
-            "status.blockClearance.clearedByGroups: does not match the requesting user's groups"
-                .to_owned(),
-        );
-    }
-    if record.clear_method != wfe_api::keys::CLEAR_METHOD_WEBHOOK {
-        out.push(format!(
-            "status.blockClearance.clearMethod: must be {}",
-            wfe_api::keys::CLEAR_METHOD_WEBHOOK
-        ));
-    }
     let failed_at: Option<Time> = old_status
         .and_then(|s| s.get("failureDetails"))
         .and_then(|f| present(f.get("failedAt")))
         .and_then(|v| serde_json::from_value(v.clone()).ok());
-    if record.cleared_failure_at != failed_at {
-        out.push("status.blockClearance.clearedFailureAt: does not match the stored status.failureDetails.failedAt".to_owned());
-    }
-    out
+    block::added_clearance_problems(&record, user, failed_at.as_ref(), policy)
+        .iter()
+        .map(|p| p.message())
+        .collect()
 }
 
 /// Leaf paths where `old` and `new` differ (objects are descended into, arrays are leaves).

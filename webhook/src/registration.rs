@@ -4,7 +4,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::server::{MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH};
-use crate::settings::DEFAULT_CONTROLLER_USERNAME;
+use wfe_api::keys::DEFAULT_CONTROLLER_USERNAME;
 
 /// Where the API server reaches the webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -515,9 +515,19 @@ fn row_running_succeeded_false_fails_classified_with_task_details_and_blocks() {
         (blocked.status.as_str(), blocked.reason.as_str()),
         ("True", "PreviousExecutionFailed")
     );
-    assert!(blocked.message.contains(
-        "kubectl patch wfe a -n team-a --subresource=status --type=merge -p '{\"status\":{\"blockClearanceRequest\":{\"clearReason\":\"<at least 10 words explaining why it is safe>\"}}}'"
-    ), "{}", blocked.message);
+    let command = format!(
+        "kubectl patch wfe a -n team-a --subresource=status --type=merge -p '{{\"status\":{{\"blockClearanceRequest\":{{\"clearReason\":\"{}\"}}}}}}'",
+        wfe_api::block::CLEAR_REASON_PLACEHOLDER
+    );
+    assert!(blocked.message.contains(&command), "{}", blocked.message);
+    // Pasted unchanged, the command is refused by the reason rules instead of clearing.
+    assert_eq!(
+        wfe_api::block::check_reason(
+            wfe_api::block::CLEAR_REASON_PLACEHOLDER,
+            &Default::default()
+        ),
+        Err(wfe_api::block::ReasonProblem::Placeholder)
+    );
     assert_eq!(kinds(&d), vec![NoticeKind::WorkflowFailed]);
     assert!(needs_failed_task(&w, Some(&run)));
 }
