@@ -13,15 +13,21 @@ ARG WFE_DATASTORAGE_OPENAPI
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin workflowexecution \
+    cargo build --release --locked -p workflowexecution -p wfe-plugin \
+      --bin workflowexecution --bin kubectl-wfe \
  && cp target/release/workflowexecution /workflowexecution \
- && /workflowexecution version
+ && cp target/release/kubectl-wfe /kubectl-wfe \
+ && /workflowexecution version \
+ && /kubectl-wfe --version
 
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="workflowexecution" \
       org.opencontainers.image.description="Kubernaut WorkflowExecution controller and admission webhook" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /workflowexecution /usr/local/bin/workflowexecution
+# Second artefact: the operator's kubectl plugin (shares the build; copy it out with
+# `docker cp` or `kubectl cp` and put it next to kubectl). Not used by the service.
+COPY --from=build /kubectl-wfe /usr/local/bin/kubectl-wfe
 USER 65532:65532
 EXPOSE 9443 8081 9090
 ENTRYPOINT ["/usr/local/bin/workflowexecution"]

@@ -334,6 +334,78 @@ fn block_clearer_role_grants_the_virtual_subresource_and_status_patch_only() {
     );
 }
 
+/// `resource: verbs` of a ClusterRole's rules, e.g. `{"workflowexecutions get", ...}`.
+fn cluster_role_grants(docs: &[Value], name: &str) -> BTreeSet<String> {
+    let role = named(docs, "ClusterRole", None, name)
+        .unwrap_or_else(|| panic!("ClusterRole {name} is not rendered"));
+    let mut grants = BTreeSet::new();
+    for rule in role
+        .get("rules")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(strings(rule.get("apiGroups")), ["kubernaut.ai"], "{name}");
+        for resource in strings(rule.get("resources")) {
+            for verb in strings(rule.get("verbs")) {
+                grants.insert(format!("{resource} {verb}"));
+            }
+        }
+    }
+    grants
+}
+
+/// Read access aggregated to `view`, create/delete to `edit` and `admin`, nothing on status
+/// (clearing stays with the explicit block-clearer role).
+fn assert_aggregated_roles(docs: &[Value], what: &str) {
+    let label = |name: &str, key: &str| {
+        named(docs, "ClusterRole", None, name)
+            .and_then(|r| str_at(r, &["metadata", "labels", key]))
+            .map(str::to_owned)
+    };
+    let agg = |to: &str| format!("rbac.authorization.k8s.io/aggregate-to-{to}");
+    assert_eq!(
+        label("workflowexecution-view", &agg("view")).as_deref(),
+        Some("true"),
+        "{what}"
+    );
+    for to in ["edit", "admin"] {
+        assert_eq!(
+            label("workflowexecution-edit", &agg(to)).as_deref(),
+            Some("true"),
+            "{what}"
+        );
+    }
+    let set = |items: &[&str]| {
+        items
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    let read = [
+        "workflowexecutions get",
+        "workflowexecutions list",
+        "workflowexecutions watch",
+    ];
+    assert_eq!(
+        cluster_role_grants(docs, "workflowexecution-view"),
+        set(&read),
+        "{what}"
+    );
+    let mut write = read.to_vec();
+    write.extend(["workflowexecutions create", "workflowexecutions delete"]);
+    assert_eq!(
+        cluster_role_grants(docs, "workflowexecution-edit"),
+        set(&write),
+        "{what}"
+    );
+}
+
+#[test]
+fn view_and_edit_roles_aggregate_workflowexecution_access() {
+    assert_aggregated_roles(&base_documents(), "deploy/base");
+}
+
 #[test]
 fn deployment_runs_two_restricted_replicas_with_probes_and_the_cert_volume() {
     let docs = base_documents();
@@ -740,6 +812,7 @@ fn cert_manager_overlay_renders_with_ca_injection() {
         process_api_calls(),
         "the rendered overlay's RBAC must equal the process's API calls"
     );
+    assert_aggregated_roles(&docs, "cert-manager overlay");
     let configs: Vec<_> = docs
         .iter()
         .filter(|d| kind_of(d).ends_with("WebhookConfiguration"))
@@ -814,6 +887,7 @@ fn self_signed_overlay_renders_after_the_documented_generate_step() {
     for kind in BASE_KINDS.iter().chain(&["Secret"]) {
         assert!(k.contains(*kind), "self-signed overlay lacks {kind}");
     }
+    assert_aggregated_roles(&docs, "self-signed overlay");
     let secret = named(
         &docs,
         "Secret",

@@ -35,6 +35,8 @@ mod cluster;
 mod harness;
 #[path = "e2e/lifecycle.rs"]
 mod lifecycle;
+#[path = "e2e/plugin.rs"]
+mod plugin;
 #[path = "e2e/settings.rs"]
 mod settings;
 #[path = "e2e/setup.rs"]

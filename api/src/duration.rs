@@ -118,6 +118,43 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// Formats a duration for people, rounded to what matters at its size: `250ms`, `1.2s`, `42s`,
+/// `4m 10s`, `1h 2m`, `3d 4h`. Not parseable back (use [`format`] for machine-read fields).
+pub fn human(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    if d < Duration::from_millis(999) {
+        // Round to the millisecond, never down to a misleading "0ms".
+        let ms = ((d.as_micros() + 500) / 1000).max(1);
+        return format!("{ms}ms");
+    }
+    if d < Duration::from_millis(9950) {
+        let tenths = (d.as_millis() + 50) / 100;
+        return match tenths % 10 {
+            0 => format!("{}s", tenths / 10),
+            t => format!("{}.{t}s", tenths / 10),
+        };
+    }
+    let secs = (d.as_millis() + 500) / 1000;
+    let pair = |big: u128, big_unit: &str, small: u128, small_unit: &str| match small {
+        0 => format!("{big}{big_unit}"),
+        _ => format!("{big}{big_unit} {small}{small_unit}"),
+    };
+    if secs < 60 {
+        return format!("{secs}s");
+    }
+    if secs < 3600 {
+        return pair(secs / 60, "m", secs % 60, "s");
+    }
+    let minutes = (secs + 30) / 60;
+    if minutes < 24 * 60 {
+        return pair(minutes / 60, "h", minutes % 60, "m");
+    }
+    let hours = (minutes + 30) / 60;
+    pair(hours / 24, "d", hours % 24, "h")
+}
+
 fn fraction(value: u128, scale: u128) -> String {
     let int = value / scale;
     let frac = value % scale;
@@ -166,6 +203,40 @@ mod tests {
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format(Duration::from_millis(250)), "250ms");
         assert_eq!(format(Duration::from_nanos(7)), "7ns");
+    }
+
+    #[test]
+    fn human_rounds_to_what_matters_at_each_size() {
+        let ms = Duration::from_millis;
+        let secs = Duration::from_secs;
+        for (d, want) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(1), "1ms"),
+            (Duration::from_micros(1499), "1ms"),
+            (ms(250), "250ms"),
+            (Duration::from_micros(998_600), "999ms"),
+            (ms(999), "1s"),
+            (ms(1000), "1s"),
+            (Duration::from_nanos(1_174_255_767), "1.2s"),
+            (ms(1049), "1s"),
+            (ms(9949), "9.9s"),
+            (ms(9950), "10s"),
+            (ms(42_400), "42s"),
+            (ms(59_499), "59s"),
+            (ms(59_500), "1m"),
+            (secs(60), "1m"),
+            (secs(250), "4m 10s"),
+            (secs(3599), "59m 59s"),
+            (secs(3600), "1h"),
+            (secs(3600 + 2 * 60 + 29), "1h 2m"),
+            (secs(3600 + 2 * 60 + 30), "1h 3m"),
+            (secs(86_399), "1d"),
+            (secs(86_400 + 4 * 3600), "1d 4h"),
+            (secs(10 * 86_400), "10d"),
+            (Duration::MAX, "213503982334601d 7h"),
+        ] {
+            assert_eq!(human(d), want, "{d:?}");
+        }
     }
 
     #[test]

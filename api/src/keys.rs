@@ -40,6 +40,10 @@ pub const CONDITION_PIPELINE_RUN_COMPLETE: &str = "PipelineRunComplete";
 pub const CONDITION_TARGET_BLOCKED: &str = "TargetBlocked";
 /// Condition: every audit event this WFE's transitions produced was acknowledged by the sink.
 pub const CONDITION_AUDIT_RECORDED: &str = "AuditRecorded";
+/// Terminal condition (Tekton's convention): Unknown while Pending/Running, True on Completed,
+/// False on Failed and Skipped, so `kubectl wait --for=condition=Succeeded[=False]` returns for
+/// every outcome.
+pub const CONDITION_SUCCEEDED: &str = "Succeeded";
 
 /// `clearMethod` stamped by the mutating webhook.
 pub const CLEAR_METHOD_WEBHOOK: &str = "KubernetesAdmissionWebhook";

@@ -25,7 +25,11 @@ use crate::bounds;
     printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.targetResource","description":"Resource being remediated"}"#,
     printcolumn = r#"{"name":"Workflow","type":"string","jsonPath":".spec.workflowRef.workflowId","description":"Workflow id"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.reason","description":"Skip or failure reason"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"PipelineRun","type":"string","priority":1,"jsonPath":".status.pipelineRunRef.name","description":"The PipelineRun executing (and locking) the target"}"#,
+    printcolumn = r#"{"name":"Blocked","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"TargetBlocked\")].status","description":"TargetBlocked condition: True while this failed WFE blocks its target"}"#,
+    printcolumn = r#"{"name":"Started","type":"date","priority":1,"jsonPath":".status.startTime","description":"When the PipelineRun was created"}"#,
+    printcolumn = r#"{"name":"Duration","type":"string","priority":1,"jsonPath":".status.duration","description":"Run time from start to completion"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -171,8 +175,14 @@ pub struct WorkflowExecutionStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub audited_events: Vec<AuditEventType>,
-    /// Standard conditions: PipelineRunCreated, PipelineRunRunning, PipelineRunComplete,
-    /// TargetBlocked, AuditRecorded.
+    /// Standard conditions. `Succeeded` is the terminal one (Tekton's convention): Unknown while
+    /// Pending or Running, True when Completed, False when Failed or Skipped with the failure or
+    /// skip reason as its reason, so `kubectl wait --for=condition=Succeeded` (or
+    /// `--for=condition=Succeeded=False`) returns for every outcome. `TargetBlocked` is True on a
+    /// failed WFE that blocks its target (reason PreviousExecutionFailed or ExhaustedRetries; the
+    /// message says how to clear it) and False with reason BlockCleared once cleared.
+    /// `PipelineRunCreated`, `PipelineRunRunning` and `PipelineRunComplete` follow the
+    /// PipelineRun; `AuditRecorded` is True once the audit sink acknowledged every event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub conditions: Vec<Condition>,

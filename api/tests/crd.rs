@@ -92,13 +92,40 @@ fn crd_names_columns_and_subresources() {
     assert_eq!(crd["spec"]["scope"], "Namespaced");
     let v = &crd["spec"]["versions"][0];
     assert_eq!(v["subresources"]["status"], json!({}));
-    let cols: Vec<&str> = v["additionalPrinterColumns"]
+    let cols: Vec<(&str, i64)> = v["additionalPrinterColumns"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["name"].as_str().unwrap())
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["priority"].as_i64().unwrap_or(0),
+            )
+        })
         .collect();
-    assert_eq!(cols, ["Phase", "Target", "Workflow", "Reason", "Age"]);
+    // Priority 0 is `kubectl get`, priority 1 the extra `-o wide` columns.
+    assert_eq!(
+        cols,
+        [
+            ("Phase", 0),
+            ("Target", 0),
+            ("Workflow", 0),
+            ("Reason", 0),
+            ("Age", 0),
+            ("PipelineRun", 1),
+            ("Blocked", 1),
+            ("Started", 1),
+            ("Duration", 1)
+        ]
+    );
+    let blocked = &v["additionalPrinterColumns"][6];
+    assert_eq!(
+        blocked["jsonPath"],
+        format!(
+            ".status.conditions[?(@.type==\"{}\")].status",
+            wfe_api::keys::CONDITION_TARGET_BLOCKED
+        )
+    );
 }
 
 #[test]

@@ -693,9 +693,7 @@ fn decide_running(
                 .unwrap_or_default();
             let f = FailureInput {
                 reason: FailureReason::Unknown,
-                message: format!(
-                    "PipelineRun {run_name} was deleted externally before it finished"
-                ),
+                message: format!("PipelineRun {run_name} {}", tekton::RUN_DELETED_EXTERNALLY),
                 failed_task: None,
                 was_execution_failure: started,
                 failed_at: world.now,
@@ -861,6 +859,7 @@ pub fn decide(wfe: &WorkflowExecution, world: &World<'_>, settings: &Settings) -
         Step::ReleaseLock(_) => None,
         _ => requeue_after.or_else(|| lock_release_requeue(wfe, &status, world, settings)),
     };
+    crate::succeeded::apply_succeeded_condition(&mut status, generation(wfe), world.now);
     set_audit_condition(
         &mut status,
         &settings.block,
@@ -976,6 +975,7 @@ pub fn decide_after_create(
         CreateOutcome::Rejected { .. } => world.lock,
     };
     let requeue_after = lock_release_requeue(wfe, &status, &World { lock, ..*world }, settings);
+    crate::succeeded::apply_succeeded_condition(&mut status, generation(wfe), now);
     set_audit_condition(&mut status, &settings.block, generation(wfe), now, None);
     let notices = transition_notices(wfe, wfe.status.as_ref(), &status, &settings.block);
     Decision {

@@ -12,6 +12,7 @@ pub mod index;
 pub mod metrics;
 pub mod runner;
 pub mod settings;
+pub mod succeeded;
 pub mod tekton;
 #[cfg(test)]
 mod test_support;

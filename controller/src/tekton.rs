@@ -539,6 +539,10 @@ pub fn was_execution_failure(reason: FailureReason, any_task_started: bool) -> b
         )
 }
 
+/// End of the failure message of a run deleted before it finished (the decision core writes it,
+/// the summary recognises it).
+pub const RUN_DELETED_EXTERNALLY: &str = "was deleted externally before it finished";
+
 /// Plain-English explanation of a failure for operators.
 pub fn natural_language_summary(
     wfe: &WorkflowExecution,
@@ -558,8 +562,20 @@ pub fn natural_language_summary(
     if let Some(d) = ran_for {
         s.push_str(&format!(
             " after running for {}",
-            wfe_api::duration::format(d)
+            wfe_api::duration::human(d)
         ));
+    }
+    if reason == FailureReason::Unknown && message.trim_end().ends_with(RUN_DELETED_EXTERNALLY) {
+        // Not a Tekton failure: the run, its TaskRuns and their logs are gone, so advising to
+        // inspect them would send the operator after something that no longer exists.
+        s.push_str(&format!(
+            " because its PipelineRun was deleted by someone other than the controller before it \
+             finished ({}). Recommendation: the PipelineRun and its logs no longer exist; check \
+             the state of {target} by hand and find out who deleted the run (the API server audit \
+             log records it) before clearing this failure or retrying.",
+            message.trim()
+        ));
+        return s;
     }
     if let Some(t) = failed_task {
         s.push_str(&format!(" in task '{}'", t.task_name));

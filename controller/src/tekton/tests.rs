@@ -354,3 +354,45 @@ fn summary_says_what_where_why_how_long_and_what_to_do() {
         assert!(s.contains(part), "{part} missing in {s}");
     }
 }
+
+#[test]
+fn summary_rounds_durations_for_people() {
+    let s = natural_language_summary(
+        &wfe(),
+        FailureReason::TaskFailed,
+        "Task exited with code 1",
+        None,
+        Some(Duration::from_nanos(1_174_255_767)),
+    );
+    assert!(s.contains("after running for 1.2s "), "{s}");
+    let s = natural_language_summary(
+        &wfe(),
+        FailureReason::DeadlineExceeded,
+        "PipelineRun timed out",
+        None,
+        Some(Duration::from_secs(250)),
+    );
+    assert!(s.contains("after running for 4m 10s "), "{s}");
+}
+
+#[test]
+fn summary_of_an_externally_deleted_run_does_not_send_the_operator_to_it() {
+    let message = format!("PipelineRun wfe-0123 {RUN_DELETED_EXTERNALLY}");
+    let s = natural_language_summary(
+        &wfe(),
+        FailureReason::Unknown,
+        &message,
+        None,
+        Some(Duration::from_secs(5)),
+    );
+    assert!(
+        s.contains("deleted by someone other than the controller"),
+        "{s}"
+    );
+    assert!(s.contains("no longer exist"), "{s}");
+    assert!(!s.contains("inspect the PipelineRun"), "{s}");
+    assert!(!s.contains("Tekton reported"), "{s}");
+    // Any other unclassified failure still points at the run.
+    let s = natural_language_summary(&wfe(), FailureReason::Unknown, "odd", None, None);
+    assert!(s.contains("inspect the PipelineRun"), "{s}");
+}
