@@ -7,13 +7,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wfe_api::block::{
-    BlockFacts, BlockKind, BlockPolicy, CLEAR_REASON_PLACEHOLDER, ClearanceVerdict,
-    REASON_BLOCK_CLEARED, RecordProblem,
+    BlockFacts, BlockKind, BlockPolicy, ClearanceVerdict, REASON_BLOCK_CLEARED, RecordProblem,
 };
 use wfe_api::{
     BlockClearance, BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase,
     PhaseReason, PipelineRunRef, PipelineRunStatus, RecentRemediation, SkipDetails, SkipReason,
-    WorkflowExecution, WorkflowExecutionStatus, keys,
+    WorkflowExecution, WorkflowExecutionStatus, commands, keys,
 };
 
 use crate::audit_due::set_audit_condition;
@@ -237,11 +236,14 @@ fn blocked_message(wfe: &WorkflowExecution, kind: BlockKind) -> String {
             "The target reached the maximum number of consecutive pre-execution failures"
         }
     };
+    // The plugin command first (it encodes any reason safely), the raw patch as the fallback;
+    // both carry the placeholder the reason rules refuse.
     format!(
         "{why}; no further remediation of {} will run until an authorised operator clears this block: \
-         kubectl patch wfe {name} -n {ns} --subresource=status --type=merge -p \
-         '{{\"status\":{{\"blockClearanceRequest\":{{\"clearReason\":\"{CLEAR_REASON_PLACEHOLDER}\"}}}}}}'",
-        wfe.spec.target_resource
+         {} (without the kubectl-wfe plugin: {})",
+        wfe.spec.target_resource,
+        commands::plugin_clear_command(name, ns),
+        commands::patch_clear_command(name, ns)
     )
 }
 
