@@ -22,14 +22,6 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const RUNBOOK_URL_PREFIX: &str =
     "https://github.com/kubernaut/workflowexecution/blob/main/docs/runbook.md#";
 
-/// Metrics another change exports that the registry built here cannot show yet. Each entry
-/// names why; remove it once the constructor registers the metric (the test then finds it anyway).
-const EXPORTED_ELSEWHERE: &[&str] = &[
-    // Added to wfe_controller::Metrics by the controller's forgery detection (issue 14, DESIGN
-    // §3.3: "reports any other as a forgery (Warning event, metric, audit record)").
-    "workflowexecution_forged_clearances_total",
-];
-
 /// The metric names of DESIGN §4.6.
 const DESIGN_METRICS: &[&str] = &[
     "workflowexecution_total",
@@ -141,7 +133,7 @@ async fn exported_metric_names() -> BTreeSet<String> {
 const SYNTHETIC: &[&str] = &["up"];
 
 fn is_exported(name: &str, exported: &BTreeSet<String>) -> bool {
-    exported.contains(name) || SYNTHETIC.contains(&name) || EXPORTED_ELSEWHERE.contains(&name)
+    exported.contains(name) || SYNTHETIC.contains(&name)
 }
 
 /// (alert name, rule) of the PrometheusRule.

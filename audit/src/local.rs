@@ -236,6 +236,40 @@ mod tests {
     }
 
     #[test]
+    fn forged_clearance_record_keeps_the_record_and_the_verdict() {
+        let wfe: WorkflowExecution = serde_json::from_value(json!({
+            "apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": "wfe-f", "namespace": "ns", "uid": "uid-f"},
+            "spec": {"remediationRequestRef": {"name": "rr-1"},
+                     "workflowRef": {"workflowId": "wf", "version": "v1", "containerImage": "img"},
+                     "targetResource": "ns/Deployment/app"},
+            "status": {"phase": "Failed",
+                       "failureDetails": {"reason": "TaskFailed", "message": "m", "failedAt": "2026-01-01T00:00:00Z", "wasExecutionFailure": true},
+                       "blockClearance": {"clearedBy": "alice", "clearedAt": "2026-01-01T01:00:00.000000Z",
+                                          "clearReason": "r", "clearMethod": "KubernetesAdmissionWebhook", "admissionRequestUID": "x"},
+                       "conditions": [{"type": "TargetBlocked", "status": "True", "reason": "PreviousExecutionFailed",
+                                       "message": "The blockClearance naming \"alice\" was rejected", "lastTransitionTime": "2026-01-01T01:00:01Z"}]}
+        }))
+        .unwrap();
+        let ctx = EventContext {
+            controller_identity: "ctl".into(),
+            cluster_id: None,
+        };
+        let record = local_event_record(&wfe, AuditEventType::ClearanceForged, &ctx).unwrap();
+        assert_eq!(record, forged_clearance_record(&wfe, &ctx).unwrap());
+        assert_eq!(record["record"], RECORD_CLEARANCE_FORGED);
+        assert_eq!(record["claimed_cleared_by"], "alice");
+        assert_eq!(record["block_clearance"]["admissionRequestUID"], "x");
+        assert!(record["verdict"].as_str().unwrap().contains("was rejected"));
+        assert_eq!(record["correlation_id"], "rr-1");
+        assert_eq!(
+            local_event_record(&wfe, AuditEventType::WorkflowFailed, &ctx),
+            None,
+            "DataStorage types have no local record"
+        );
+    }
+
+    #[test]
     fn clearance_denial_names_the_identity() {
         let groups = vec!["system:authenticated".to_owned()];
         let denial = ClearanceDenial {

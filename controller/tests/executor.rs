@@ -162,6 +162,15 @@ struct Harness {
 }
 
 fn harness(wfes: &[&WorkflowExecution], runs: &[&DynamicObject]) -> Harness {
+    harness_with_trail(wfes, runs, None)
+}
+
+/// A harness whose audit trail is `trail` (a real one) instead of the recording fake.
+fn harness_with_trail(
+    wfes: &[&WorkflowExecution],
+    runs: &[&DynamicObject],
+    trail: Option<Arc<dyn AuditTrail>>,
+) -> Harness {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let (wfe_store, mut wfe_writer) = reflector::store::<WorkflowExecution>();
@@ -181,7 +190,7 @@ fn harness(wfes: &[&WorkflowExecution], runs: &[&DynamicObject]) -> Harness {
         client: client.clone(),
         settings: Settings::default(),
         metrics: Arc::new(Metrics::new(&registry).unwrap()),
-        audit: audit.clone(),
+        audit: trail.unwrap_or_else(|| audit.clone()),
         recorder: Recorder::new(
             client,
             Reporter {
@@ -1150,6 +1159,70 @@ async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
     assert_eq!(counter(&h, |m| m.block_clearances.get()), 1);
 }
 
+/// The attack of issue 11: the controller's token wrote a record in alice's name, with the
+/// webhook's method and bound to the failure. The block stays; a Warning event, the metric and an
+/// audit record report it.
+#[tokio::test]
+async fn a_clearance_written_by_the_controllers_identity_keeps_the_block_and_is_reported() {
+    let (mut a, _) = blocked_failed_wfe();
+    let status = a.status.as_mut().unwrap();
+    let failed_at = status.failure_details.as_ref().unwrap().failed_at.clone();
+    let controller = wfe_api::identity::UserInfo {
+        username: keys::DEFAULT_CONTROLLER_USERNAME.into(),
+        ..Default::default()
+    };
+    status.block_clearance = Some(wfe_api::block::stamp_clearance(
+        &controller,
+        "rolled back by hand and verified healthy, safe to remediate again now".into(),
+        ago(5),
+        Some(failed_at),
+        "adm-forged",
+    ));
+    let mut h = harness(&[&a], &[]);
+    let w = a.clone();
+    let script = vec![
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let c = condition(&body, keys::CONDITION_TARGET_BLOCKED);
+            assert_eq!(
+                (c["status"].as_str(), c["reason"].as_str()),
+                (Some("True"), Some("PreviousExecutionFailed")),
+                "the block stays"
+            );
+            assert!(
+                c["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the controller's identity"),
+                "{c}"
+            );
+            let mut reply = echo_status(&w, &body, "2");
+            reply.1["status"]["blockClearance"] =
+                serde_json::to_value(w.status.as_ref().unwrap().block_clearance.as_ref().unwrap())
+                    .unwrap();
+            reply
+        }),
+        expect_event("ForgedClearance", "Warning"),
+        expect(Method::PATCH, WFE_STATUS_PATH, |_, body| {
+            assert_eq!(
+                body["status"]["auditedEvents"],
+                json!([
+                    "workflowexecution.workflow.started",
+                    "workflowexecution.workflow.failed",
+                    "workflowexecution.block.clearance_forged"
+                ])
+            );
+            echo_status(&wfe("a"), &body, "3")
+        }),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+    assert_eq!(
+        h.audit.events(),
+        vec![("a".to_owned(), AuditEventType::ClearanceForged)]
+    );
+    assert_eq!(counter(&h, |m| m.forged_clearances.get()), 1);
+    assert_eq!(counter(&h, |m| m.block_clearances.get()), 0);
+}
+
 #[tokio::test]
 async fn deletion_waits_for_pending_audit_then_gives_up_after_the_timeout() {
     let (mut a, _) = blocked_failed_wfe();
@@ -1478,4 +1551,100 @@ async fn after_a_restart_only_unacknowledged_events_are_sent() {
         restarted.audit.events(),
         vec![("a".to_owned(), AuditEventType::WorkflowCompleted)]
     );
+}
+
+/// A real file audit trail, as a fresh process builds it.
+fn file_trail(path: &std::path::Path) -> Arc<dyn AuditTrail> {
+    let settings = wfe_audit::AuditSettings {
+        sink: wfe_audit::SinkKind::File,
+        path: Some(path.to_owned()),
+        ..Default::default()
+    };
+    let metrics = wfe_audit::AuditMetrics::register(&prometheus::Registry::new()).unwrap();
+    Arc::new(wfe_audit::AuditTrailImpl::new(&settings, metrics).unwrap())
+}
+
+fn skip_records(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["record"] == AuditEventType::WorkflowSkipped.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_skip_reaches_the_file_sink_once_and_a_restart_repeats_at_most_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let a = wfe("a");
+    let b = wfe("b");
+    let theirs = run_of(&b, "run-b", None);
+    let mut h = harness_with_trail(&[&a, &b], &[], Some(file_trail(&path)));
+    let persisted = Arc::new(Mutex::new(None::<WorkflowExecution>));
+    let (a2, a3, keep) = (a.clone(), a.clone(), persisted.clone());
+    let script = vec![
+        expect(Method::POST, RUNS_PATH, |_, _| {
+            api_error(409, "AlreadyExists", "already exists")
+        }),
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            move |_, _| (200, serde_json::to_value(&theirs).unwrap()),
+        ),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(body["status"]["phase"], "Skipped");
+            echo_status(&a2, &body, "2")
+        }),
+        expect_event("Skipped", "Normal"),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            let out = echo_status(&a3, &body, "3");
+            *keep.lock().unwrap() = Some(serde_json::from_value(out.1.clone()).unwrap());
+            out
+        }),
+    ];
+    run_script(&mut h, &a, script).await.unwrap();
+    let first = skip_records(&path);
+    assert_eq!(first.len(), 1, "one record per skip: {first:?}");
+    assert_eq!(first[0]["skip_details"]["reason"], "ResourceBusy");
+    assert_eq!(first[0]["skip_details"]["conflictingWorkflow"]["name"], "b");
+    let id = first[0]["event_id"].clone();
+
+    // A restarted process sees the acknowledgement in status.auditedEvents: nothing is written.
+    let skipped = persisted.lock().unwrap().clone().expect("persisted skip");
+    let mut h = harness_with_trail(&[&skipped, &b], &[], Some(file_trail(&path)));
+    run_script(&mut h, &skipped, vec![]).await.unwrap();
+    assert_eq!(
+        skip_records(&path).len(),
+        1,
+        "no second record after a restart"
+    );
+
+    // A process that died between writing the record and persisting the acknowledgement: its
+    // successor writes it again under the same deterministic id, so readers can dedupe.
+    let mut unacked = skipped.clone();
+    unacked.status.as_mut().unwrap().audited_events.clear();
+    let (a4, a5) = (unacked.clone(), unacked.clone());
+    let mut h = harness_with_trail(&[&unacked, &b], &[], Some(file_trail(&path)));
+    let script = vec![
+        // The decision notices the record is due again (AuditRecorded=False), then delivers.
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(
+                condition(&body, keys::CONDITION_AUDIT_RECORDED)["status"],
+                "False"
+            );
+            echo_status(&a5, &body, "4")
+        }),
+        expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+            assert_eq!(
+                body["status"]["auditedEvents"],
+                json!(["workflowexecution.workflow.skipped"])
+            );
+            echo_status(&a4, &body, "5")
+        }),
+    ];
+    run_script(&mut h, &unacked, script).await.unwrap();
+    let all = skip_records(&path);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1]["event_id"], id, "the same id after a restart");
 }

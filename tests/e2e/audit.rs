@@ -74,6 +74,27 @@ fn audit_file_holds_each_transition_exactly_once() {
                     .is_some_and(|c| c.status == "True")
         })
         .await;
+        // While "bad" blocks its target, another WFE there is skipped: the local sink must
+        // record that decision once, naming the blocking WFE.
+        wfe::create(
+            &ctx,
+            &wfe::new(
+                &ctx,
+                "skipped",
+                &ctx.target("audit-bad"),
+                Behaviour::Succeed { seconds: 0 },
+            ),
+        )
+        .await;
+        wfe::wait(
+            &ctx,
+            "skipped",
+            "to be skipped and its record written",
+            |w| {
+                w.phase() == Phase::Skipped && audited(w).contains(&AuditEventType::WorkflowSkipped)
+            },
+        )
+        .await;
         clearance::clear(&ctx, "bad").await;
 
         use AuditEventType::*;
@@ -147,6 +168,25 @@ fn audit_file_holds_each_transition_exactly_once() {
             .find(|e| e["event_type"] == BlockCleared.as_str())
             .expect("block.cleared event");
         assert_eq!(cleared["actor_id"].as_str(), Some(CLEARER_USER));
+
+        // Every skip is in the trail exactly once, with why and what blocked it.
+        let skips: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| {
+                r["record"] == WorkflowSkipped.as_str()
+                    && r["namespace"].as_str() == Some(ctx.ns.as_str())
+            })
+            .collect();
+        assert_eq!(skips.len(), 1, "one skip record: {skips:?}");
+        assert_eq!(
+            skips[0]["skip_details"]["reason"], "PreviousExecutionFailed",
+            "{skips:?}"
+        );
+        assert_eq!(
+            skips[0]["skip_details"]["blockingWorkflow"]["name"], "bad",
+            "{skips:?}"
+        );
     });
 }
 

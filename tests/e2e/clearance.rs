@@ -295,3 +295,56 @@ fn every_unauthorised_or_malformed_clearance_is_denied() {
         assert_clearance_denied("not blocked", &m);
     });
 }
+
+#[test]
+fn a_clearance_written_with_the_controllers_identity_is_denied_by_the_api_server() {
+    e2e("clearance-provenance", |ctx| async move {
+        let target = ctx.target("ledger");
+        blocked_wfe(&ctx, "blocked", &target).await;
+
+        // The attack of issue 11: the controller's token writes a record in the clearer's name.
+        // The status webhooks skip the controller; the ValidatingAdmissionPolicy refuses it.
+        let forged = json!({"blockClearance": {
+            "clearedBy": CLEARER_USER, "clearedAt": "2026-01-01T00:00:00.000000Z", "clearReason": REASON,
+            "clearMethod": keys::CLEAR_METHOD_WEBHOOK, "admissionRequestUID": "forged"}});
+        let m = cluster::denial(
+            "clearance written with the controller's token",
+            patch_as(
+                &ctx.controller,
+                &ctx,
+                "blocked",
+                &status_patch(forged),
+                false,
+            )
+            .await,
+        );
+        assert!(
+            m.contains("workflowexecution-clearance-provenance")
+                && m.contains(&format!(
+                    "clearedBy is {CLEARER_USER} but the request was made by"
+                )),
+            "expected the provenance policy's denial: {m}"
+        );
+        // The controller cannot ask for a clearance either: a message, not a silent no-op.
+        let m = cluster::denial(
+            "clearance request with the controller's token",
+            patch_as(&ctx.controller, &ctx, "blocked", &request(REASON), false).await,
+        );
+        assert!(
+            m.contains("the controller's identity cannot request a block clearance"),
+            "{m}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let stored = wfe::api(&ctx).get("blocked").await.expect("get");
+        assert_eq!(stored_clearance(&stored), None, "nothing was written");
+        assert!(
+            wfe::condition(&stored, keys::CONDITION_TARGET_BLOCKED)
+                .is_some_and(|c| c.status == "True"),
+            "the block stays: {}",
+            wfe::summary(&stored)
+        );
+        // The authorised operator's clearance still passes all three layers.
+        let record = clear(&ctx, "blocked").await;
+        assert_eq!(record.cleared_by, CLEARER_USER);
+    });
+}

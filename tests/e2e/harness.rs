@@ -41,6 +41,9 @@ pub struct Ctx {
     pub bystander: Client,
     /// A service account bound to the clearer role.
     pub bot: Client,
+    /// The controller's own identity (impersonated): the status webhooks skip it, so only the
+    /// provenance policy stands between it and a forged clearance.
+    pub controller: Client,
     /// This test's namespace.
     pub ns: String,
 }
@@ -152,6 +155,26 @@ async fn context(settings: &Settings, shared: &Shared, test: &str) -> Ctx {
         )
         .await,
     );
+    let controller_user = format!(
+        "system:serviceaccount:{}:{}",
+        setup::CONTROLLER_NAMESPACE,
+        setup::CONTROLLER_SERVICE_ACCOUNT
+    );
+    let controller_group = format!("system:serviceaccounts:{}", setup::CONTROLLER_NAMESPACE);
+    let controller = cluster::client(
+        cluster::config(
+            &settings.kubeconfig,
+            Some((
+                &controller_user,
+                &[
+                    "system:serviceaccounts",
+                    &controller_group,
+                    "system:authenticated",
+                ],
+            )),
+        )
+        .await,
+    );
     Ctx {
         settings: settings.clone(),
         timings: shared.timings.clone(),
@@ -160,6 +183,7 @@ async fn context(settings: &Settings, shared: &Shared, test: &str) -> Ctx {
         clearer,
         bystander,
         bot,
+        controller,
         ns,
     }
 }

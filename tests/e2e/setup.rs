@@ -21,8 +21,10 @@ use crate::settings::{Mode, Settings, TektonMode};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_workflowexecution");
-const CONTROLLER_NAMESPACE: &str = "kubernaut-system";
-const CONTROLLER_SERVICE_ACCOUNT: &str = "workflowexecution-controller";
+/// Namespace of the controller's ServiceAccount (deploy/).
+pub const CONTROLLER_NAMESPACE: &str = "kubernaut-system";
+/// The controller's ServiceAccount (deploy/).
+pub const CONTROLLER_SERVICE_ACCOUNT: &str = "workflowexecution-controller";
 
 /// The service timings the scenarios depend on.
 #[derive(Debug, Clone)]
@@ -282,6 +284,19 @@ async fn prepare_external(admin: &Client, settings: &Settings) -> Result<Shared,
         ));
     }
     cluster::apply(admin, &webhooks).await;
+    // The clearance provenance policy (DESIGN §3.3), as a URL-registered install gets it.
+    let policy = run_binary(&[
+        "clearance-policy",
+        "--controller-username",
+        &format!("system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_SERVICE_ACCOUNT}"),
+        "--config",
+        path_str(&config_path)?,
+    ])?;
+    cluster::apply(
+        admin,
+        &cluster::yaml_documents(&policy, "clearance-policy output"),
+    )
+    .await;
     wait_webhook_active(admin, settings.timeout).await;
     Ok(Shared {
         timings,

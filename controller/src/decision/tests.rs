@@ -1,6 +1,8 @@
 use super::*;
 use crate::tekton::{RunOwner, SucceededCondition, TaskRunView};
-use wfe_api::{BlockClearance, RemediationRequestRef, WorkflowExecutionSpec, WorkflowRef};
+use wfe_api::{
+    AuditEventType, BlockClearance, RemediationRequestRef, WorkflowExecutionSpec, WorkflowRef,
+};
 
 const TARGET: &str = "team-a/Deployment/payment-api";
 
@@ -933,6 +935,67 @@ fn clearance_for_another_failure_instant_does_not_release() {
     });
     let d = decide_at(&wfe("next"), None, &[&w], at(3600), &s);
     assert_eq!(skip_reason(&d), Some(SkipReason::PreviousExecutionFailed));
+}
+
+/// A record the controller's token (or anyone but the webhook) wrote: every way to forge one.
+#[test]
+fn a_forged_clearance_never_releases_the_block_and_is_reported_once() {
+    let s = Settings::default();
+    let blocked = failed("old", t0(), true, 0, &s);
+    let d = decide_at(&blocked, None, &[], at(10), &s);
+    let blocked = with_status(blocked, |st| *st = d.status.clone());
+    let forgeries: [(&str, fn(&mut BlockClearance)); 4] = [
+        ("the controller's identity", |c| {
+            c.cleared_by = keys::DEFAULT_CONTROLLER_USERNAME.into()
+        }),
+        ("the runner's identity", |c| {
+            c.cleared_by = wfe_api::block::DEFAULT_RUNNER_USERNAME.into()
+        }),
+        ("a hand-written method", |c| {
+            c.clear_method = "kubectl".into()
+        }),
+        ("a service account not allowed to clear", |c| {
+            c.cleared_by = "system:serviceaccount:ci:bot".into()
+        }),
+    ];
+    for (what, forge) in forgeries {
+        let forged = with_status(cleared(blocked.clone()), |st| {
+            forge(st.block_clearance.as_mut().unwrap())
+        });
+        let d = decide_at(&forged, None, &[], at(20), &s);
+        let c = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "PreviousExecutionFailed"),
+            "{what}: the block stays"
+        );
+        assert!(c.message.contains("was rejected"), "{what}: {}", c.message);
+        assert_eq!(kinds(&d), vec![NoticeKind::ForgedClearance], "{what}");
+        assert!(NoticeKind::ForgedClearance.is_warning());
+        // Persisted: reported once, not on every reconcile.
+        let persisted = with_status(forged.clone(), |st| *st = d.status.clone());
+        assert!(
+            decide_at(&persisted, None, &[], at(30), &s)
+                .notices
+                .is_empty(),
+            "{what}"
+        );
+        // The next WFE on the target is still skipped, naming the forged one as the blocker.
+        let next = decide_at(&wfe("next"), None, &[&persisted], at(3600), &s);
+        assert_eq!(
+            skip_reason(&next),
+            Some(SkipReason::PreviousExecutionFailed),
+            "{what}"
+        );
+        assert!(
+            !d.status
+                .audited_events
+                .contains(&AuditEventType::BlockCleared)
+                && crate::audit_due::due_events(&d.status, &s.block)
+                    .contains(&AuditEventType::ClearanceForged),
+            "{what}: a forgery record is due, never block.cleared"
+        );
+    }
 }
 
 #[test]
