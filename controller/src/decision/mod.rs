@@ -7,8 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wfe_api::block::{
-    BlockFacts, BlockKind, BlockPolicy, CLEAR_REASON_PLACEHOLDER, ClearanceVerdict,
-    REASON_BLOCK_CLEARED, RecordProblem,
+    BlockFacts, BlockKind, BlockPolicy, ClearanceVerdict, REASON_BLOCK_CLEARED, RecordProblem,
 };
 use wfe_api::{
     BlockClearance, BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase,

@@ -13,11 +13,14 @@ pub(super) fn blocked_message(wfe: &WorkflowExecution, kind: BlockKind) -> Strin
             "The target reached the maximum number of consecutive pre-execution failures"
         }
     };
+    // The plugin command first (it encodes any reason safely), the raw patch as the fallback;
+    // both carry the placeholder the reason rules refuse.
     format!(
         "{why}; no further remediation of {} will run until an authorised operator clears this block: \
-         kubectl patch wfe {name} -n {ns} --subresource=status --type=merge -p \
-         '{{\"status\":{{\"blockClearanceRequest\":{{\"clearReason\":\"{CLEAR_REASON_PLACEHOLDER}\"}}}}}}'",
-        wfe.spec.target_resource
+         {} (without the kubectl-wfe plugin: {})",
+        wfe.spec.target_resource,
+        wfe_api::commands::plugin_clear_command(name, ns),
+        wfe_api::commands::patch_clear_command(name, ns)
     )
 }
 

@@ -522,6 +522,20 @@ fn row_running_succeeded_false_fails_classified_with_task_details_and_blocks() {
         wfe_api::block::CLEAR_REASON_PLACEHOLDER
     );
     assert!(blocked.message.contains(&command), "{}", blocked.message);
+    // The plugin command leads; the raw patch is the fallback.
+    let plugin = format!(
+        "kubectl wfe clear a -n team-a --reason \"{}\"",
+        wfe_api::block::CLEAR_REASON_PLACEHOLDER
+    );
+    let (plugin_at, patch_at) = (
+        blocked.message.find(&plugin),
+        blocked.message.find(&command),
+    );
+    assert!(
+        plugin_at.is_some() && plugin_at < patch_at,
+        "{}",
+        blocked.message
+    );
     // Pasted unchanged, the command is refused by the reason rules instead of clearing.
     assert_eq!(
         wfe_api::block::check_reason(
