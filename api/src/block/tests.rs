@@ -100,13 +100,14 @@ fn only_a_webhook_stamped_record_for_this_failure_by_a_clearer_releases_the_bloc
         .push("system:serviceaccount:ops:bot".into());
     let bot = user("system:serviceaccount:ops:bot", &[]);
     type Edit = fn(&mut BlockClearance);
-    let cases: Vec<(
-        &str,
+    type Case<'a> = (
+        &'a str,
         UserInfo,
         Edit,
-        &BlockPolicy,
+        &'a BlockPolicy,
         Option<Vec<RecordProblem>>,
-    )> = vec![
+    );
+    let cases: Vec<Case<'_>> = vec![
         ("alice, as stamped", alice(), |_| {}, &policy, None),
         (
             "allow-listed service account",

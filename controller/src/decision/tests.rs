@@ -944,7 +944,8 @@ fn a_forged_clearance_never_releases_the_block_and_is_reported_once() {
     let blocked = failed("old", t0(), true, 0, &s);
     let d = decide_at(&blocked, None, &[], at(10), &s);
     let blocked = with_status(blocked, |st| *st = d.status.clone());
-    let forgeries: [(&str, fn(&mut BlockClearance)); 4] = [
+    type Forge = fn(&mut BlockClearance);
+    let forgeries: [(&str, Forge); 4] = [
         ("the controller's identity", |c| {
             c.cleared_by = keys::DEFAULT_CONTROLLER_USERNAME.into()
         }),
