@@ -2,7 +2,7 @@
 
 use schemars::{Schema, SchemaGenerator, json_schema};
 
-use crate::resource::{FailureReason, SkipReason};
+use crate::status::{FailureReason, SkipReason};
 
 /// Maximum number of workflow parameters.
 pub const MAX_PARAMETERS: usize = 64;

@@ -8,11 +8,13 @@ pub mod identity;
 pub mod keys;
 pub mod naming;
 pub mod resource;
+pub mod status;
 pub mod target;
 pub mod validation;
 
 pub use bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMETERS};
 pub use resource::*;
+pub use status::*;
 pub use validation::{
     SpecPolicy, Violation, Violations, changed_spec_fields, parse_workflow_execution, validate_spec,
 };
