@@ -20,10 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector::{Store, store::Writer};
 use kube::runtime::watcher;
-use wfe_api::{
-    Phase, PipelineRunRef, RemediationRequestRef, WorkflowExecution, WorkflowExecutionSpec,
-    WorkflowExecutionStatus, WorkflowRef,
-};
+use wfe_api::{Phase, PipelineRunRef, WorkflowExecution, WorkflowExecutionStatus};
 use wfe_controller::Settings;
 use wfe_controller::decision::{Step, World, decide};
 use wfe_controller::index::TargetIndex;
@@ -40,30 +37,10 @@ fn target(i: usize) -> String {
 
 /// A WFE as the API server stores it: metadata, a realistic spec and, when terminal, a status.
 fn wfe(name: &str, target: &str) -> WorkflowExecution {
-    let mut w = WorkflowExecution::new(
-        name,
-        WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef {
-                name: format!("rr-{name}"),
-                ..Default::default()
-            },
-            workflow_ref: WorkflowRef {
-                workflow_id: "restart-deployment".into(),
-                version: "v1".into(),
-                container_image: "registry.example/workflows/restart:v1".into(),
-                container_digest: None,
-            },
-            target_resource: target.into(),
-            parameters: [("REPLICAS".to_owned(), "3".to_owned())].into(),
-            confidence: Some(0.92),
-            rationale: Some("memory leak after the last rollout; a restart clears it".into()),
-            execution_config: None,
-        },
-    );
-    w.metadata.namespace = Some("team-a".into());
-    w.metadata.uid = Some(format!("uid-{name}"));
-    w.metadata.generation = Some(1);
-    w.metadata.resource_version = Some("1".into());
+    let mut w = wfe_testing::wfe_on(name, target);
+    w.spec.parameters = [("REPLICAS".to_owned(), "3".to_owned())].into();
+    w.spec.confidence = Some(0.92);
+    w.spec.rationale = Some("memory leak after the last rollout; a restart clears it".into());
     w
 }
 

@@ -42,10 +42,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Config};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use wfe_api::{
-    AuditEventType, Phase, RemediationRequestRef, WorkflowExecution, WorkflowExecutionSpec,
-    WorkflowRef, keys,
-};
+use wfe_api::{AuditEventType, Phase, WorkflowExecution, keys};
 use wfe_audit::{AuditError, AuditTrail};
 use wfe_controller::{Metrics, Settings, tekton};
 
@@ -218,27 +215,15 @@ where
 
 /// A WFE on its own target, with the spec size of a typical request.
 fn new_wfe(namespace: &str, name: &str, target_namespace: &str, i: usize) -> WorkflowExecution {
-    let mut w = WorkflowExecution::new(
-        name,
-        WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef {
-                name: format!("rr-{name}"),
-                ..Default::default()
-            },
-            workflow_ref: WorkflowRef {
-                workflow_id: "restart-deployment".into(),
-                version: "v1".into(),
-                container_image: "registry.example/workflows/restart:v1".into(),
-                container_digest: None,
-            },
-            target_resource: format!("{target_namespace}/Deployment/app-{i}"),
-            parameters: [("REPLICAS".to_owned(), "3".to_owned())].into(),
-            confidence: Some(0.9),
-            rationale: Some("memory leak after the last rollout; a restart clears it".into()),
-            execution_config: None,
-        },
-    );
+    // Created by this example, not read back: the API server assigns uid and versions.
+    let mut w = wfe_testing::wfe_on(name, &format!("{target_namespace}/Deployment/app-{i}"));
+    w.spec.parameters = [("REPLICAS".to_owned(), "3".to_owned())].into();
+    w.spec.confidence = Some(0.9);
+    w.spec.rationale = Some("memory leak after the last rollout; a restart clears it".into());
     w.metadata.namespace = Some(namespace.to_owned());
+    w.metadata.uid = None;
+    w.metadata.generation = None;
+    w.metadata.resource_version = None;
     w
 }
 

@@ -117,7 +117,7 @@ impl TargetIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::wfe_on;
+    use wfe_testing::wfe_on;
 
     #[test]
     fn follows_applies_deletes_and_relists() {

@@ -14,8 +14,6 @@ pub mod runner;
 pub mod settings;
 pub mod succeeded;
 pub mod tekton;
-#[cfg(test)]
-mod test_support;
 
 pub use api_calls::{API_CALLS, ApiCall};
 pub use error::Error;

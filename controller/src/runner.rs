@@ -203,7 +203,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::wfe_on;
+    use wfe_testing::wfe_on;
 
     #[test]
     fn pipeline_run_events_map_to_the_exact_owner() {

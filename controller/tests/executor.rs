@@ -19,10 +19,7 @@ use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
-use wfe_api::{
-    AuditEventType, Phase, RemediationRequestRef, WorkflowExecution, WorkflowExecutionSpec,
-    WorkflowRef, keys, naming,
-};
+use wfe_api::{AuditEventType, Phase, WorkflowExecution, keys, naming};
 use wfe_audit::{AuditError, AuditTrail};
 use wfe_controller::audit_due::{due_events, record_delivery};
 use wfe_controller::decision::{World, decide};
@@ -88,30 +85,8 @@ impl RecordingAudit {
 }
 
 fn wfe(name: &str) -> WorkflowExecution {
-    let mut w = WorkflowExecution::new(
-        name,
-        WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef {
-                name: format!("rr-{name}"),
-                ..Default::default()
-            },
-            workflow_ref: WorkflowRef {
-                workflow_id: "restart-deployment".into(),
-                version: "v1".into(),
-                container_image: "registry.example/workflows/restart:v1".into(),
-                container_digest: None,
-            },
-            target_resource: TARGET.into(),
-            parameters: [("REPLICAS".to_owned(), "3".to_owned())].into(),
-            confidence: None,
-            rationale: None,
-            execution_config: None,
-        },
-    );
-    w.metadata.namespace = Some("team-a".into());
-    w.metadata.uid = Some(format!("uid-{name}"));
-    w.metadata.generation = Some(1);
-    w.metadata.resource_version = Some("1".into());
+    let mut w = wfe_testing::wfe_on(name, TARGET);
+    w.spec.parameters = [("REPLICAS".to_owned(), "3".to_owned())].into();
     w.metadata.finalizers = Some(vec![keys::FINALIZER.to_owned()]);
     w
 }

@@ -8,10 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use proptest::prelude::*;
-use wfe_api::{
-    BlockClearance, Phase, RemediationRequestRef, WorkflowExecution, WorkflowExecutionSpec,
-    WorkflowRef, keys, naming,
-};
+use wfe_api::{BlockClearance, Phase, WorkflowExecution, keys, naming};
 use wfe_controller::Settings;
 use wfe_controller::decision::{CreateOutcome, Step, World, decide, decide_after_create};
 use wfe_controller::history;
@@ -96,33 +93,10 @@ impl Sim {
     fn create(&mut self, target: &str, valid: bool) {
         self.next_uid += 1;
         let name = format!("w{}", self.next_uid);
-        let mut w = WorkflowExecution::new(
-            &name,
-            WorkflowExecutionSpec {
-                remediation_request_ref: RemediationRequestRef {
-                    name: "rr".into(),
-                    ..Default::default()
-                },
-                workflow_ref: WorkflowRef {
-                    workflow_id: "wf".into(),
-                    version: "v1".into(),
-                    container_image: if valid {
-                        "registry.example/wf:v1".into()
-                    } else {
-                        String::new()
-                    },
-                    container_digest: None,
-                },
-                target_resource: target.into(),
-                parameters: Default::default(),
-                confidence: None,
-                rationale: None,
-                execution_config: None,
-            },
-        );
-        w.metadata.namespace = Some("ns".into());
-        w.metadata.uid = Some(format!("uid-{name}"));
-        w.metadata.generation = Some(1);
+        let mut w = wfe_testing::wfe_on(&name, target);
+        if !valid {
+            w.spec.workflow_ref.container_image = String::new();
+        }
         self.wfes.push(w);
     }
 

@@ -4,9 +4,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use wfe_api::{
     BlockClearance, BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase,
-    PhaseReason, PipelineRunRef, PipelineRunStatus, RecentRemediation, RemediationRequestRef,
-    SkipDetails, SkipReason, WorkflowExecution, WorkflowExecutionSpec, WorkflowExecutionStatus,
-    WorkflowRef, keys,
+    PhaseReason, PipelineRunRef, PipelineRunStatus, RecentRemediation, SkipDetails, SkipReason,
+    WorkflowExecution, WorkflowExecutionStatus, keys,
 };
 
 pub const TARGET: &str = "team-a/Deployment/payment-api";
@@ -23,39 +22,16 @@ pub fn at(secs: i64) -> Timestamp {
 }
 
 pub fn wfe(name: &str, target: &str, created: i64) -> WorkflowExecution {
-    let mut w = WorkflowExecution::new(
-        name,
-        WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef {
-                name: format!("rr-{name}"),
-                ..Default::default()
-            },
-            workflow_ref: WorkflowRef {
-                workflow_id: "restart-deployment".into(),
-                version: "v1".into(),
-                container_image: "registry.example/workflows/restart:v1".into(),
-                container_digest: None,
-            },
-            target_resource: target.into(),
-            parameters: Default::default(),
-            confidence: None,
-            rationale: None,
-            execution_config: None,
-        },
-    );
-    w.metadata.namespace = Some("team-a".into());
+    let mut w = wfe_testing::wfe_on(name, target);
     w.metadata.creation_timestamp = Some(Time(at(created)));
     w
 }
 
 pub fn with(
-    mut w: WorkflowExecution,
+    w: WorkflowExecution,
     f: impl FnOnce(&mut WorkflowExecutionStatus),
 ) -> WorkflowExecution {
-    let mut s = w.status.take().unwrap_or_default();
-    f(&mut s);
-    w.status = Some(s);
-    w
+    wfe_testing::with_status(w, f)
 }
 
 pub fn running(name: &str, started: i64) -> WorkflowExecution {

@@ -1,8 +1,6 @@
 use super::*;
 use crate::tekton::{RunOwner, SucceededCondition, TaskRunView};
-use wfe_api::{
-    AuditEventType, BlockClearance, RemediationRequestRef, WorkflowExecutionSpec, WorkflowRef,
-};
+use wfe_api::{AuditEventType, BlockClearance};
 
 const TARGET: &str = "team-a/Deployment/payment-api";
 
@@ -20,29 +18,8 @@ fn at(secs: i64) -> Timestamp {
 }
 
 pub(crate) fn wfe(name: &str) -> WorkflowExecution {
-    let mut w = WorkflowExecution::new(
-        name,
-        WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef {
-                name: format!("rr-{name}"),
-                ..Default::default()
-            },
-            workflow_ref: WorkflowRef {
-                workflow_id: "restart-deployment".into(),
-                version: "v1".into(),
-                container_image: "registry.example/workflows/restart:v1".into(),
-                container_digest: None,
-            },
-            target_resource: TARGET.into(),
-            parameters: Default::default(),
-            confidence: None,
-            rationale: None,
-            execution_config: None,
-        },
-    );
-    w.metadata.namespace = Some("team-a".into());
-    w.metadata.uid = Some(format!("uid-{name}"));
-    w.metadata.generation = Some(1);
+    let mut w = wfe_testing::wfe_on(name, TARGET);
+    w.metadata.resource_version = None;
     w
 }
 

@@ -1,33 +1,17 @@
 use super::*;
-use wfe_api::{ExecutionConfig, RemediationRequestRef, WorkflowExecutionSpec, WorkflowRef};
+use wfe_api::ExecutionConfig;
 
 fn wfe() -> WorkflowExecution {
-    let mut w = WorkflowExecution::new(
-        "restart-1",
-        WorkflowExecutionSpec {
-            remediation_request_ref: RemediationRequestRef {
-                name: "rr-1".into(),
-                ..Default::default()
-            },
-            workflow_ref: WorkflowRef {
-                workflow_id: "restart-deployment".into(),
-                version: "v1".into(),
-                container_image: "registry.example/workflows/restart:v1".into(),
-                container_digest: None,
-            },
-            target_resource: "team-a/Deployment/payment-api".into(),
-            parameters: [
-                ("ZETA".to_owned(), "z".to_owned()),
-                ("ALPHA".to_owned(), "a".to_owned()),
-            ]
-            .into(),
-            confidence: None,
-            rationale: None,
-            execution_config: None,
-        },
-    );
-    w.metadata.namespace = Some("team-a".into());
+    let mut w = wfe_testing::wfe_on("restart-1", "team-a/Deployment/payment-api");
+    w.spec.remediation_request_ref.name = "rr-1".into();
+    w.spec.parameters = [
+        ("ZETA".to_owned(), "z".to_owned()),
+        ("ALPHA".to_owned(), "a".to_owned()),
+    ]
+    .into();
     w.metadata.uid = Some("uid-1".into());
+    w.metadata.generation = None;
+    w.metadata.resource_version = None;
     w
 }
 
