@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod metrics_auth;
 pub mod run;
 pub mod validate;
+pub mod yaml;

@@ -98,11 +98,11 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
 /// The configurations as a multi-document YAML stream.
 pub fn webhook_configurations_yaml(
     opts: &WebhookConfigOptions,
-) -> Result<String, serde_yaml::Error> {
+) -> Result<String, serde_saphyr::SerializeError> {
     let mut out = String::new();
     for doc in webhook_configurations(opts) {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&doc)?);
+        out.push_str(&serde_saphyr::to_string(&doc)?);
     }
     Ok(out)
 }
@@ -276,7 +276,7 @@ mod tests {
         let parsed: Vec<Value> = yaml
             .split("---\n")
             .filter(|d| !d.trim().is_empty())
-            .map(|d| serde_yaml::from_str(d).expect("yaml doc"))
+            .map(|d| serde_saphyr::from_str(d).expect("yaml doc"))
             .collect();
         assert_eq!(parsed, docs);
     }
