@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use wfe_audit::{AuditMetrics, AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
-use wfe_certs::{CertMetrics, CertStore};
+use wfe_audit::{AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
+use wfe_certs::CertStore;
 use wfe_webhook::{AppState, ClearanceDenial, ClearancePolicy, DenialSink, SubjectAccessReviewer};
 
 use crate::config::{AuditSinkKind, Config};
@@ -269,7 +269,7 @@ pub async fn serve(
             .await
             .map_err(|e| RunError::Controller(e.to_string()))?;
     }
-    let registry = prometheus::Registry::new();
+    let telemetry = crate::service_metrics::ServiceMetrics::new()?;
     let controller_username = identity::controller_username(
         &cfg.controller_identity,
         identity::IN_CLUSTER_TOKEN.as_ref(),
@@ -278,7 +278,7 @@ pub async fn serve(
     let servers_stop = CancellationToken::new();
     let certs = Arc::new(CertStore::new(
         cfg.webhook.cert_dir.clone(),
-        CertMetrics::new(&registry)?,
+        telemetry.certs.clone(),
     ));
     if let Err(e) = certs.reload() {
         tracing::warn!(error = %e, cert_dir = %cfg.webhook.cert_dir.display(), "serving certificate not loaded yet; not ready until it is");
@@ -289,12 +289,12 @@ pub async fn serve(
 
     let trail = AuditTrailImpl::new(
         &audit_settings(&cfg, &controller_username),
-        AuditMetrics::register(&registry)?,
+        telemetry.audit.clone(),
     )?;
     let mut state = AppState::new(
         webhook_settings(&cfg, &controller_username),
         Arc::new(SubjectAccessReviewer::new(client.clone())),
-        wfe_webhook::Metrics::new(&registry)?,
+        telemetry.admission.clone(),
     );
     if cfg.audit.record_denials {
         state = state.with_denial_sink(Arc::new(LocalDenialSink(trail.local_recorder())));
@@ -327,7 +327,7 @@ pub async fn serve(
             client.clone(),
             SCRAPE_DECISION_TTL,
         ));
-        let router = crate::metrics::router(registry.clone(), Some(auth));
+        let router = crate::metrics::router(telemetry.registry.clone(), Some(auth));
         tokio::spawn(serve_tls_task(
             "metrics",
             listeners.metrics,
@@ -336,7 +336,7 @@ pub async fn serve(
             servers_stop.clone(),
         ))
     } else {
-        let router = crate::metrics::router(registry.clone(), None);
+        let router = crate::metrics::router(telemetry.registry.clone(), None);
         tokio::spawn(serve_http(
             "metrics",
             listeners.metrics,
@@ -356,7 +356,7 @@ pub async fn serve(
     let controller_stop = CancellationToken::new();
     let mut controller: JoinHandle<Result<(), RunError>> = if parts.controller {
         let settings = controller_settings(&cfg);
-        let ctrl_metrics = Arc::new(wfe_controller::Metrics::new(&registry)?);
+        let ctrl_metrics = telemetry.controller.clone();
         spawn_controller(
             &cfg,
             client.clone(),

@@ -54,7 +54,7 @@ pub fn decode_event(
             Err(violation) => {
                 metrics
                     .reconcile_errors
-                    .with_label_values(&["decode"])
+                    .with_label_values(&[crate::error::DECODE_KIND])
                     .inc();
                 warn!(wfe = %name, error = %violation, "WorkflowExecution does not decode; it is skipped until it is fixed or deleted");
                 None

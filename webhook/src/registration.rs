@@ -3,7 +3,9 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::server::{MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH};
+use crate::server::{
+    MUTATE_STATUS_PATH, STATUS_OPERATIONS, VALIDATE_OPERATIONS, VALIDATE_PATH, VALIDATE_STATUS_PATH,
+};
 use crate::settings::DEFAULT_CONTROLLER_USERNAME;
 
 /// Where the API server reaches the webhook.
@@ -63,7 +65,7 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
                 opts,
                 "validate.workflowexecution.kubernaut.ai",
                 VALIDATE_PATH,
-                &["CREATE", "UPDATE"],
+                VALIDATE_OPERATIONS,
                 "workflowexecutions",
                 false,
             ),
@@ -75,7 +77,7 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
                 opts,
                 "mutate-status.workflowexecution.kubernaut.ai",
                 MUTATE_STATUS_PATH,
-                &["UPDATE"],
+                STATUS_OPERATIONS,
                 "workflowexecutions/status",
                 true,
             ),
@@ -87,7 +89,7 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
                 opts,
                 "validate-status.workflowexecution.kubernaut.ai",
                 VALIDATE_STATUS_PATH,
-                &["UPDATE"],
+                STATUS_OPERATIONS,
                 "workflowexecutions/status",
                 true,
             ),

@@ -75,19 +75,42 @@ impl AppState {
     }
 }
 
+/// Operations the spec webhook is registered for.
+pub const VALIDATE_OPERATIONS: &[&str] = &["CREATE", "UPDATE"];
+/// Operations the status webhooks are registered for.
+pub const STATUS_OPERATIONS: &[&str] = &["UPDATE"];
+/// `operation` label of a request whose body could not be read or parsed.
+pub(crate) const UNKNOWN_OPERATION: &str = "UNKNOWN";
+
+/// One of the three webhooks; its label names it in metrics and logs.
 #[derive(Clone, Copy, Debug)]
-enum Webhook {
+pub(crate) enum Webhook {
     Validate,
     MutateStatus,
     ValidateStatus,
 }
 
 impl Webhook {
-    fn label(self) -> &'static str {
+    /// Every webhook, for metrics that exist from the start.
+    pub(crate) const ALL: [Webhook; 3] = [
+        Webhook::Validate,
+        Webhook::MutateStatus,
+        Webhook::ValidateStatus,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Webhook::Validate => "validate",
             Webhook::MutateStatus => "mutate-status",
             Webhook::ValidateStatus => "validate-status",
+        }
+    }
+
+    /// The operations it is registered for (what the API server can send it).
+    pub(crate) fn operations(self) -> &'static [&'static str] {
+        match self {
+            Webhook::Validate => VALIDATE_OPERATIONS,
+            Webhook::MutateStatus | Webhook::ValidateStatus => STATUS_OPERATIONS,
         }
     }
 }
@@ -133,7 +156,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 too_large_review(limit),
-                "UNKNOWN",
+                UNKNOWN_OPERATION,
                 false,
             )
         }
@@ -146,14 +169,19 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             (
                 StatusCode::BAD_REQUEST,
                 error_review(&err),
-                "UNKNOWN",
+                UNKNOWN_OPERATION,
                 false,
             )
         }
         Ok(bytes) => match parse_review(&bytes) {
             Err(e) => {
                 tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
-                (StatusCode::BAD_REQUEST, error_review(&e), "UNKNOWN", false)
+                (
+                    StatusCode::BAD_REQUEST,
+                    error_review(&e),
+                    UNKNOWN_OPERATION,
+                    false,
+                )
             }
             Ok(req) => {
                 let verdict = decide(&state, webhook, &req).await;
