@@ -90,7 +90,7 @@ pub struct Config {
     pub cooldown: ConfigDuration,
     /// Exponential backoff after pre-execution failures.
     pub backoff: Backoff,
-    /// Username of the controller; empty derives it from the in-cluster service account token.
+    /// Username of the controller; empty asks the API server (SelfSubjectReview) at start-up.
     pub controller_identity: String,
     /// Block clearance rules.
     pub clearance: Clearance,

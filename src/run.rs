@@ -58,6 +58,9 @@ pub enum RunError {
     /// Leader election failed.
     #[error(transparent)]
     Leader(#[from] leader::LeaderError),
+    /// The controller's own username is unknown.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
 }
 
 /// The three listening sockets, bound before anything starts so a busy port fails fast.
@@ -270,10 +273,8 @@ pub async fn serve(
             .map_err(|e| RunError::Controller(e.to_string()))?;
     }
     let telemetry = crate::service_metrics::ServiceMetrics::new()?;
-    let controller_username = identity::controller_username(
-        &cfg.controller_identity,
-        identity::IN_CLUSTER_TOKEN.as_ref(),
-    );
+    let controller_username =
+        identity::controller_username(&cfg.controller_identity, &client).await?;
 
     let servers_stop = CancellationToken::new();
     let certs = Arc::new(CertStore::new(
