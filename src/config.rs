@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_yaml::Value;
+use serde_json::Value;
 use wfe_api::block::{ClearanceRules, DEFAULT_MAX_CONSECUTIVE_FAILURES};
 
 /// Environment variables with this prefix override config keys (`WFE_BACKOFF_BASE=2m`).
@@ -91,7 +91,7 @@ pub struct Config {
     pub cooldown: ConfigDuration,
     /// Exponential backoff after pre-execution failures.
     pub backoff: Backoff,
-    /// Username of the controller; empty derives it from the in-cluster service account token.
+    /// Username of the controller; empty asks the API server (SelfSubjectReview) at start-up.
     pub controller_identity: String,
     /// Block clearance rules.
     pub clearance: ClearanceRules,
@@ -349,12 +349,12 @@ impl Config {
                 })?;
                 parse_yaml(&text, &path.display().to_string())?
             }
-            None => Value::Mapping(Default::default()),
+            None => Value::Object(Default::default()),
         };
         if tree.is_null() {
-            tree = Value::Mapping(Default::default());
+            tree = Value::Object(Default::default());
         }
-        if !tree.is_mapping() {
+        if !tree.is_object() {
             return Err(key_error(
                 "<root>",
                 "the config file must be a YAML mapping of keys to values",
@@ -543,7 +543,7 @@ impl Config {
 
     /// The configuration as YAML (every key, defaults filled in).
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 }
 
@@ -579,19 +579,17 @@ pub fn env_name(key: &str) -> String {
 pub fn leaf_keys() -> Vec<String> {
     fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
         match v {
-            Value::Mapping(m) => {
+            Value::Object(m) => {
                 for (k, child) in m {
-                    if let Some(k) = k.as_str() {
-                        let path = if prefix.is_empty() {
-                            k.to_owned()
-                        } else {
-                            format!("{prefix}.{k}")
-                        };
-                        if child.is_mapping() {
-                            walk(&path, child, out)
-                        } else {
-                            out.push(path)
-                        }
+                    let path = if prefix.is_empty() {
+                        k.to_owned()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    if child.is_object() {
+                        walk(&path, child, out)
+                    } else {
+                        out.push(path)
                     }
                 }
             }
@@ -599,40 +597,44 @@ pub fn leaf_keys() -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(v) = serde_yaml::to_value(Config::default()) {
+    if let Ok(v) = serde_json::to_value(Config::default()) {
         walk("", &v, &mut out);
     }
     out
 }
 
+/// The file as an untyped tree: the typed pass runs after the env and `--set` overrides.
 fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigError> {
-    serde_yaml::from_str(text).map_err(|e| ConfigError::Yaml {
-        path: origin.to_owned(),
-        message: e.to_string(),
+    serde_saphyr::from_str_with_options(text, crate::yaml::untyped_options()).map_err(|e| {
+        ConfigError::Yaml {
+            path: origin.to_owned(),
+            message: crate::yaml::describe_error(&e, origin),
+        }
     })
 }
 
 /// An override value is YAML too (`true`, `5`, `[a, b]`), falling back to the raw string.
 fn parse_scalar(raw: &str) -> Value {
-    serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+    serde_saphyr::from_str_with_options(raw, crate::yaml::untyped_options())
+        .unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
 fn set_path(tree: &mut Value, key: &str, value: Value) {
     let mut node = tree;
     let parts: Vec<&str> = key.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
-        if !node.is_mapping() {
-            *node = Value::Mapping(Default::default());
+        if !node.is_object() {
+            *node = Value::Object(Default::default());
         }
-        let Value::Mapping(map) = node else { return };
-        let k = Value::String((*part).to_owned());
+        let Value::Object(map) = node else { return };
+        let k = (*part).to_owned();
         if i == parts.len() - 1 {
             map.insert(k, value);
             return;
         }
         node = map
             .entry(k)
-            .or_insert_with(|| Value::Mapping(Default::default()));
+            .or_insert_with(|| Value::Object(Default::default()));
     }
 }
 
@@ -768,6 +770,15 @@ mod tests {
             })),
             "webhook.prot"
         );
+    }
+
+    #[test]
+    fn malformed_yaml_names_the_file_and_line() {
+        let err = load_yaml("cooldown: 5m\nbackoff:\n  base: [1m\n").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConfigError::Yaml { .. }), "{err:?}");
+        assert!(text.contains("config.yaml:3:9"), "{text}");
+        assert!(text.contains("unclosed bracket"), "{text}");
     }
 
     #[test]

@@ -1,36 +1,46 @@
-//! The controller's own username, as the API server reports it in `userInfo`.
+//! The controller's own username, as the API server reports it in `userInfo`: configured, or
+//! asked from the API server itself (SelfSubjectReview), never guessed.
 
-use std::path::Path;
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use kube::api::{Api, PostParams};
 
-use base64::Engine;
-
-/// Where Kubernetes mounts a pod's service account token.
-pub const IN_CLUSTER_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-/// Used when nothing else names the controller (matches `deploy/`).
+/// The username `deploy/` gives the controller; the default of `webhook-config`.
 pub const DEFAULT_CONTROLLER_USERNAME: &str = wfe_api::keys::DEFAULT_CONTROLLER_USERNAME;
 
-/// Configured identity, else the `sub` claim of the in-cluster token, else the default.
-pub fn controller_username(configured: &str, token_file: &Path) -> String {
-    if !configured.trim().is_empty() {
-        return configured.trim().to_owned();
-    }
-    std::fs::read_to_string(token_file)
-        .ok()
-        .and_then(|t| subject_of_token(&t))
-        .unwrap_or_else(|| DEFAULT_CONTROLLER_USERNAME.to_owned())
+/// Why the controller's username is unknown; start-up stops rather than guess, because the
+/// status webhooks' `matchConditions` and the clearance policy depend on it.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The SelfSubjectReview failed (API server older than 1.28, or unreachable).
+    #[error(
+        "cannot learn the controller's username from the API server (SelfSubjectReview failed: {0}); set `controllerIdentity` in the config (e.g. system:serviceaccount:<namespace>:<name>)"
+    )]
+    Review(#[source] kube::Error),
+    /// The API server answered without a username.
+    #[error(
+        "the API server's SelfSubjectReview named no username; set `controllerIdentity` in the config (e.g. system:serviceaccount:<namespace>:<name>)"
+    )]
+    NoUsername,
 }
 
-/// The `sub` claim of a service account JWT (`system:serviceaccount:<ns>:<name>`), unverified:
-/// it is our own mounted token, read only to learn our name.
-pub fn subject_of_token(token: &str) -> Option<String> {
-    let payload = token.trim().split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let sub = claims.get("sub")?.as_str()?;
-    sub.starts_with("system:serviceaccount:")
-        .then(|| sub.to_owned())
+/// `controllerIdentity` when configured, else the username the API server sees for `client`.
+pub async fn controller_username(
+    configured: &str,
+    client: &kube::Client,
+) -> Result<String, IdentityError> {
+    if !configured.trim().is_empty() {
+        return Ok(configured.trim().to_owned());
+    }
+    let review = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(IdentityError::Review)?;
+    review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .filter(|name| !name.trim().is_empty())
+        .ok_or(IdentityError::NoUsername)
 }
 
 /// The username of a service account.
@@ -41,50 +51,81 @@ pub fn service_account_username(namespace: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use tower_test::mock;
 
-    fn jwt(claims: serde_json::Value) -> String {
-        let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-        format!(
-            "{}.{}.sig",
-            enc(br#"{"alg":"RS256"}"#),
-            enc(claims.to_string().as_bytes())
-        )
+    const PATH: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+
+    /// Asks with a mocked API server that answers the one expected request with `reply`.
+    async fn ask(configured: &str, code: u16, reply: Value) -> Result<String, IdentityError> {
+        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(service, "default");
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await?;
+            let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                    .unwrap(),
+            );
+            Some((method, path, body))
+        });
+        let result = controller_username(configured, &client).await;
+        drop(client);
+        let seen = server.await.unwrap();
+        if configured.trim().is_empty() {
+            let (method, path, body) = seen.expect("a SelfSubjectReview was sent");
+            assert_eq!((method.as_str(), path.as_str()), ("POST", PATH));
+            assert_eq!(body["kind"], "SelfSubjectReview");
+            assert_eq!(body["apiVersion"], "authentication.k8s.io/v1");
+        } else {
+            assert!(seen.is_none(), "a configured identity asks nothing");
+        }
+        result
     }
 
-    #[test]
-    fn configured_identity_wins() {
-        assert_eq!(controller_username(" me ", Path::new("/nonexistent")), "me");
+    fn review(user_info: Value) -> Value {
+        json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null}, "status": {"userInfo": user_info}})
     }
 
-    #[test]
-    fn derived_from_the_mounted_token() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("token");
-        std::fs::write(
-            &path,
-            jwt(serde_json::json!({"sub": "system:serviceaccount:ops:wfe"})),
-        )
-        .unwrap();
-        assert_eq!(
-            controller_username("", &path),
-            "system:serviceaccount:ops:wfe"
+    #[tokio::test]
+    async fn configured_identity_wins_without_asking() {
+        let name = ask(" me ", 500, json!({})).await.unwrap();
+        assert_eq!(name, "me");
+    }
+
+    #[tokio::test]
+    async fn the_api_server_names_the_controller() {
+        let user = json!({"username": "system:serviceaccount:ops:wfe", "groups": ["system:authenticated"]});
+        let name = ask("", 201, review(user)).await.unwrap();
+        assert_eq!(name, "system:serviceaccount:ops:wfe");
+        assert!(
+            wfe_controller::API_CALLS.iter().any(|c| c.verb == "create"
+                && c.group == "authentication.k8s.io"
+                && c.resource == "selfsubjectreviews"),
+            "the SelfSubjectReview is declared in API_CALLS"
         );
     }
 
-    #[test]
-    fn falls_back_to_the_default() {
-        assert_eq!(
-            controller_username("", Path::new("/nonexistent")),
-            DEFAULT_CONTROLLER_USERNAME
-        );
-        assert_eq!(subject_of_token("garbage"), None);
-        assert_eq!(
-            subject_of_token(&jwt(serde_json::json!({"sub": "alice"}))),
-            None
-        );
-        assert_eq!(
-            service_account_username("a", "b"),
-            "system:serviceaccount:a:b"
-        );
+    #[tokio::test]
+    async fn failures_stop_start_up_naming_the_config_key() {
+        let not_served = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": "NotFound", "message": "the server could not find the requested resource", "code": 404});
+        let err = ask("", 404, not_served).await.unwrap_err();
+        assert!(matches!(err, IdentityError::Review(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("SelfSubjectReview"), "{text}");
+        assert!(text.contains("set `controllerIdentity`"), "{text}");
+        let err = ask("", 201, review(json!({"username": ""})))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IdentityError::NoUsername), "{err:?}");
+        assert!(err.to_string().contains("`controllerIdentity`"));
     }
 }

@@ -4,9 +4,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use kube::runtime::utils::Backoff as _;
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use wfe_controller::reconnect::{API_RETRY, Retry};
 
 /// Leader election could not run.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,7 @@ where
     W: FnMut(CancellationToken) -> Fut,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    let (mut leading_rx, manager_task) = manager.watch().await;
+    let (mut leading_rx, manager_task) = watch_lease(manager);
     let mut term: Option<(CancellationToken, JoinHandle<Result<(), String>>)> = None;
     let outcome = loop {
         let leading = *leading_rx.borrow_and_update();
@@ -143,6 +145,45 @@ where
         Err(e) => tracing::warn!(error = %e, "leader election task failed"),
     }
     outcome
+}
+
+/// `LeaseManager::watch` with this service's retry policy: the library's doubles from 1 s to
+/// 30 s, which after an API-server restart can leave the Lease unrenewed (and nothing
+/// reconciling) for half a minute; `API_RETRY` retries within 2 s (jittered). Sends every
+/// change of "this replica leads"; when every receiver is gone it releases the lease and ends.
+fn watch_lease(
+    manager: LeaseManager,
+) -> (
+    tokio::sync::watch::Receiver<bool>,
+    JoinHandle<Result<(), kube_lease_manager::LeaseManagerError>>,
+) {
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut retry = Retry::new(API_RETRY);
+        loop {
+            tokio::select! {
+                biased;
+                () = sender.closed() => return manager.release().await,
+                result = manager.changed() => match result {
+                    Ok(leading) => {
+                        retry.reset();
+                        if sender.send(leading).is_err() {
+                            return manager.release().await;
+                        }
+                    }
+                    Err(e) => {
+                        let delay = retry.next().unwrap_or(API_RETRY.max);
+                        tracing::warn!(error = %e, retry_in = ?delay, "leader election: Lease call failed; retrying");
+                        tokio::select! {
+                            () = sender.closed() => return manager.release().await,
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                },
+            }
+        }
+    });
+    (receiver, task)
 }
 
 async fn end_term(

@@ -9,4 +9,6 @@ pub mod logging;
 pub mod metrics;
 pub mod metrics_auth;
 pub mod run;
+pub mod service_metrics;
 pub mod validate;
+pub mod yaml;

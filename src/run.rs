@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wfe_api::block::BlockPolicy;
-use wfe_audit::{AuditMetrics, AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
-use wfe_certs::{CertMetrics, CertStore};
+use wfe_audit::{AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
+use wfe_certs::CertStore;
 use wfe_webhook::{AppState, ClearanceDenial, DenialSink, SubjectAccessReviewer};
 
 use crate::config::{AuditSinkKind, Config};
@@ -59,6 +59,9 @@ pub enum RunError {
     /// Leader election failed.
     #[error(transparent)]
     Leader(#[from] leader::LeaderError),
+    /// The controller's own username is unknown.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
 }
 
 /// The three listening sockets, bound before anything starts so a busy port fails fast.
@@ -270,17 +273,15 @@ pub async fn serve(
             .await
             .map_err(|e| RunError::Controller(e.to_string()))?;
     }
-    let registry = prometheus::Registry::new();
-    let controller_username = identity::controller_username(
-        &cfg.controller_identity,
-        identity::IN_CLUSTER_TOKEN.as_ref(),
-    );
+    let telemetry = crate::service_metrics::ServiceMetrics::new()?;
+    let controller_username =
+        identity::controller_username(&cfg.controller_identity, &client).await?;
     let block = block_policy(&cfg, &controller_username);
 
     let servers_stop = CancellationToken::new();
     let certs = Arc::new(CertStore::new(
         cfg.webhook.cert_dir.clone(),
-        CertMetrics::new(&registry)?,
+        telemetry.certs.clone(),
     ));
     if let Err(e) = certs.reload() {
         tracing::warn!(error = %e, cert_dir = %cfg.webhook.cert_dir.display(), "serving certificate not loaded yet; not ready until it is");
@@ -291,12 +292,12 @@ pub async fn serve(
 
     let trail = AuditTrailImpl::new(
         &audit_settings(&cfg, &controller_username),
-        AuditMetrics::register(&registry)?,
+        telemetry.audit.clone(),
     )?;
     let mut state = AppState::new(
         webhook_settings(&cfg, block.clone()),
         Arc::new(SubjectAccessReviewer::new(client.clone())),
-        wfe_webhook::Metrics::new(&registry)?,
+        telemetry.admission.clone(),
     );
     if cfg.audit.record_denials {
         state = state.with_denial_sink(Arc::new(LocalDenialSink(trail.local_recorder())));
@@ -329,7 +330,7 @@ pub async fn serve(
             client.clone(),
             SCRAPE_DECISION_TTL,
         ));
-        let router = crate::metrics::router(registry.clone(), Some(auth));
+        let router = crate::metrics::router(telemetry.registry.clone(), Some(auth));
         tokio::spawn(serve_tls_task(
             "metrics",
             listeners.metrics,
@@ -338,7 +339,7 @@ pub async fn serve(
             servers_stop.clone(),
         ))
     } else {
-        let router = crate::metrics::router(registry.clone(), None);
+        let router = crate::metrics::router(telemetry.registry.clone(), None);
         tokio::spawn(serve_http(
             "metrics",
             listeners.metrics,
@@ -358,7 +359,7 @@ pub async fn serve(
     let controller_stop = CancellationToken::new();
     let mut controller: JoinHandle<Result<(), RunError>> = if parts.controller {
         let settings = controller_settings(&cfg, block.clone());
-        let ctrl_metrics = Arc::new(wfe_controller::Metrics::new(&registry)?);
+        let ctrl_metrics = telemetry.controller.clone();
         spawn_controller(
             &cfg,
             client.clone(),

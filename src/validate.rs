@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde_json::Value;
 use wfe_api::{SpecPolicy, keys};
 
 /// Result of checking one or more files.
@@ -33,29 +33,23 @@ pub fn check_file(path: &Path, policy: &SpecPolicy, report: &mut Report) {
 
 /// Checks every document in `text`; `origin` names it in the output.
 pub fn check_text(origin: &str, text: &str, policy: &SpecPolicy, report: &mut Report) {
-    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = match serde_yaml::Value::deserialize(doc) {
-            Ok(serde_yaml::Value::Null) => continue,
+    let mut input = std::io::Cursor::new(text.as_bytes());
+    // Empty documents are skipped by the reader; a syntax error ends the stream (it cannot be
+    // resumed), any other error only its own document.
+    let documents =
+        serde_saphyr::read_with_options::<_, Value>(&mut input, crate::yaml::untyped_options());
+    for (index, doc) in documents.enumerate() {
+        let label = format!("{origin} (document {})", index + 1);
+        report.documents += 1;
+        let json = match doc {
             Ok(v) => v,
             Err(e) => {
-                report.documents += 1;
                 report.invalid += 1;
                 let _ = writeln!(
                     report.text,
-                    "{origin} (document {}): not valid YAML or JSON: {e}",
-                    index + 1
+                    "{label}: not valid YAML or JSON: {}",
+                    crate::yaml::describe_error(&e, origin)
                 );
-                // The YAML stream cannot be resumed after a syntax error.
-                return;
-            }
-        };
-        report.documents += 1;
-        let label = format!("{origin} (document {})", index + 1);
-        let json = match serde_json::to_value(&value) {
-            Ok(j) => j,
-            Err(e) => {
-                report.invalid += 1;
-                let _ = writeln!(report.text, "{label}: cannot be represented as JSON: {e}");
                 continue;
             }
         };

@@ -60,15 +60,12 @@ fn kustomize(dir: &Path) -> Vec<Value> {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&out.stdout))
-        .map(|d| {
-            serde_yaml::from_value::<Value>(serde_yaml::Value::deserialize(d).unwrap()).unwrap()
-        })
-        .filter(|v| !v.is_null())
+    let mut input = std::io::Cursor::new(out.stdout);
+    serde_saphyr::read_with_options(&mut input, serde_saphyr::options! { strict_booleans: true })
+        .map(|doc| doc.expect("kubectl kustomize prints YAML"))
+        .filter(|v: &Value| !v.is_null())
         .collect()
 }
-
-use serde::Deserialize;
 
 fn find<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> &'a Value {
     docs.iter()

@@ -19,6 +19,10 @@ struct LeaseServer {
     lease: Option<Value>,
     holder_owner: Option<String>,
     resource_version: u64,
+    /// While true every request gets 503, as from an API server that is restarting.
+    down: bool,
+    /// When each request arrived, and whether it was answered normally.
+    calls: Vec<(tokio::time::Instant, bool)>,
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Response<kube::client::Body> {
@@ -139,7 +143,13 @@ fn client(server: Arc<Mutex<LeaseServer>>) -> kube::Client {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
-            let res = server.lock().unwrap().handle(
+            let mut server = server.lock().unwrap();
+            let down = server.down;
+            server.calls.push((tokio::time::Instant::now(), !down));
+            if down {
+                return Ok(status(503, "ServiceUnavailable", "apiserver is restarting"));
+            }
+            let res = server.handle(
                 &parts.method,
                 parts.uri.path(),
                 parts.uri.query().unwrap_or(""),
@@ -301,4 +311,69 @@ async fn a_holder_that_stops_renewing_is_replaced_after_the_lease_expires() {
         None,
         "released on shutdown"
     );
+}
+
+/// The longest time between two Lease calls while the API server was down, and the time from
+/// its return to the first call it answered.
+fn outage_gaps(
+    calls: &[(tokio::time::Instant, bool)],
+    down_at: tokio::time::Instant,
+    up_at: tokio::time::Instant,
+) -> (Duration, Duration) {
+    let during: Vec<_> = calls
+        .iter()
+        .filter(|(t, _)| *t >= down_at && *t < up_at)
+        .map(|(t, _)| *t)
+        .collect();
+    let longest = during
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    let back = calls
+        .iter()
+        .find(|(t, answered)| *t >= up_at && *answered)
+        .map(|(t, _)| *t - up_at)
+        .expect("a Lease call after the API server returned");
+    (longest, back)
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_calls_keep_retrying_within_seconds_through_an_api_outage() {
+    let server = Arc::new(Mutex::new(LeaseServer::default()));
+    let occ = Arc::new(Occupancy::default());
+    let (stop, task) = spawn_instance(server.clone(), "replica-a", occ.clone());
+    wait_for("replica-a to lead", || {
+        server.lock().unwrap().holder().as_deref() == Some("replica-a")
+    })
+    .await;
+    let down_at = tokio::time::Instant::now();
+    server.lock().unwrap().down = true;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let up_at = tokio::time::Instant::now();
+    server.lock().unwrap().down = false;
+    wait_for("a Lease call after the outage", || {
+        server
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|(t, answered)| *t >= up_at && *answered)
+    })
+    .await;
+    let (longest, back) = outage_gaps(&server.lock().unwrap().calls, down_at, up_at);
+    // The library's own loop doubles to 30 s (this test then sees gaps of 20 s); ours retries
+    // within API_RETRY's 2 s cap, plus the holder's wait until its renewal time (at most the
+    // 1 s grace of this 2 s lease) and timer rounding (1 ms per sleep).
+    let bound = wfe_controller::reconnect::API_RETRY.max + Duration::from_millis(1050);
+    assert!(
+        longest <= bound,
+        "a retry during the outage waited {longest:?}"
+    );
+    assert!(
+        back <= bound,
+        "first answered call {back:?} after the API server returned"
+    );
+    stop.cancel();
+    task.await.unwrap();
 }

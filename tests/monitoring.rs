@@ -45,13 +45,11 @@ fn read(relative: &str) -> String {
 
 /// YAML documents as JSON values (the one place that knows the YAML library).
 fn yaml_documents(text: &str, what: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
+    let mut input = std::io::Cursor::new(text.as_bytes());
+    serde_saphyr::read_with_options(&mut input, serde_saphyr::options! { strict_booleans: true })
         .enumerate()
-        .map(|(i, doc)| {
-            <Value as serde::Deserialize>::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{what}: document {i} is not YAML: {e}"))
-        })
-        .filter(|v| !v.is_null())
+        .map(|(i, doc)| doc.unwrap_or_else(|e| panic!("{what}: document {i} is not YAML: {e}")))
+        .filter(|v: &Value| !v.is_null())
         .collect()
 }
 

@@ -60,6 +60,9 @@ async fn start_with(
     cfg.webhook.cert_reload_interval = ConfigDuration(Duration::from_millis(100));
     cfg.webhook.shutdown_delay = ConfigDuration(shutdown_delay);
     cfg.audit.token_file = cert_dir.path().join("no-token");
+    // Named, so start-up does not ask the mocked API server (SelfSubjectReview).
+    cfg.controller_identity =
+        "system:serviceaccount:kubernaut-system:workflowexecution-controller".into();
     adjust(&mut cfg, cert_dir.path());
     let (service, api) =
         tower_test::mock::pair::<Request<kube::client::Body>, Response<kube::client::Body>>();

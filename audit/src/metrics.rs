@@ -16,6 +16,11 @@ pub mod result {
     pub const UNAVAILABLE: &str = "unavailable";
     /// The persisted state lacks a field the event needs; it stays due.
     pub const INCOMPLETE: &str = "incomplete";
+
+    /// Results any sink can report.
+    pub const EVERY_SINK: [&str; 4] = [ACKNOWLEDGED, UNAVAILABLE, REJECTED_SCHEMA, INCOMPLETE];
+    /// Results only a remote sink (DataStorage) reports: it retries, and it can refuse an event.
+    pub const REMOTE_ONLY: [&str; 2] = [RETRIED, QUARANTINED];
 }
 
 /// Counters and gauges of the audit trail.
@@ -42,6 +47,15 @@ impl AuditMetrics {
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(pending.clone()))?;
         Ok(AuditMetrics { events, pending })
+    }
+
+    /// Creates the series of every result `sink` can report, at 0, so that dashboards and
+    /// `rate()` alerts see them from the first scrape instead of after the first event.
+    pub fn zero_sink(&self, sink: &str, remote: bool) {
+        let remote_only: &[&str] = if remote { &result::REMOTE_ONLY } else { &[] };
+        for r in result::EVERY_SINK.iter().chain(remote_only) {
+            self.events.with_label_values(&[sink, r]);
+        }
     }
 
     /// Adds `n` events with `result` for `sink`.

@@ -93,6 +93,7 @@ impl AuditTrailImpl {
                 ))
             }
         };
+        metrics.zero_sink(sink.name(), settings.sink == SinkKind::Datastorage);
         Ok(AuditTrailImpl {
             ctx: EventContext {
                 controller_identity: settings.controller_identity.clone(),

@@ -333,3 +333,71 @@ async fn an_event_asked_for_again_after_a_lost_acknowledgement_is_not_sent_twice
         "workflowexecution.workflow.completed"
     );
 }
+
+/// The result series a freshly built trail exports, before any event, as `sink/result` pairs.
+fn series_at_start(settings: &AuditSettings) -> Vec<String> {
+    let registry = Registry::new();
+    let metrics = AuditMetrics::register(&registry).unwrap();
+    let _trail = AuditTrailImpl::new(settings, metrics).unwrap();
+    let families = registry.gather();
+    let family = families
+        .iter()
+        .find(|f| f.name() == "workflowexecution_audit_events_total")
+        .expect("audit_events_total exported before any event");
+    let mut series: Vec<String> = family
+        .get_metric()
+        .iter()
+        .map(|m| {
+            assert_eq!(m.get_counter().get_value(), 0.0);
+            let label = |n: &str| {
+                m.get_label()
+                    .iter()
+                    .find(|l| l.name() == n)
+                    .map(|l| l.value().to_owned())
+                    .unwrap()
+            };
+            format!("{}/{}", label("sink"), label("result"))
+        })
+        .collect();
+    series.sort();
+    series
+}
+
+#[tokio::test]
+async fn the_configured_sink_exports_its_possible_results_at_zero_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = AuditSettings {
+        sink: SinkKind::File,
+        path: Some(dir.path().join("audit.jsonl")),
+        ..Default::default()
+    };
+    assert_eq!(
+        series_at_start(&file),
+        [
+            "file/acknowledged",
+            "file/incomplete",
+            "file/rejected_schema",
+            "file/unavailable"
+        ]
+    );
+    let remote = AuditSettings {
+        sink: SinkKind::Datastorage,
+        url: Some("http://127.0.0.1:9".into()),
+        path: Some(dir.path().join("local.jsonl")),
+        token_file: None,
+        ..Default::default()
+    };
+    let mut expected: Vec<String> = [
+        result::ACKNOWLEDGED,
+        result::INCOMPLETE,
+        result::QUARANTINED,
+        result::REJECTED_SCHEMA,
+        result::RETRIED,
+        result::UNAVAILABLE,
+    ]
+    .iter()
+    .map(|r| format!("datastorage/{r}"))
+    .collect();
+    expected.sort();
+    assert_eq!(series_at_start(&remote), expected);
+}

@@ -20,7 +20,7 @@ pub enum CertError {
         /// File that failed.
         path: PathBuf,
         /// Underlying parse error.
-        source: io::Error,
+        source: rustls::pki_types::pem::Error,
     },
     /// The certificate file holds no `CERTIFICATE` block.
     #[error("{path} holds no PEM CERTIFICATE block")]

@@ -203,14 +203,10 @@ mod tests {
         };
         let now = jiff::Timestamp::from_second(1_800_000_000).expect("ts");
         let g = generate_at(&opts, now).expect("generate");
-        let leaf_der = rustls_pemfile::certs(&mut g.cert_pem.as_bytes())
-            .next()
-            .expect("one")
-            .expect("pem");
-        let ca_der = rustls_pemfile::certs(&mut g.ca_cert_pem.as_bytes())
-            .next()
-            .expect("one")
-            .expect("pem");
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let leaf_der = CertificateDer::from_pem_slice(g.cert_pem.as_bytes()).expect("pem");
+        let ca_der = CertificateDer::from_pem_slice(g.ca_cert_pem.as_bytes()).expect("pem");
         let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der).expect("x509");
         let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).expect("x509");
         assert_eq!(

@@ -1,11 +1,11 @@
 //! The serving certificate, reloaded from a Secret volume when its content changes.
 
 use std::fmt;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -178,7 +178,7 @@ fn fingerprint(cert: &[u8], key: &[u8]) -> [u8; 32] {
 }
 
 fn parse_chain(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertError> {
-    let chain = rustls_pemfile::certs(&mut BufReader::new(pem))
+    let chain = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| CertError::Pem {
             path: path.to_owned(),
@@ -193,14 +193,15 @@ fn parse_chain(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, CertError> {
-    rustls_pemfile::private_key(&mut BufReader::new(pem))
-        .map_err(|source| CertError::Pem {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|source| match source {
+        pem::Error::NoItemsFound => CertError::NoPrivateKey {
+            path: path.to_owned(),
+        },
+        source => CertError::Pem {
             path: path.to_owned(),
             source,
-        })?
-        .ok_or_else(|| CertError::NoPrivateKey {
-            path: path.to_owned(),
-        })
+        },
+    })
 }
 
 fn not_after(path: &Path, leaf: &CertificateDer<'_>) -> Result<i64, CertError> {

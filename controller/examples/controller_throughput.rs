@@ -154,8 +154,7 @@ async fn ensure_crds(client: &Client) -> Result<(), Error> {
         let path = repo_path(file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let mut doc: Value = serde::Deserialize::deserialize(document)?;
+        for mut doc in serde_saphyr::from_multiple::<Value>(&text)? {
             if doc["kind"] != "CustomResourceDefinition" {
                 continue;
             }

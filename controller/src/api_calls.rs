@@ -10,16 +10,25 @@ pub struct ApiCall {
     pub group: &'static str,
     /// Resource (with `/subresource` where applicable).
     pub resource: &'static str,
-    /// Where: `cluster` (all namespaces), `execution` (the execution namespace) or `wfe`
-    /// (the namespace of the WFE concerned).
+    /// Where: `cluster` (all namespaces), `execution` (the execution namespace), `wfe` (the
+    /// namespace of the WFE concerned), or `basic-user`: allowed to every authenticated user by
+    /// the default `system:basic-user` ClusterRole, so `deploy/` grants nothing for it.
     pub scope: &'static str,
     /// Why the controller needs it.
     pub purpose: &'static str,
 }
 
-/// All requests of the reconciler and its watches. Discovery of `/apis/tekton.dev/v1` at startup
-/// is a non-resource GET allowed by the default `system:discovery` role.
+/// All requests of the reconciler and its watches, and the start-up SelfSubjectReview. Discovery
+/// of `/apis/tekton.dev/v1` at startup is a non-resource GET allowed by the default
+/// `system:discovery` role.
 pub const API_CALLS: &[ApiCall] = &[
+    ApiCall {
+        verb: "create",
+        group: "authentication.k8s.io",
+        resource: "selfsubjectreviews",
+        scope: "basic-user",
+        purpose: "learn the controller's own username at start-up (unless controllerIdentity is set)",
+    },
     ApiCall {
         verb: "list",
         group: "kubernaut.ai",

@@ -41,7 +41,23 @@ pub enum Error {
     TektonMissing(String),
 }
 
+/// `kind` of a watched WFE that does not decode (counted by the runner, not a reconcile).
+pub const DECODE_KIND: &str = "decode";
+
 impl Error {
+    /// Every `kind` label value of `workflowexecution_reconcile_errors_total`.
+    pub const KINDS: [&'static str; 9] = [
+        "kube",
+        "conflict",
+        "lock_contended",
+        "build",
+        "metadata",
+        "audit_pending",
+        "finalizer",
+        "tekton_missing",
+        DECODE_KIND,
+    ];
+
     /// Short label for `workflowexecution_reconcile_errors_total{kind}`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -72,5 +88,46 @@ impl Error {
             Error::AuditPending(_) => Duration::from_secs(10),
             _ => Duration::from_secs(15),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+    use kube::runtime::finalizer::Error as FinalizerError;
+
+    #[test]
+    fn every_kind_is_declared() {
+        let kube = || kube::Error::Api(Box::new(Status::failure("boom", "InternalError")));
+        let errors = [
+            Error::Kube {
+                call: "get",
+                source: kube(),
+            },
+            Error::Conflict("a".into()),
+            Error::LockContended("r".into()),
+            Error::Build(crate::tekton::BuildError::Timeout("x".into())),
+            Error::MissingMetadata("uid"),
+            Error::AuditPending("a".into()),
+            Error::Finalizer(Box::new(FinalizerError::RemoveFinalizer(kube()))),
+            Error::Finalizer(Box::new(FinalizerError::CleanupFailed(Error::Conflict(
+                "a".into(),
+            )))),
+            Error::TektonMissing(String::new()),
+        ];
+        for e in &errors {
+            assert!(
+                Error::KINDS.contains(&e.kind()),
+                "{} is not in KINDS",
+                e.kind()
+            );
+        }
+        let used: std::collections::BTreeSet<_> = errors.iter().map(Error::kind).collect();
+        assert_eq!(
+            used.len() + 1,
+            Error::KINDS.len(),
+            "only decode is not an Error"
+        );
     }
 }

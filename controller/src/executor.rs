@@ -10,11 +10,11 @@ use jiff::Timestamp;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use wfe_api::{Phase, WorkflowExecution, WorkflowExecutionStatus, keys, naming};
 use wfe_audit::AuditTrail;
 
@@ -117,14 +117,26 @@ pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result
     }
     let namespace = wfe.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api = ctx.wfe_api(&namespace);
-    finalizer(&api, keys::FINALIZER, wfe, |event| async {
+    let name = wfe.name_any();
+    let outcome = finalizer(&api, keys::FINALIZER, wfe, |event| async {
         match event {
             FinalizerEvent::Apply(w) => apply(&w, &ctx).await,
             FinalizerEvent::Cleanup(w) => cleanup(&w, &ctx).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .await;
+    match outcome {
+        // The object is already gone: a stale cached copy was cleaned up once more after the
+        // finalizer had been removed, or it was deleted before the finalizer went on. Nothing is
+        // left to do, so this is success, not an error (it would feed the ReconcileErrors alert).
+        Err(FinalizerError::RemoveFinalizer(e) | FinalizerError::AddFinalizer(e))
+            if is_status(&e, 404) =>
+        {
+            debug!(wfe = %name, %namespace, "WorkflowExecution already gone; finalizer bookkeeping done");
+            Ok(Action::await_change())
+        }
+        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
+    }
 }
 
 /// Error policy: count, log, and retry with a delay that depends on the kind of error.

@@ -94,6 +94,27 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Creates every label value known in advance at 0 (outcomes, skip reasons, error kinds), so
+    /// that dashboards and `rate()` alerts see the series from the first scrape instead of only
+    /// after the first event of each kind.
+    pub fn zero_known_labels(&self) {
+        for outcome in ["Completed", "Failed", "Skipped"] {
+            self.total.with_label_values(&[outcome]);
+        }
+        // Skipped WFEs never ran, so they have no duration.
+        for outcome in ["Completed", "Failed"] {
+            self.duration.with_label_values(&[outcome]);
+        }
+        for reason in wfe_api::SkipReason::ALL {
+            self.skips.with_label_values(&[reason.as_str()]);
+        }
+        for kind in crate::Error::KINDS {
+            self.reconcile_errors.with_label_values(&[kind]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,7 @@ pub fn decode_event(
             Err(violation) => {
                 metrics
                     .reconcile_errors
-                    .with_label_values(&["decode"])
+                    .with_label_values(&[crate::error::DECODE_KIND])
                     .inc();
                 warn!(wfe = %name, error = %violation, "WorkflowExecution does not decode; it is skipped until it is fixed or deleted");
                 None
@@ -131,7 +131,7 @@ pub async fn run(
     // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
     // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
     let wfe_stream = watcher(wfe_api, watcher::Config::default())
-        .default_backoff()
+        .backoff(crate::reconnect::watch_backoff())
         .try_filter_map(move |event| {
             let decoded = decode_event(event, &decode_metrics);
             async move { Ok(decoded) }
@@ -153,7 +153,7 @@ pub async fn run(
     // Every PipelineRun change, status included, and deletions trigger the owner's reconcile.
     let run_sync = sync.clone();
     let run_stream = watcher(run_api, watcher::Config::default())
-        .default_backoff()
+        .backoff(crate::reconnect::watch_backoff())
         .modify(|r| r.managed_fields_mut().clear())
         .map_ok(move |event| {
             run_sync.observe(&event, &run_sync.runs);
@@ -186,6 +186,9 @@ pub async fn run(
     let token = shutdown.clone();
     Controller::for_stream(wfe_stream, wfe_store)
         .with_config(kube::runtime::controller::Config::default().concurrency(32))
+        // Each watch backs off on its own (short and capped, crate::reconnect); a second,
+        // shared backoff here would stretch one watch's retries by the other's errors.
+        .trigger_backoff(crate::reconnect::no_second_backoff())
         .watches_stream_with(run_stream, |run| owner_of_run(&run), ar)
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, error_policy, ctx)

@@ -832,6 +832,52 @@ async fn deletion_never_touches_a_run_owned_by_another_wfe() {
     run_script(&mut h, &a, script).await.unwrap();
 }
 
+/// A deleted WFE whose removal patch finds it already gone, answered with `code`.
+async fn finalizer_removal_answered_with(
+    code: u16,
+) -> (Harness, Result<Action, wfe_controller::Error>) {
+    let mut a = wfe("a");
+    a.metadata.deletion_timestamp = Some(Time(ago(1)));
+    let mut h = harness(&[&a], &[]);
+    let script = vec![
+        expect(
+            Method::GET,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, _| api_error(404, "NotFound", "pipelineruns.tekton.dev not found"),
+        ),
+        expect_event("WorkflowExecutionDeleted", "Normal"),
+        expect(
+            Method::PATCH,
+            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
+            move |_, _| api_error(code, "Whatever", "finalizer removal answered"),
+        ),
+    ];
+    let result = run_script(&mut h, &a, script).await;
+    (h, result)
+}
+
+#[tokio::test]
+async fn finalizer_removal_that_finds_the_object_gone_is_success() {
+    let (h, result) = finalizer_removal_answered_with(404).await;
+    let action = result.expect("an object that is already gone is not an error");
+    assert_eq!(action, Action::await_change());
+    let errors = |kind: &str| counter(&h, |m| m.reconcile_errors.with_label_values(&[kind]).get());
+    assert_eq!(errors("finalizer"), 0);
+    // Any other failure of the removal still is one, and is counted as such by the policy.
+    let (h, result) = finalizer_removal_answered_with(500).await;
+    let error = result.expect_err("a failed removal is an error");
+    assert_eq!(error.kind(), "finalizer");
+    let action = wfe_controller::executor::error_policy(Arc::new(wfe("a")), &error, h.ctx.clone());
+    assert_eq!(action, Action::requeue(error.retry_after()));
+    assert_eq!(
+        counter(&h, |m| m
+            .reconcile_errors
+            .with_label_values(&["finalizer"])
+            .get()),
+        1
+    );
+}
+
 #[tokio::test]
 async fn new_wfe_gets_the_finalizer_first() {
     let mut a = wfe("a");

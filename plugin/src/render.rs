@@ -43,7 +43,7 @@ pub fn encode<T: Serialize>(value: &T, format: Format) -> Result<String, PluginE
             .map(|s| s + "\n")
             .map_err(|e| PluginError::Output(e.to_string())),
         Format::Yaml => {
-            serde_yaml::to_string(value).map_err(|e| PluginError::Output(e.to_string()))
+            serde_saphyr::to_string(value).map_err(|e| PluginError::Output(e.to_string()))
         }
     }
 }

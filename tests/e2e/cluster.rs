@@ -46,15 +46,14 @@ pub fn client(config: Config) -> Client {
 
 /// Parses a multi-document YAML stream, skipping empty documents.
 pub fn yaml_documents(text: &str, what: &str) -> Vec<Value> {
-    let mut docs = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value: Value = serde::Deserialize::deserialize(doc)
-            .unwrap_or_else(|e| panic!("{what}: document {i} is not valid YAML: {e}"));
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    docs
+    let mut input = std::io::Cursor::new(text.as_bytes());
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::read_with_options(&mut input, options)
+        .enumerate()
+        .map(|(i, doc)| {
+            doc.unwrap_or_else(|e| panic!("{what}: document {i} is not valid YAML: {e}"))
+        })
+        .collect()
 }
 
 /// Server-side applies `docs` (forcing ownership: the suite owns what it applies), finding each

@@ -38,13 +38,14 @@ pub struct Timings {
 impl Timings {
     /// From a service config file's text; absent keys take the product defaults.
     pub fn from_config(text: &str) -> Result<Timings, String> {
-        let v: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| format!("service config is not YAML: {e}"))?;
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let v: serde_json::Value = serde_saphyr::from_str_with_options(text, options)
+            .map_err(|e| format!("service config is not YAML: {e}"))?;
         let duration = |path: &[&str], default: &str| -> Result<Duration, String> {
             let raw = path
                 .iter()
                 .try_fold(&v, |v, k| v.get(*k))
-                .and_then(serde_yaml::Value::as_str)
+                .and_then(serde_json::Value::as_str)
                 .unwrap_or(default);
             wfe_api::duration::parse(raw).map_err(|e| format!("{}: {e}", path.join(".")))
         };
@@ -54,11 +55,11 @@ impl Timings {
             max_consecutive_failures: v
                 .get("backoff")
                 .and_then(|b| b.get("maxConsecutiveFailures"))
-                .and_then(serde_yaml::Value::as_u64)
+                .and_then(serde_json::Value::as_u64)
                 .map_or(5, |n| n as u32),
             execution_namespace: v
                 .get("executionNamespace")
-                .and_then(serde_yaml::Value::as_str)
+                .and_then(serde_json::Value::as_str)
                 .unwrap_or("kubernaut-workflows")
                 .to_owned(),
         })

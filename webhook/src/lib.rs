@@ -16,6 +16,7 @@ pub mod server;
 pub mod settings;
 pub mod spec_review;
 pub mod tls_server;
+mod uid_salvage;
 
 #[cfg(test)]
 mod test_fixtures;

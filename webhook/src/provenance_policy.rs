@@ -152,11 +152,13 @@ pub fn provenance_policy(opts: &ProvenancePolicyOptions) -> Vec<Value> {
 }
 
 /// The policy as a multi-document YAML stream.
-pub fn provenance_policy_yaml(opts: &ProvenancePolicyOptions) -> Result<String, serde_yaml::Error> {
+pub fn provenance_policy_yaml(
+    opts: &ProvenancePolicyOptions,
+) -> Result<String, serde_saphyr::SerializeError> {
     let mut out = String::new();
     for doc in provenance_policy(opts) {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&doc)?);
+        out.push_str(&serde_saphyr::to_string(&doc)?);
     }
     Ok(out)
 }

@@ -3,7 +3,9 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::server::{MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH};
+use crate::server::{
+    MUTATE_STATUS_PATH, STATUS_OPERATIONS, VALIDATE_OPERATIONS, VALIDATE_PATH, VALIDATE_STATUS_PATH,
+};
 use wfe_api::keys::DEFAULT_CONTROLLER_USERNAME;
 
 /// Where the API server reaches the webhook.
@@ -63,7 +65,7 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
                 opts,
                 "validate.workflowexecution.kubernaut.ai",
                 VALIDATE_PATH,
-                &["CREATE", "UPDATE"],
+                VALIDATE_OPERATIONS,
                 "workflowexecutions",
                 false,
             ),
@@ -75,7 +77,7 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
                 opts,
                 "mutate-status.workflowexecution.kubernaut.ai",
                 MUTATE_STATUS_PATH,
-                &["UPDATE"],
+                STATUS_OPERATIONS,
                 "workflowexecutions/status",
                 true,
             ),
@@ -87,7 +89,7 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
                 opts,
                 "validate-status.workflowexecution.kubernaut.ai",
                 VALIDATE_STATUS_PATH,
-                &["UPDATE"],
+                STATUS_OPERATIONS,
                 "workflowexecutions/status",
                 true,
             ),
@@ -98,11 +100,11 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
 /// The configurations as a multi-document YAML stream.
 pub fn webhook_configurations_yaml(
     opts: &WebhookConfigOptions,
-) -> Result<String, serde_yaml::Error> {
+) -> Result<String, serde_saphyr::SerializeError> {
     let mut out = String::new();
     for doc in webhook_configurations(opts) {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&doc)?);
+        out.push_str(&serde_saphyr::to_string(&doc)?);
     }
     Ok(out)
 }
@@ -276,7 +278,7 @@ mod tests {
         let parsed: Vec<Value> = yaml
             .split("---\n")
             .filter(|d| !d.trim().is_empty())
-            .map(|d| serde_yaml::from_str(d).expect("yaml doc"))
+            .map(|d| serde_saphyr::from_str(d).expect("yaml doc"))
             .collect();
         assert_eq!(parsed, docs);
     }

@@ -129,8 +129,9 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
         ));
     }
     let root: Value = serde_json::from_slice(body).map_err(|e| {
+        // A truncated body may still show its uid: echo it so the API server can match.
         ReviewError::new(
-            None,
+            crate::uid_salvage::salvage_uid(body),
             format!(
                 "request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview"
             ),

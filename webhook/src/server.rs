@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 
 use crate::authorizer::{Authorization, Authorizer};
 use crate::clearance::{
@@ -75,19 +75,42 @@ impl AppState {
     }
 }
 
+/// Operations the spec webhook is registered for.
+pub const VALIDATE_OPERATIONS: &[&str] = &["CREATE", "UPDATE"];
+/// Operations the status webhooks are registered for.
+pub const STATUS_OPERATIONS: &[&str] = &["UPDATE"];
+/// `operation` label of a request whose body could not be read or parsed.
+pub(crate) const UNKNOWN_OPERATION: &str = "UNKNOWN";
+
+/// One of the three webhooks; its label names it in metrics and logs.
 #[derive(Clone, Copy, Debug)]
-enum Webhook {
+pub(crate) enum Webhook {
     Validate,
     MutateStatus,
     ValidateStatus,
 }
 
 impl Webhook {
-    fn label(self) -> &'static str {
+    /// Every webhook, for metrics that exist from the start.
+    pub(crate) const ALL: [Webhook; 3] = [
+        Webhook::Validate,
+        Webhook::MutateStatus,
+        Webhook::ValidateStatus,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Webhook::Validate => "validate",
             Webhook::MutateStatus => "mutate-status",
             Webhook::ValidateStatus => "validate-status",
+        }
+    }
+
+    /// The operations it is registered for (what the API server can send it).
+    pub(crate) fn operations(self) -> &'static [&'static str] {
+        match self {
+            Webhook::Validate => VALIDATE_OPERATIONS,
+            Webhook::MutateStatus | Webhook::ValidateStatus => STATUS_OPERATIONS,
         }
     }
 }
@@ -115,7 +138,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
     let limit = state.settings.max_body_bytes;
     let body = tokio::time::timeout(
         state.settings.body_read_timeout,
-        read_body(request.into_body(), limit),
+        read_body(request.into_body(), limit, state.settings.body_read_timeout),
     )
     .await
     .unwrap_or_else(|_| {
@@ -133,7 +156,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 too_large_review(limit),
-                "UNKNOWN",
+                UNKNOWN_OPERATION,
                 false,
             )
         }
@@ -146,14 +169,19 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             (
                 StatusCode::BAD_REQUEST,
                 error_review(&err),
-                "UNKNOWN",
+                UNKNOWN_OPERATION,
                 false,
             )
         }
         Ok(bytes) => match parse_review(&bytes) {
             Err(e) => {
                 tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
-                (StatusCode::BAD_REQUEST, error_review(&e), "UNKNOWN", false)
+                (
+                    StatusCode::BAD_REQUEST,
+                    error_review(&e),
+                    UNKNOWN_OPERATION,
+                    false,
+                )
             }
             Ok(req) => {
                 let verdict = decide(&state, webhook, &req).await;
@@ -283,21 +311,57 @@ enum BodyError {
     Read(String),
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => {
-            // hyper reports an over-long declared length through its own error chain too.
-            if std::error::Error::source(&*e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                Err(BodyError::TooLarge)
-            } else {
-                Err(BodyError::Read(e.to_string()))
+/// Reads the body up to `limit` bytes. An oversized body is not dropped at once: it is handed
+/// to [`drain`] so that the 413 reaches the client before its upload is cut off.
+async fn read_body(
+    mut body: Body,
+    limit: usize,
+    drain_within: std::time::Duration,
+) -> Result<axum::body::Bytes, BodyError> {
+    use axum::body::HttpBody as _;
+    if body.size_hint().lower() > limit as u64 {
+        drain(body, drain_within);
+        return Err(BodyError::TooLarge);
+    }
+    let mut collected = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > limit {
+                drain(body, drain_within);
+                return Err(BodyError::TooLarge);
             }
+            collected.extend_from_slice(&data);
         }
     }
+    Ok(collected.into())
+}
+
+/// Most bytes of an oversized body read and discarded after the 413.
+const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads and discards the rest of an oversized body, for at most [`DRAIN_MAX_BYTES`] and
+/// `within`. Over HTTP/2, dropping the body while the client is still uploading resets the
+/// stream (RST_STREAM), and clients such as curl then report the reset instead of the 413 that
+/// was already sent; over HTTP/1.1 it lets the connection be reused. A client that sends more is
+/// cut off: the bound keeps an abusive upload from holding the connection forever.
+fn drain(mut body: Body, within: std::time::Duration) {
+    use axum::body::HttpBody as _;
+    if body.size_hint().lower() > DRAIN_MAX_BYTES {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut seen: u64 = 0;
+        let _ = tokio::time::timeout(within, async {
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if seen > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 fn json(status: StatusCode, review: &ReviewResponse) -> Response {

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
@@ -93,6 +93,13 @@ async fn malformed_bodies_get_clean_admission_review_errors() {
             "u-2",
             "AdmissionReview request.",
         ),
+        (
+            "truncated after a readable uid",
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u-3","operation":"UPD"#.to_vec(),
+            400,
+            "u-3",
+            "request body is not JSON",
+        ),
         ("huge", vec![b' '; wfe_webhook::Settings::default().max_body_bytes + 1], 413, "", "larger than 6291456 bytes"),
     ];
     for (what, body, code, uid, needle) in cases {
@@ -127,7 +134,7 @@ async fn malformed_bodies_get_clean_admission_review_errors() {
 
     assert_eq!(
         server.metrics.requests("mutate-status", "UNKNOWN", false),
-        6
+        7
     );
 }
 
@@ -186,11 +193,18 @@ async fn shutdown_stops_accepting_and_finishes_in_flight_reviews() {
         .expect("serve result");
 }
 
-#[tokio::test]
-async fn http2_is_negotiated_and_served() {
-    use http_body_util::{BodyExt, Full};
+type H2Sender = hyper::client::conn::http2::SendRequest<
+    http_body_util::StreamBody<
+        futures::stream::BoxStream<
+            'static,
+            Result<hyper::body::Frame<hyper::body::Bytes>, std::convert::Infallible>,
+        >,
+    >,
+>;
+
+/// An HTTP/2 connection (ALPN h2, as curl and Go clients negotiate) to the test server.
+async fn h2_client(server: &common::TestServer) -> H2Sender {
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let server = start().await;
     let mut config = common::client_config(&server.ca_pems);
     config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(server.addr)
@@ -202,32 +216,102 @@ async fn http2_is_negotiated_and_served() {
         .await
         .expect("handshake");
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
             .await
             .expect("h2");
     tokio::spawn(connection);
-    let request = hyper::Request::post(format!("https://localhost{MUTATE}?timeout=5s"))
-        .body(Full::new(hyper::body::Bytes::from(fixture(
-            "05-alice-status-clearance-request-mutate.json",
-        ))))
+    sender
+}
+
+/// POSTs `chunks` as one streamed body (with a content-length when `declare_length`) and
+/// returns the status and the JSON body of the answer, and a count of the chunks the client
+/// got to send (it stops when the server resets the stream).
+async fn h2_post(
+    sender: &mut H2Sender,
+    path: &str,
+    chunks: Vec<Vec<u8>>,
+    declare_length: bool,
+) -> (u16, serde_json::Value, Arc<AtomicUsize>) {
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    let length: usize = chunks.iter().map(Vec::len).sum();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let frames = futures::stream::iter(chunks)
+        .map(move |c| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(hyper::body::Frame::data(hyper::body::Bytes::from(c)))
+        })
+        .boxed();
+    let mut request = hyper::Request::post(format!("https://localhost{path}?timeout=5s"));
+    if declare_length {
+        request = request.header(http::header::CONTENT_LENGTH, length);
+    }
+    let request = request
+        .body(http_body_util::StreamBody::new(frames))
         .expect("request");
     let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
         .await
         .expect("hang guard")
-        .expect("response");
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = serde_json::from_slice(
-        &response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes(),
-    )
-    .expect("json");
+        .expect("an HTTP answer, not a reset stream");
+    let status = response.status().as_u16();
+    let body = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
+        .await
+        .expect("hang guard")
+        .expect("the whole answer body")
+        .to_bytes();
+    (status, serde_json::from_slice(&body).expect("json"), sent)
+}
+
+#[tokio::test]
+async fn http2_is_negotiated_and_served() {
+    let server = start().await;
+    let mut sender = h2_client(&server).await;
+    let fixture = fixture("05-alice-status-clearance-request-mutate.json");
+    let (status, body, _) = h2_post(&mut sender, MUTATE, vec![fixture], true).await;
+    assert_eq!(status, 200);
     assert_eq!(body["response"]["allowed"], true);
     assert_eq!(body["response"]["patchType"], "JSONPatch");
+}
+
+#[tokio::test]
+async fn http2_oversized_and_malformed_bodies_get_http_answers_like_http1() {
+    let server = start().await;
+    let limit = wfe_webhook::Settings::default().max_body_bytes;
+    // 20 MB in 1 MB chunks, declared up front or only discovered while streaming.
+    let huge = || vec![vec![b' '; 1 << 20]; 20];
+    for path in [VALIDATE, MUTATE, "/validate-workflowexecution-status"] {
+        for declare_length in [true, false] {
+            let mut sender = h2_client(&server).await;
+            let (status, review, sent) = h2_post(&mut sender, path, huge(), declare_length).await;
+            assert_eq!(status, 413, "{path} declared={declare_length}: {review}");
+            assert_eq!(review["response"]["status"]["code"], 413);
+            assert!(message_of(&review).contains(&format!("larger than {limit} bytes")));
+            // The server reads the rest instead of resetting the stream (curl reports a reset
+            // as a failed request even after a 413); the whole upload goes through.
+            tokio::time::timeout(Duration::from_secs(30), async {
+                while sent.load(Ordering::SeqCst) < 20 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{path} declared={declare_length}: upload stopped after {} of 20 chunks: the stream was reset",
+                    sent.load(Ordering::SeqCst)
+                )
+            });
+        }
+    }
+    let mut sender = h2_client(&server).await;
+    let (status, review, _) = h2_post(&mut sender, MUTATE, vec![b"<xml/>".to_vec()], true).await;
+    assert_eq!(status, 400, "{review}");
+    assert!(message_of(&review).contains("request body is not JSON"));
+    // The connection is still usable after the refusals.
+    let fixture = fixture("05-alice-status-clearance-request-mutate.json");
+    let (status, _, _) = h2_post(&mut sender, MUTATE, vec![fixture], true).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

@@ -67,12 +67,24 @@ const ANNOTATIONS: &[&str] = &[
 /// Formats that only describe a number's width; any number of the declared type is accepted.
 const NUMERIC_FORMATS: &[&str] = &["int32", "int64", "float", "double"];
 
+/// The only part of an OpenAPI document the validator reads.
+#[derive(serde::Deserialize)]
+struct OpenApiDoc {
+    components: Option<OpenApiComponents>,
+}
+
+/// `components` of an OpenAPI document.
+#[derive(serde::Deserialize)]
+struct OpenApiComponents {
+    schemas: Option<Value>,
+}
+
 /// Why the OpenAPI document cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaLoadError {
     /// Not parseable YAML/JSON.
     #[error("audit schema is not valid YAML: {0}")]
-    Parse(#[from] serde_yaml::Error),
+    Parse(#[from] serde_saphyr::Error),
     /// Structure is not an OpenAPI document with the expected schema.
     #[error("audit schema: {0}")]
     Structure(String),
@@ -156,15 +168,16 @@ impl AuditSchema {
     /// Loads an OpenAPI 3.0 document (YAML or JSON) and checks that `AuditEventRequest` and every
     /// schema it references can be fully enforced.
     pub fn from_openapi(text: &str) -> Result<Self, SchemaLoadError> {
-        let doc: serde_yaml::Value = serde_yaml::from_str(text)?;
-        // Only the schemas are converted: other parts (e.g. response codes) use non-string keys.
+        // Only the schemas are read: other parts (e.g. response codes) use non-string keys, and
+        // YAML 1.1 booleans (`no`, `on`) must stay strings inside schema values.
+        let doc: OpenApiDoc = serde_saphyr::from_str_with_options(
+            text,
+            serde_saphyr::options! { strict_booleans: true },
+        )?;
         let schemas = doc
-            .get("components")
-            .and_then(|c| c.get("schemas"))
+            .components
+            .and_then(|c| c.schemas)
             .ok_or_else(|| SchemaLoadError::Structure("components.schemas is missing".into()))?;
-        let schemas: Value = serde_json::to_value(schemas).map_err(|e| {
-            SchemaLoadError::Structure(format!("components.schemas is not JSON-compatible: {e}"))
-        })?;
         let Value::Object(schemas) = schemas else {
             return Err(SchemaLoadError::Structure(
                 "components.schemas is not a map".into(),

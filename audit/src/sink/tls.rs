@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::AuditSetupError;
 
@@ -34,7 +36,7 @@ fn roots_from_pem(path: &Path) -> Result<RootCertStore, AuditSetupError> {
     let field = || format!("audit.caFile {}", path.display());
     let pem = std::fs::read(path).map_err(|e| AuditSetupError::Tls(format!("{}: {e}", field())))?;
     let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert =
             cert.map_err(|e| AuditSetupError::Tls(format!("{}: invalid PEM: {e}", field())))?;
         roots

@@ -53,12 +53,12 @@ impl FakeDataStorage {
 
     /// Starts serving HTTPS with `cert_pem`/`key_pem`; returns the base URL.
     pub async fn start_tls(self: &Arc<Self>, cert_pem: &str, key_pem: &str) -> String {
-        let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
             .collect::<Result<_, _>>()
             .expect("cert PEM");
-        let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-            .expect("key PEM")
-            .expect("a key");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

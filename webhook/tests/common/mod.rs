@@ -179,7 +179,7 @@ pub struct Client {
 pub fn client_config(ca_pems: &[String]) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for pem in ca_pems {
-        for cert in rustls_pemfile_certs(pem) {
+        for cert in pem_certs(pem) {
             roots.add(cert).expect("add CA");
         }
     }
@@ -190,7 +190,7 @@ pub fn client_config(ca_pems: &[String]) -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-fn rustls_pemfile_certs(pem: &str) -> Vec<CertificateDer<'static>> {
+fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
