@@ -1,0 +1,177 @@
+//! The imperative shell: reads the caches, asks the decision core, and performs what it says
+//! against the API server. Every API call the controller makes is in this file and listed in
+//! [`crate::API_CALLS`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+use wfe_api::AuditEventType;
+use wfe_api::{Phase, WorkflowExecution, WorkflowExecutionStatus, keys, naming};
+use wfe_audit::{AuditError, AuditTrail};
+
+use crate::audit_due::{audit_retry_after, due_events, record_delivery, set_audit_condition};
+use crate::decision::{
+    self, CreateOutcome, Decision, Notice, NoticeKind, RunDeletion, Step, World,
+};
+use crate::error::Error;
+use crate::index::TargetIndex;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::tekton::{self, FailedTask, RunView, TaskRunView};
+
+mod announce;
+mod apply;
+mod audit;
+mod cleanup;
+mod writes;
+
+use announce::*;
+use apply::*;
+use audit::*;
+use cleanup::*;
+use writes::*;
+
+/// Safety-net resync for running workflows; PipelineRun watch events are the real trigger.
+pub const RUNNING_RESYNC: Duration = Duration::from_secs(600);
+
+/// Retry delay while the caches are still loading.
+pub const NOT_SYNCED_RETRY: Duration = Duration::from_secs(1);
+
+/// Source of the current time (injected so tests control it).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Everything a reconcile needs; shared by all reconciles.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Configuration.
+    pub settings: Settings,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Audit delivery.
+    pub audit: Arc<dyn AuditTrail>,
+    /// events.k8s.io publisher.
+    pub recorder: Recorder,
+    /// WFE cache.
+    pub wfes: Store<WorkflowExecution>,
+    /// PipelineRun cache (execution namespace).
+    pub runs: Store<DynamicObject>,
+    /// WFEs by target.
+    pub index: Arc<TargetIndex>,
+    /// True once both caches hold their initial list.
+    pub synced: Arc<AtomicBool>,
+    /// Current time.
+    pub clock: Clock,
+}
+
+impl Context {
+    fn wfe_api(&self, namespace: &str) -> Api<WorkflowExecution> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn run_api(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.settings.execution_namespace,
+            &tekton::pipeline_run_resource(),
+        )
+    }
+
+    fn task_run_api(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.settings.execution_namespace,
+            &tekton::task_run_resource(),
+        )
+    }
+
+    fn cached_run(&self, name: &str) -> Option<RunView> {
+        let key = ObjectRef::new_with(name, tekton::pipeline_run_resource())
+            .within(&self.settings.execution_namespace);
+        self.runs.get(&key).map(|o| RunView::from_object(&o))
+    }
+
+    /// The other WFEs on `wfe`'s target, from the index and the cache.
+    fn neighbours(&self, wfe: &WorkflowExecution) -> Vec<Arc<WorkflowExecution>> {
+        let uid = wfe.metadata.uid.as_deref();
+        self.index
+            .on_target(&wfe.spec.target_resource)
+            .iter()
+            .filter_map(|r| self.wfes.get(r))
+            .filter(|w| w.metadata.uid.as_deref() != uid)
+            .collect()
+    }
+}
+
+fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == code)
+}
+
+fn kube_err(call: &'static str) -> impl FnOnce(kube::Error) -> Error {
+    move |source| Error::Kube { call, source }
+}
+
+/// Reconciles one WFE: finalizer bookkeeping, then apply or cleanup.
+pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_duration.start_timer();
+    if !ctx.synced.load(Ordering::Acquire) {
+        return Ok(Action::requeue(NOT_SYNCED_RETRY));
+    }
+    let namespace = wfe.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let api = ctx.wfe_api(&namespace);
+    let name = wfe.name_any();
+    let outcome = finalizer(&api, keys::FINALIZER, wfe, |event| async {
+        match event {
+            FinalizerEvent::Apply(w) => apply(&w, &ctx).await,
+            FinalizerEvent::Cleanup(w) => cleanup(&w, &ctx).await,
+        }
+    })
+    .await;
+    match outcome {
+        // The object is already gone: a stale cached copy was cleaned up once more after the
+        // finalizer had been removed, or it was deleted before the finalizer went on. Nothing is
+        // left to do, so this is success, not an error (it would feed the ReconcileErrors alert).
+        Err(FinalizerError::RemoveFinalizer(e) | FinalizerError::AddFinalizer(e))
+            if is_status(&e, 404) =>
+        {
+            debug!(wfe = %name, %namespace, "WorkflowExecution already gone; finalizer bookkeeping done");
+            Ok(Action::await_change())
+        }
+        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
+    }
+}
+
+/// Error policy: count, log, and retry with a delay that depends on the kind of error.
+pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .with_label_values(&[error.kind()])
+        .inc();
+    warn!(wfe = %wfe.name_any(), namespace = ?wfe.namespace(), %error, "reconcile failed");
+    Action::requeue(error.retry_after())
+}
+
+/// `(name, namespace)` of a WFE, which every status call needs.
+fn name_and_namespace(wfe: &WorkflowExecution) -> Result<(&str, &str), Error> {
+    let name = wfe
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(Error::MissingMetadata("name"))?;
+    let namespace = wfe
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(Error::MissingMetadata("namespace"))?;
+    Ok((name, namespace))
+}
