@@ -93,6 +93,34 @@ impl Default for ClearanceRules {
 }
 
 impl ClearanceRules {
+    /// Rules between the values: `Err((key, message))` names the offending key of the
+    /// `clearance` config section.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.min_chars > self.max_chars {
+            return Err((
+                "maxChars".into(),
+                "must be at least clearance.minChars".into(),
+            ));
+        }
+        if self.max_chars > 1000 {
+            return Err((
+                "maxChars".into(),
+                "must be at most 1000 (the CRD's limit on clearReason)".into(),
+            ));
+        }
+        for (i, sa) in self.allow_service_accounts.iter().enumerate() {
+            if !sa.starts_with("system:serviceaccount:") || sa.split(':').count() != 4 {
+                return Err((
+                    format!("allowServiceAccounts[{i}]"),
+                    format!(
+                        "{sa:?} must be a full username system:serviceaccount:<namespace>:<name>"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `user` passes the optional group restriction.
     pub fn admits_groups(&self, user: &UserInfo) -> bool {
         self.allowed_groups.is_empty() || user.in_any_group(&self.allowed_groups)
