@@ -11,4 +11,5 @@ pub mod metrics_auth;
 pub mod run;
 pub mod service_metrics;
 pub mod validate;
+pub mod wiring;
 pub mod yaml;

@@ -10,15 +10,19 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wfe_api::block::BlockPolicy;
-use wfe_audit::{AuditSettings, AuditTrail, AuditTrailImpl, LocalRecorder, SinkKind};
+use wfe_audit::{AuditTrail, AuditTrailImpl};
 use wfe_certs::CertStore;
-use wfe_webhook::{AppState, ClearanceDenial, DenialSink, SubjectAccessReviewer};
+use wfe_webhook::{AppState, SubjectAccessReviewer};
 
-use crate::config::{AuditSinkKind, Config};
+use crate::config::Config;
 use crate::health::{self, Readiness};
 use crate::identity;
 use crate::leader::{self, LeaseSettings};
 use crate::metrics_auth::KubeScrapeAuthorizer;
+pub use crate::wiring::{
+    LocalDenialSink, audit_settings, block_policy, controller_settings, spec_policy,
+    webhook_settings,
+};
 
 /// How long secure-metrics authorisation decisions are cached.
 const SCRAPE_DECISION_TTL: Duration = Duration::from_secs(30);
@@ -92,102 +96,6 @@ async fn bind(what: &'static str, port: u16) -> Result<TcpListener, RunError> {
         .map_err(|source| RunError::Bind { what, addr, source })
 }
 
-/// The spec rules the webhook, controller and `validate` share, from the config.
-pub fn spec_policy(cfg: &Config) -> wfe_api::SpecPolicy {
-    wfe_api::SpecPolicy {
-        max_timeout: cfg.max_timeout.0,
-        allowed_service_accounts: cfg.allowed_service_accounts.clone(),
-    }
-}
-
-/// The block rules, built once from the config and shared by controller and webhook.
-pub fn block_policy(cfg: &Config, controller_username: &str) -> BlockPolicy {
-    BlockPolicy {
-        max_consecutive_failures: cfg.backoff.max_consecutive_failures,
-        clearance: cfg.clearance.clone(),
-        controller_username: controller_username.to_owned(),
-        runner_username: identity::service_account_username(
-            &cfg.execution_namespace,
-            &cfg.runner_service_account,
-        ),
-    }
-}
-
-/// The controller's settings, from the config.
-pub fn controller_settings(cfg: &Config, block: BlockPolicy) -> wfe_controller::Settings {
-    wfe_controller::Settings {
-        execution_namespace: cfg.execution_namespace.clone(),
-        runner_service_account: cfg.runner_service_account.clone(),
-        default_timeout: cfg.default_timeout.0,
-        max_timeout: cfg.max_timeout.0,
-        allowed_service_accounts: cfg.allowed_service_accounts.clone(),
-        cooldown: cfg.cooldown.0,
-        backoff: wfe_controller::BackoffSettings {
-            base: cfg.backoff.base.0,
-            max: cfg.backoff.max.0,
-            max_exponent: cfg.backoff.max_exponent,
-        },
-        block,
-        audit_delete_timeout: cfg.audit.delete_timeout.0,
-        reporting_instance: Some(replica_identity()),
-    }
-}
-
-/// The webhook's decision settings, from the config.
-pub fn webhook_settings(cfg: &Config, block: BlockPolicy) -> wfe_webhook::Settings {
-    wfe_webhook::Settings {
-        block,
-        spec_policy: spec_policy(cfg),
-        ..wfe_webhook::Settings::default()
-    }
-}
-
-/// The audit trail's settings, from the config.
-pub fn audit_settings(cfg: &Config, controller_username: &str) -> AuditSettings {
-    AuditSettings {
-        sink: match cfg.audit.sink {
-            AuditSinkKind::Stdout => SinkKind::Stdout,
-            AuditSinkKind::File => SinkKind::File,
-            AuditSinkKind::Datastorage => SinkKind::Datastorage,
-        },
-        path: cfg.audit.path.clone(),
-        url: cfg.audit.url.clone(),
-        ca_file: cfg.audit.ca_file.clone(),
-        token_file: Some(cfg.audit.token_file.clone()),
-        batch_size: cfg.audit.batch_size,
-        flush_interval: cfg.audit.flush_interval.0,
-        request_timeout: cfg.audit.request_timeout.0,
-        controller_identity: controller_username.to_owned(),
-        schema_file: cfg.audit.schema_file.clone(),
-        ..AuditSettings::default()
-    }
-}
-
-/// Writes the webhook's refused clearances to the local audit sink, off the request path.
-struct LocalDenialSink(LocalRecorder);
-
-impl DenialSink for LocalDenialSink {
-    fn record(&self, denial: &ClearanceDenial) {
-        let record =
-            wfe_audit::local::clearance_denied_record(&wfe_audit::local::ClearanceDenial {
-                namespace: &denial.namespace,
-                name: &denial.name,
-                uid: None,
-                username: &denial.user,
-                groups: &denial.groups,
-                reason: &denial.message,
-                admission_request_uid: &denial.request_uid,
-                at: denial.time,
-            });
-        let recorder = self.0.clone();
-        tokio::spawn(async move {
-            if let Err(e) = recorder.record(&record).await {
-                tracing::warn!(error = %e, "cannot write a clearance denial to the local audit sink");
-            }
-        });
-    }
-}
-
 /// Cancels `token` on the first SIGTERM/SIGINT; a second signal exits at once.
 pub fn spawn_signal_handler(token: CancellationToken) {
     tokio::spawn(async move {
@@ -258,9 +166,8 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     serve(cfg, client, listeners, shutdown, Parts::default()).await
 }
 
-/// Runs everything on the given listeners until `shutdown`, then stops in order: readiness
-/// false; the controller finishes its reconcile and releases the lease while admission is still
-/// served for `webhook.shutdownDelay`; the servers finish in-flight requests; health goes last.
+/// Runs the parts of the process until `shutdown`, then stops them in order: readiness off,
+/// controller stopped (lease released), admission drained, servers closed.
 pub async fn serve(
     cfg: Config,
     client: kube::Client,
@@ -289,20 +196,8 @@ pub async fn serve(
     let reloader = certs
         .clone()
         .spawn_reloader(cfg.webhook.cert_reload_interval.0, servers_stop.clone());
-
-    let trail = AuditTrailImpl::new(
-        &audit_settings(&cfg, &controller_username),
-        telemetry.audit.clone(),
-    )?;
-    let mut state = AppState::new(
-        webhook_settings(&cfg, block.clone()),
-        Arc::new(SubjectAccessReviewer::new(client.clone())),
-        telemetry.admission.clone(),
-    );
-    if cfg.audit.record_denials {
-        state = state.with_denial_sink(Arc::new(LocalDenialSink(trail.local_recorder())));
-    }
-    let audit: Arc<dyn AuditTrail> = Arc::new(trail);
+    let (state, audit) =
+        admission_and_audit(&cfg, &client, &block, &controller_username, &telemetry)?;
 
     let synced = Arc::new(AtomicBool::new(false));
     let cert_view = certs.clone();
@@ -310,43 +205,16 @@ pub async fn serve(
         move || cert_view.is_loaded(),
         synced.clone(),
     ));
-
-    let health_stop = CancellationToken::new();
-    let health = tokio::spawn(serve_http(
-        "health",
-        listeners.health,
-        health::router(readiness.clone()),
-        health_stop.clone(),
-    ));
-    let webhook = tokio::spawn(serve_tls_task(
-        "webhook",
-        listeners.webhook,
-        wfe_webhook::router(state),
-        certs.clone(),
-        servers_stop.clone(),
-    ));
-    let metrics = if cfg.metrics.secure {
-        let auth = Arc::new(KubeScrapeAuthorizer::new(
-            client.clone(),
-            SCRAPE_DECISION_TTL,
-        ));
-        let router = crate::metrics::router(telemetry.registry.clone(), Some(auth));
-        tokio::spawn(serve_tls_task(
-            "metrics",
-            listeners.metrics,
-            router,
-            certs.clone(),
-            servers_stop.clone(),
-        ))
-    } else {
-        let router = crate::metrics::router(telemetry.registry.clone(), None);
-        tokio::spawn(serve_http(
-            "metrics",
-            listeners.metrics,
-            router,
-            servers_stop.clone(),
-        ))
-    };
+    let servers = Servers::spawn(
+        &cfg,
+        &client,
+        listeners,
+        state,
+        &certs,
+        &telemetry,
+        &readiness,
+        &servers_stop,
+    );
     tracing::info!(
         webhook_port = cfg.webhook.port,
         health_port = cfg.health.port,
@@ -357,14 +225,13 @@ pub async fn serve(
     );
 
     let controller_stop = CancellationToken::new();
-    let mut controller: JoinHandle<Result<(), RunError>> = if parts.controller {
-        let settings = controller_settings(&cfg, block.clone());
-        let ctrl_metrics = telemetry.controller.clone();
+    let controller = if parts.controller {
+        let settings = controller_settings(&cfg, block);
         spawn_controller(
             &cfg,
             client.clone(),
             settings,
-            ctrl_metrics,
+            telemetry.controller.clone(),
             audit,
             synced,
             readiness.clone(),
@@ -377,7 +244,141 @@ pub async fn serve(
             Ok(())
         })
     };
+    let mut failure = stop_controller(
+        &shutdown,
+        controller,
+        &readiness,
+        &controller_stop,
+        cfg.webhook.shutdown_delay.0,
+    )
+    .await;
+    servers_stop.cancel();
+    servers.join(&mut failure).await;
+    let _ = reloader.await;
+    match failure {
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Some(e) => Err(e),
+    }
+}
 
+/// The webhook's state (with the denial sink when configured) and the controller's audit trail.
+fn admission_and_audit(
+    cfg: &Config,
+    client: &kube::Client,
+    block: &BlockPolicy,
+    controller_username: &str,
+    telemetry: &crate::service_metrics::ServiceMetrics,
+) -> Result<(AppState, Arc<dyn AuditTrail>), RunError> {
+    let trail = AuditTrailImpl::new(
+        &audit_settings(cfg, controller_username),
+        telemetry.audit.clone(),
+    )?;
+    let mut state = AppState::new(
+        webhook_settings(cfg, block.clone()),
+        Arc::new(SubjectAccessReviewer::new(client.clone())),
+        telemetry.admission.clone(),
+    );
+    if cfg.audit.record_denials {
+        state = state.with_denial_sink(Arc::new(LocalDenialSink(trail.local_recorder())));
+    }
+    Ok((state, Arc::new(trail)))
+}
+
+/// The three servers' tasks.
+struct Servers {
+    health: JoinHandle<Result<(), RunError>>,
+    health_stop: CancellationToken,
+    webhook: JoinHandle<Result<(), RunError>>,
+    metrics: JoinHandle<Result<(), RunError>>,
+}
+
+impl Servers {
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        cfg: &Config,
+        client: &kube::Client,
+        listeners: Listeners,
+        state: AppState,
+        certs: &Arc<CertStore>,
+        telemetry: &crate::service_metrics::ServiceMetrics,
+        readiness: &Arc<Readiness>,
+        stop: &CancellationToken,
+    ) -> Servers {
+        // Health outlives the others: it answers "not ready" while admission drains.
+        let health_stop = CancellationToken::new();
+        let health = tokio::spawn(serve_http(
+            "health",
+            listeners.health,
+            health::router(readiness.clone()),
+            health_stop.clone(),
+        ));
+        let webhook = tokio::spawn(serve_tls_task(
+            "webhook",
+            listeners.webhook,
+            wfe_webhook::router(state),
+            certs.clone(),
+            stop.clone(),
+        ));
+        let metrics = if cfg.metrics.secure {
+            let auth = Arc::new(KubeScrapeAuthorizer::new(
+                client.clone(),
+                SCRAPE_DECISION_TTL,
+            ));
+            let router = crate::metrics::router(telemetry.registry.clone(), Some(auth));
+            tokio::spawn(serve_tls_task(
+                "metrics",
+                listeners.metrics,
+                router,
+                certs.clone(),
+                stop.clone(),
+            ))
+        } else {
+            let router = crate::metrics::router(telemetry.registry.clone(), None);
+            tokio::spawn(serve_http(
+                "metrics",
+                listeners.metrics,
+                router,
+                stop.clone(),
+            ))
+        };
+        Servers {
+            health,
+            health_stop,
+            webhook,
+            metrics,
+        }
+    }
+
+    /// Waits for webhook and metrics (already told to stop), then closes health.
+    async fn join(self, failure: &mut Option<RunError>) {
+        for task in [self.webhook, self.metrics] {
+            match task.await {
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "server stopped with an error");
+                    failure.get_or_insert(e);
+                }
+                Err(e) => tracing::error!(error = %e, "server task panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+        self.health_stop.cancel();
+        let _ = self.health.await;
+    }
+}
+
+/// Waits for `shutdown` (or the controller failing), turns readiness off, stops the controller
+/// at once (it finishes the reconcile in progress and releases the lease, so another replica
+/// takes over) while admission is still served for `drain_delay`. Returns the first failure.
+async fn stop_controller(
+    shutdown: &CancellationToken,
+    mut controller: JoinHandle<Result<(), RunError>>,
+    readiness: &Readiness,
+    controller_stop: &CancellationToken,
+    drain_delay: Duration,
+) -> Option<RunError> {
     let mut failure: Option<RunError> = None;
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -389,13 +390,10 @@ pub async fn serve(
             });
         }
     }
-
     readiness.begin_shutdown();
-    // The controller stops at once (it finishes the reconcile in progress and releases the
-    // lease, so another replica takes over), while admission is still served for the drain delay.
     controller_stop.cancel();
     let drain_delay = if failure.is_none() {
-        cfg.webhook.shutdown_delay.0
+        drain_delay
     } else {
         Duration::ZERO
     };
@@ -412,27 +410,7 @@ pub async fn serve(
         Some(Err(e)) => failure = Some(RunError::Controller(format!("task panicked: {e}"))),
         _ => {}
     }
-    servers_stop.cancel();
-    for task in [webhook, metrics] {
-        match task.await {
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "server stopped with an error");
-                failure.get_or_insert(e);
-            }
-            Err(e) => tracing::error!(error = %e, "server task panicked"),
-            Ok(Ok(())) => {}
-        }
-    }
-    let _ = reloader.await;
-    health_stop.cancel();
-    let _ = health.await;
-    match failure {
-        None => {
-            tracing::info!("stopped");
-            Ok(())
-        }
-        Some(e) => Err(e),
-    }
+    failure
 }
 
 async fn serve_tls_task(
