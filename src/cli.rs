@@ -115,6 +115,6 @@ pub struct WebhookConfigArgs {
     #[arg(long, default_value = "workflowexecution-webhook")]
     pub service_name: String,
     /// The controller's username, skipped by the status webhooks (matchConditions).
-    #[arg(long, default_value = crate::identity::DEFAULT_CONTROLLER_USERNAME)]
+    #[arg(long, default_value = wfe_api::keys::DEFAULT_CONTROLLER_USERNAME)]
     pub controller_username: String,
 }

@@ -4,8 +4,6 @@
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::api::{Api, PostParams};
 
-/// The username `deploy/` gives the controller; the default of `webhook-config`.
-pub const DEFAULT_CONTROLLER_USERNAME: &str = wfe_api::keys::DEFAULT_CONTROLLER_USERNAME;
 
 /// Why the controller's username is unknown; start-up stops rather than guess, because the
 /// status webhooks' `matchConditions` and the clearance policy depend on it.
@@ -41,11 +39,6 @@ pub async fn controller_username(
         .and_then(|u| u.username)
         .filter(|name| !name.trim().is_empty())
         .ok_or(IdentityError::NoUsername)
-}
-
-/// The username of a service account.
-pub fn service_account_username(namespace: &str, name: &str) -> String {
-    format!("system:serviceaccount:{namespace}:{name}")
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use wfe_audit::{AuditSettings, LocalRecorder, SinkKind};
 use wfe_webhook::{ClearanceDenial, DenialSink};
 
 use crate::config::{AuditSinkKind, Config};
-use crate::identity;
 use crate::run::replica_identity;
 
 /// The spec rules the webhook, controller and `validate` share, from the config.
@@ -23,7 +22,7 @@ pub fn block_policy(cfg: &Config, controller_username: &str) -> BlockPolicy {
         max_consecutive_failures: cfg.backoff.max_consecutive_failures,
         clearance: cfg.clearance.clone(),
         controller_username: controller_username.to_owned(),
-        runner_username: identity::service_account_username(
+        runner_username: wfe_api::identity::service_account_username(
             &cfg.execution_namespace,
             &cfg.runner_service_account,
         ),
