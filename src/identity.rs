@@ -4,7 +4,6 @@
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::api::{Api, PostParams};
 
-
 /// Why the controller's username is unknown; start-up stops rather than guess, because the
 /// status webhooks' `matchConditions` and the clearance policy depend on it.
 #[derive(Debug, thiserror::Error)]

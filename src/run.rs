@@ -420,7 +420,7 @@ async fn serve_tls_task(
     certs: Arc<CertStore>,
     stop: CancellationToken,
 ) -> Result<(), RunError> {
-    wfe_webhook::serve_tls(listener, router, certs, stop)
+    wfe_certs::serve::serve_tls(listener, router, certs, stop)
         .await
         .map_err(|e| RunError::Serve {
             what,

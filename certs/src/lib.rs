@@ -4,6 +4,7 @@
 mod error;
 mod generate;
 mod metrics;
+pub mod serve;
 mod store;
 mod tls;
 

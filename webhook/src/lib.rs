@@ -15,7 +15,6 @@ pub mod review;
 pub mod server;
 pub mod settings;
 pub mod spec_review;
-pub mod tls_server;
 mod uid_salvage;
 
 #[cfg(test)]
@@ -32,4 +31,5 @@ pub use registration::{
 };
 pub use server::{AppState, MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH, router};
 pub use settings::Settings;
-pub use tls_server::{ServeError, ServeOptions, serve_tls, serve_tls_with};
+/// TLS serving lives in `wfe_certs`; re-exported for the webhook's callers.
+pub use wfe_certs::serve::{ServeError, ServeOptions, serve_tls, serve_tls_with};

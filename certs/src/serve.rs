@@ -1,9 +1,10 @@
 //! Serving a router over TLS with hot-reloaded certificates, handshake and header timeouts and
-//! graceful shutdown. Generic: the binary also uses it for HTTPS metrics.
+//! graceful shutdown: the admission webhook and the HTTPS metrics server both use it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{CertError, CertStore};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -12,7 +13,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use wfe_certs::{CertError, CertStore};
 
 /// Connection limits and timeouts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub async fn serve_tls_with(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let acceptor = TlsAcceptor::from(Arc::new(wfe_certs::server_config(certs)?));
+    let acceptor = TlsAcceptor::from(Arc::new(crate::server_config(certs)?));
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
