@@ -2,6 +2,7 @@
 
 pub mod block;
 mod bounds;
+pub mod clock;
 pub mod commands;
 pub mod duration;
 pub mod identity;

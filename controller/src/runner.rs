@@ -12,11 +12,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use wfe_api::clock::{Clock, SystemClock};
 use wfe_api::{WorkflowExecution, keys};
 use wfe_audit::AuditTrail;
 
 use crate::error::Error;
-use crate::executor::{Clock, Context, error_policy, reconcile};
+use crate::executor::{Context, error_policy, reconcile};
 use crate::index::TargetIndex;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -162,7 +163,7 @@ pub async fn run(
         .reflect(run_writer)
         .touched_objects();
 
-    let clock: Clock = Arc::new(jiff::Timestamp::now);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

@@ -3,7 +3,6 @@
 
 pub mod authorizer;
 pub mod clearance;
-pub mod clock;
 pub mod denial;
 pub mod identity;
 pub mod metrics;
@@ -21,7 +20,6 @@ mod uid_salvage;
 mod test_fixtures;
 
 pub use authorizer::{Authorization, AuthorizationRequest, Authorizer, SubjectAccessReviewer};
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use denial::{ClearanceDenial, ClearanceStep, DenialSink};
 pub use identity::UserInfo;
 pub use metrics::Metrics;
@@ -31,5 +29,6 @@ pub use registration::{
 };
 pub use server::{AppState, MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH, router};
 pub use settings::Settings;
+pub use wfe_api::clock::{Clock, FixedClock, SystemClock};
 /// TLS serving lives in `wfe_certs`; re-exported for the webhook's callers.
 pub use wfe_certs::serve::{ServeError, ServeOptions, serve_tls, serve_tls_with};

@@ -16,7 +16,6 @@ use crate::authorizer::{Authorization, Authorizer};
 use crate::clearance::{
     ClearanceOutcome, ClearancePlan, Refusal, decide_clearance, grant_annotations, plan_clearance,
 };
-use crate::clock::{Clock, SystemClock};
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
 use crate::ownership::review_status_ownership;
@@ -25,6 +24,7 @@ use crate::review::{
 };
 use crate::settings::Settings;
 use crate::spec_review::review_spec;
+use wfe_api::clock::{Clock, SystemClock};
 
 /// Path of the spec validating webhook.
 pub const VALIDATE_PATH: &str = "/validate-workflowexecution";

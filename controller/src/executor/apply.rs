@@ -7,7 +7,7 @@ pub(super) const MAX_LOCK_ATTEMPTS: usize = 3;
 
 /// Observe, decide, act on the lock, persist and announce.
 pub(super) async fn apply(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
-    let now = (ctx.clock)();
+    let now = ctx.clock.now();
     let (lock, failed_task) = observe_lock(wfe, ctx).await?;
     let neighbours = ctx.neighbours(wfe);
     let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();

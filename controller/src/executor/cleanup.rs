@@ -5,7 +5,7 @@ use super::*;
 /// Cancels our run, delivers pending audit through the one delivery path (waiting at most
 /// `audit.deleteTimeout`), then announces the deletion.
 pub(super) async fn cleanup(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
-    let now = (ctx.clock)();
+    let now = ctx.clock.now();
     let uid = wfe
         .metadata
         .uid

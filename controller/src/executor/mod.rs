@@ -16,6 +16,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 use wfe_api::AuditEventType;
+use wfe_api::clock::Clock;
 use wfe_api::{Phase, WorkflowExecution, WorkflowExecutionStatus, keys, naming};
 use wfe_audit::{AuditError, AuditTrail};
 
@@ -47,9 +48,6 @@ pub const RUNNING_RESYNC: Duration = Duration::from_secs(600);
 /// Retry delay while the caches are still loading.
 pub const NOT_SYNCED_RETRY: Duration = Duration::from_secs(1);
 
-/// Source of the current time (injected so tests control it).
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     /// API client.
@@ -71,7 +69,7 @@ pub struct Context {
     /// True once both caches hold their initial list.
     pub synced: Arc<AtomicBool>,
     /// Current time.
-    pub clock: Clock,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Context {

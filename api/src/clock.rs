@@ -1,8 +1,9 @@
-//! Injectable time source, so `clearedAt` is testable.
+//! The one injectable time source: the webhook stamps `clearedAt` with it, the controller
+//! decides with it, and tests fix it.
 
 use jiff::Timestamp;
 
-/// Source of the server time stamped into clearances.
+/// Source of the current time.
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
@@ -25,5 +26,12 @@ pub struct FixedClock(pub Timestamp);
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         self.0
+    }
+}
+
+/// Any `Fn() -> Timestamp` is a clock (`Arc::new(jiff::Timestamp::now)`, a test's closure).
+impl<F: Fn() -> Timestamp + Send + Sync> Clock for F {
+    fn now(&self) -> Timestamp {
+        self()
     }
 }
