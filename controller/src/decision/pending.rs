@@ -64,36 +64,9 @@ pub(super) fn decide_pending(
         };
         return (fail(wfe, status, f, world, settings), Step::Nothing);
     }
-    if let Some((blocker, reason)) = history::blocking_workflow(world.others, settings) {
-        let name = blocker.metadata.name.clone().unwrap_or_default();
-        let details = blocker
-            .status
-            .as_ref()
-            .and_then(|s| s.failure_details.as_ref());
-        let message = match reason {
-            BlockKind::PreviousExecutionFailed => format!(
-                "workflow {name} failed during execution on {}; the target is blocked until an operator clears {name}",
-                wfe.spec.target_resource
-            ),
-            BlockKind::ExhaustedRetries => format!(
-                "{} has had {} consecutive pre-execution failures (last: {name}); the target is blocked until an operator clears {name}",
-                wfe.spec.target_resource, settings.block.max_consecutive_failures
-            ),
-        };
-        let skip_details = SkipDetails {
-            reason: reason.skip_reason(),
-            message,
-            skipped_at: Time(now),
-            conflicting_workflow: None,
-            recent_remediation: None,
-            blocking_workflow: Some(BlockingWorkflow {
-                name,
-                namespace: blocker.metadata.namespace.clone(),
-                failed_at: details.map(|d| d.failed_at.clone()),
-                reason: details.map(|d| d.reason),
-            }),
-        };
-        return (skip(wfe, status, skip_details), Step::Nothing);
+    if let Some((blocker, kind)) = history::blocking_workflow(world.others, settings) {
+        let details = blocked_details(wfe, blocker, kind, now, settings);
+        return (skip(wfe, status, details), Step::Nothing);
     }
     if let Some(running) = world
         .others
@@ -120,32 +93,79 @@ pub(super) fn decide_pending(
         }
     }
     if let Some(window) = history::open_window(world.others, now, settings) {
-        let w = window.wfe;
-        let remaining = duration_between(now, window.ends_at);
-        let name = w.metadata.name.clone().unwrap_or_default();
-        let details = SkipDetails {
-            reason: SkipReason::RecentlyRemediated,
-            message: format!(
-                "{} was remediated recently by {name}; the next remediation is allowed in {} (at {})",
-                wfe.spec.target_resource,
-                wfe_api::duration::format(remaining),
-                window.ends_at
-            ),
-            skipped_at: Time(now),
-            conflicting_workflow: None,
-            recent_remediation: Some(RecentRemediation {
-                name,
-                workflow_id: w.spec.workflow_ref.workflow_id.clone(),
-                completed_at: history::finished_at(w).map(Time),
-                outcome: w.phase(),
-                cooldown_remaining: wfe_api::duration::format(remaining),
-            }),
-            blocking_workflow: None,
-        };
+        let details = recent_details(wfe, &window, now);
         return (skip(wfe, status, details), Step::Nothing);
     }
     if let Some(owner) = held_by_finished {
         return (skip(wfe, status, busy(wfe, owner, now)), Step::Nothing);
     }
     (status, Step::Start { expired_lock })
+}
+
+/// Skipped `PreviousExecutionFailed` or `ExhaustedRetries`, naming the WFE to clear.
+pub(super) fn blocked_details(
+    wfe: &WorkflowExecution,
+    blocker: &WorkflowExecution,
+    kind: BlockKind,
+    now: Timestamp,
+    settings: &Settings,
+) -> SkipDetails {
+    let name = blocker.metadata.name.clone().unwrap_or_default();
+    let details = blocker
+        .status
+        .as_ref()
+        .and_then(|s| s.failure_details.as_ref());
+    let message = match kind {
+        BlockKind::PreviousExecutionFailed => format!(
+            "workflow {name} failed during execution on {}; the target is blocked until an operator clears {name}",
+            wfe.spec.target_resource
+        ),
+        BlockKind::ExhaustedRetries => format!(
+            "{} has had {} consecutive pre-execution failures (last: {name}); the target is blocked until an operator clears {name}",
+            wfe.spec.target_resource, settings.block.max_consecutive_failures
+        ),
+    };
+    SkipDetails {
+        reason: kind.skip_reason(),
+        message,
+        skipped_at: Time(now),
+        conflicting_workflow: None,
+        recent_remediation: None,
+        blocking_workflow: Some(BlockingWorkflow {
+            name,
+            namespace: blocker.metadata.namespace.clone(),
+            failed_at: details.map(|d| d.failed_at.clone()),
+            reason: details.map(|d| d.reason),
+        }),
+    }
+}
+
+/// Skipped `RecentlyRemediated`: who remediated last and when the window closes.
+pub(super) fn recent_details(
+    wfe: &WorkflowExecution,
+    window: &history::OpenWindow<'_>,
+    now: Timestamp,
+) -> SkipDetails {
+    let w = window.wfe;
+    let remaining = duration_between(now, window.ends_at);
+    let name = w.metadata.name.clone().unwrap_or_default();
+    SkipDetails {
+        reason: SkipReason::RecentlyRemediated,
+        message: format!(
+            "{} was remediated recently by {name}; the next remediation is allowed in {} (at {})",
+            wfe.spec.target_resource,
+            wfe_api::duration::human(remaining),
+            window.ends_at
+        ),
+        skipped_at: Time(now),
+        conflicting_workflow: None,
+        recent_remediation: Some(RecentRemediation {
+            name,
+            workflow_id: w.spec.workflow_ref.workflow_id.clone(),
+            completed_at: history::finished_at(w).map(Time),
+            outcome: w.phase(),
+            cooldown_remaining: wfe_api::duration::format(remaining),
+        }),
+        blocking_workflow: None,
+    }
 }

@@ -45,40 +45,8 @@ pub(super) fn follow_run(
         generation,
         now,
     );
-    let succeeded = run.succeeded.as_ref();
-    match succeeded {
-        Some(c) if c.is_true() => {
-            let end = run.completion_time.unwrap_or(now);
-            status.phase = Some(Phase::Completed);
-            status.reason = None;
-            status.completion_time.get_or_insert(Time(end));
-            if let (Some(start), Some(end)) =
-                (status.start_time.as_ref(), status.completion_time.as_ref())
-            {
-                status.duration = Some(wfe_api::duration::format(duration_between(start.0, end.0)));
-            }
-            status.consecutive_failures = Some(0);
-            status.next_allowed_execution = None;
-            set_condition(
-                &mut status.conditions,
-                keys::CONDITION_PIPELINE_RUN_RUNNING,
-                false,
-                "Succeeded",
-                "PipelineRun finished",
-                generation,
-                now,
-            );
-            set_condition(
-                &mut status.conditions,
-                keys::CONDITION_PIPELINE_RUN_COMPLETE,
-                true,
-                "Succeeded",
-                c.message.clone().unwrap_or_default(),
-                generation,
-                now,
-            );
-            status
-        }
+    match run.succeeded.as_ref() {
+        Some(c) if c.is_true() => completed(status, run, c, generation, now),
         Some(c) if c.is_false() => {
             let reason = tekton::classify_failure(Some(c), world.failed_task);
             let started =
@@ -90,39 +58,81 @@ pub(super) fn follow_run(
                 .clone()
                 .or_else(|| c.reason.clone())
                 .unwrap_or_else(|| "PipelineRun failed".to_owned());
-            fail(
-                wfe,
-                status,
-                FailureInput {
-                    reason,
-                    message,
-                    failed_task: world.failed_task,
-                    was_execution_failure: tekton::was_execution_failure(reason, started),
-                    failed_at,
-                    ran_for: Some(duration_between(start, failed_at)),
-                },
-                world,
-                settings,
-            )
+            let failure = FailureInput {
+                reason,
+                message,
+                failed_task: world.failed_task,
+                was_execution_failure: tekton::was_execution_failure(reason, started),
+                failed_at,
+                ran_for: Some(duration_between(start, failed_at)),
+            };
+            fail(wfe, status, failure, world, settings)
         }
-        _ => {
-            status.phase = Some(Phase::Running);
-            status.reason = None;
-            let reason = succeeded
-                .and_then(|c| c.reason.clone())
-                .unwrap_or_else(|| "Running".to_owned());
-            set_condition(
-                &mut status.conditions,
-                keys::CONDITION_PIPELINE_RUN_RUNNING,
-                true,
-                &reason,
-                "PipelineRun is running",
-                generation,
-                now,
-            );
-            status
-        }
+        other => running(status, other, generation, now),
     }
+}
+
+/// The run succeeded: Completed, the failure count reset, the conditions closed.
+fn completed(
+    mut status: WorkflowExecutionStatus,
+    run: &RunView,
+    c: &tekton::SucceededCondition,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> WorkflowExecutionStatus {
+    let end = run.completion_time.unwrap_or(now);
+    status.phase = Some(Phase::Completed);
+    status.reason = None;
+    status.completion_time.get_or_insert(Time(end));
+    if let (Some(start), Some(end)) = (status.start_time.as_ref(), status.completion_time.as_ref())
+    {
+        status.duration = Some(wfe_api::duration::format(duration_between(start.0, end.0)));
+    }
+    status.consecutive_failures = Some(0);
+    status.next_allowed_execution = None;
+    set_condition(
+        &mut status.conditions,
+        keys::CONDITION_PIPELINE_RUN_RUNNING,
+        false,
+        "Succeeded",
+        "PipelineRun finished",
+        generation,
+        now,
+    );
+    set_condition(
+        &mut status.conditions,
+        keys::CONDITION_PIPELINE_RUN_COMPLETE,
+        true,
+        "Succeeded",
+        c.message.clone().unwrap_or_default(),
+        generation,
+        now,
+    );
+    status
+}
+
+/// The run has not finished: Running, with Tekton's reason on the condition.
+fn running(
+    mut status: WorkflowExecutionStatus,
+    succeeded: Option<&tekton::SucceededCondition>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> WorkflowExecutionStatus {
+    status.phase = Some(Phase::Running);
+    status.reason = None;
+    let reason = succeeded
+        .and_then(|c| c.reason.clone())
+        .unwrap_or_else(|| "Running".to_owned());
+    set_condition(
+        &mut status.conditions,
+        keys::CONDITION_PIPELINE_RUN_RUNNING,
+        true,
+        &reason,
+        "PipelineRun is running",
+        generation,
+        now,
+    );
+    status
 }
 
 /// Whether deciding about `wfe` needs its run's failed TaskRun looked up first.
