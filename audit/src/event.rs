@@ -210,113 +210,23 @@ pub fn build_event(
     event_type: AuditEventType,
     ctx: &EventContext,
 ) -> Result<AuditEvent, BuildError> {
-    let missing = |field| BuildError::MissingField {
-        event_type: event_type.as_str(),
-        field,
-    };
+    let missing = missing_field(event_type);
     let name = wfe.metadata.name.clone().ok_or(missing("metadata.name"))?;
     let uid = wfe.metadata.uid.clone().ok_or(missing("metadata.uid"))?;
-    let status = wfe.status.as_ref();
-    let start = status.and_then(|s| s.start_time.as_ref()).map(|t| t.0);
-    let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
-
-    let (instant, outcome, actor_type, actor_id, data) = match event_type {
+    let (instant, outcome, data) = match event_type {
         AuditEventType::WorkflowSkipped | AuditEventType::ClearanceForged => {
             return Err(BuildError::LocalOnly {
                 event_type: event_type.as_str(),
             });
         }
-        AuditEventType::WorkflowStarted => {
-            let started = start.ok_or(missing("status.startTime"))?;
-            let payload = workflow_payload(wfe, event_type, "Running", &name);
-            (
-                started,
-                EventOutcome::Success,
-                ACTOR_TYPE_SERVICE.to_owned(),
-                ctx.controller_identity.clone(),
-                payload,
-            )
-        }
-        AuditEventType::WorkflowCompleted => {
-            let completed = completion.ok_or(missing("status.completionTime"))?;
-            let mut payload = workflow_payload(wfe, event_type, "Completed", &name);
-            payload.completed_at = Some(completed.to_string());
-            payload.duration = status.and_then(|s| s.duration.clone());
-            (
-                completed,
-                EventOutcome::Success,
-                ACTOR_TYPE_SERVICE.to_owned(),
-                ctx.controller_identity.clone(),
-                payload,
-            )
-        }
-        AuditEventType::WorkflowFailed => {
-            let details = status.and_then(|s| s.failure_details.as_ref());
-            let failed = details
-                .map(|d| d.failed_at.0)
-                .or(completion)
-                .ok_or(missing("status.failureDetails.failedAt"))?;
-            let mut payload = workflow_payload(wfe, event_type, "Failed", &name);
-            payload.completed_at = completion.map(|t| t.to_string());
-            payload.duration = status
-                .and_then(|s| s.duration.clone())
-                .or_else(|| details.and_then(|d| d.execution_time_before_failure.clone()));
-            if let Some(d) = details {
-                payload.failure_reason = Some(d.reason.as_str().to_owned());
-                payload.failure_message = Some(d.message.clone());
-                payload.failed_task_name = d.failed_task_name.clone();
-                payload.error_details = Some(ErrorDetails {
-                    message: d.message.clone(),
-                    code: error_code(d.reason),
-                    component: EVENT_CATEGORY.to_owned(),
-                    retry_possible: !d.was_execution_failure,
-                });
-            }
-            (
-                failed,
-                EventOutcome::Failure,
-                ACTOR_TYPE_SERVICE.to_owned(),
-                ctx.controller_identity.clone(),
-                payload,
-            )
-        }
-        AuditEventType::BlockCleared => {
-            let clearance = status
-                .and_then(|s| s.block_clearance.as_ref())
-                .ok_or(missing("status.blockClearance"))?;
-            let cleared_at = clearance.cleared_at.0;
-            let payload = BlockClearedPayload {
-                event_type,
-                workflow_name: name.clone(),
-                clear_reason: clearance.clear_reason.clone(),
-                cleared_at: cleared_at.to_string(),
-                previous_state: "Blocked".to_owned(),
-                new_state: "Running".to_owned(),
-            };
-            let event = AuditEvent {
-                event_id: event_id(&uid, event_type.as_str(), cleared_at),
-                version: EVENT_VERSION.to_owned(),
-                event_type,
-                event_timestamp: cleared_at.to_string(),
-                event_category: EVENT_CATEGORY.to_owned(),
-                event_action: action(event_type).to_owned(),
-                event_outcome: EventOutcome::Success,
-                actor_type: clearer_actor_type(&clearance.cleared_by).to_owned(),
-                actor_id: clearance.cleared_by.clone(),
-                resource_type: RESOURCE_TYPE.to_owned(),
-                resource_id: format!("{name}/{uid}"),
-                correlation_id: correlation_id(wfe, &name),
-                namespace: wfe.metadata.namespace.clone(),
-                cluster_id: ctx.cluster_id.clone(),
-                duration_ms: None,
-                error_code: None,
-                error_message: None,
-                event_data: EventData::BlockCleared(payload),
-            };
-            return Ok(event);
-        }
+        AuditEventType::BlockCleared => return block_cleared_event(wfe, &name, &uid, ctx),
+        AuditEventType::WorkflowStarted => started_payload(wfe, &name)?,
+        AuditEventType::WorkflowCompleted => completed_payload(wfe, &name)?,
+        AuditEventType::WorkflowFailed => failed_payload(wfe, &name)?,
     };
-
+    let status = wfe.status.as_ref();
+    let start = status.and_then(|s| s.start_time.as_ref()).map(|t| t.0);
+    let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
     let terminal = matches!(
         event_type,
         AuditEventType::WorkflowCompleted | AuditEventType::WorkflowFailed
@@ -339,8 +249,8 @@ pub fn build_event(
         event_category: EVENT_CATEGORY.to_owned(),
         event_action: action(event_type).to_owned(),
         event_outcome: outcome,
-        actor_type,
-        actor_id,
+        actor_type: ACTOR_TYPE_SERVICE.to_owned(),
+        actor_id: ctx.controller_identity.clone(),
         resource_type: RESOURCE_TYPE.to_owned(),
         resource_id: format!("{name}/{uid}"),
         correlation_id: correlation_id(wfe, &name),
@@ -350,6 +260,112 @@ pub fn build_event(
         error_code,
         error_message,
         event_data: EventData::Workflow(Box::new(data)),
+    })
+}
+
+fn missing_field(event_type: AuditEventType) -> impl Fn(&'static str) -> BuildError {
+    move |field| BuildError::MissingField {
+        event_type: event_type.as_str(),
+        field,
+    }
+}
+
+type WorkflowFacts = (Timestamp, EventOutcome, WorkflowPayload);
+
+fn started_payload(wfe: &WorkflowExecution, name: &str) -> Result<WorkflowFacts, BuildError> {
+    let event_type = AuditEventType::WorkflowStarted;
+    let started = wfe
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .map(|t| t.0)
+        .ok_or(missing_field(event_type)("status.startTime"))?;
+    let payload = workflow_payload(wfe, event_type, "Running", name);
+    Ok((started, EventOutcome::Success, payload))
+}
+
+fn completed_payload(wfe: &WorkflowExecution, name: &str) -> Result<WorkflowFacts, BuildError> {
+    let event_type = AuditEventType::WorkflowCompleted;
+    let status = wfe.status.as_ref();
+    let completed = status
+        .and_then(|s| s.completion_time.as_ref())
+        .map(|t| t.0)
+        .ok_or(missing_field(event_type)("status.completionTime"))?;
+    let mut payload = workflow_payload(wfe, event_type, "Completed", name);
+    payload.completed_at = Some(completed.to_string());
+    payload.duration = status.and_then(|s| s.duration.clone());
+    Ok((completed, EventOutcome::Success, payload))
+}
+
+fn failed_payload(wfe: &WorkflowExecution, name: &str) -> Result<WorkflowFacts, BuildError> {
+    let event_type = AuditEventType::WorkflowFailed;
+    let status = wfe.status.as_ref();
+    let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
+    let details = status.and_then(|s| s.failure_details.as_ref());
+    let failed = details
+        .map(|d| d.failed_at.0)
+        .or(completion)
+        .ok_or(missing_field(event_type)("status.failureDetails.failedAt"))?;
+    let mut payload = workflow_payload(wfe, event_type, "Failed", name);
+    payload.completed_at = completion.map(|t| t.to_string());
+    payload.duration = status
+        .and_then(|s| s.duration.clone())
+        .or_else(|| details.and_then(|d| d.execution_time_before_failure.clone()));
+    if let Some(d) = details {
+        payload.failure_reason = Some(d.reason.as_str().to_owned());
+        payload.failure_message = Some(d.message.clone());
+        payload.failed_task_name = d.failed_task_name.clone();
+        payload.error_details = Some(ErrorDetails {
+            message: d.message.clone(),
+            code: error_code(d.reason),
+            component: EVENT_CATEGORY.to_owned(),
+            retry_possible: !d.was_execution_failure,
+        });
+    }
+    Ok((failed, EventOutcome::Failure, payload))
+}
+
+/// `workflowexecution.block.cleared`: the clearer is the actor, the clearance time the instant.
+fn block_cleared_event(
+    wfe: &WorkflowExecution,
+    name: &str,
+    uid: &str,
+    ctx: &EventContext,
+) -> Result<AuditEvent, BuildError> {
+    let event_type = AuditEventType::BlockCleared;
+    let clearance = wfe
+        .status
+        .as_ref()
+        .and_then(|s| s.block_clearance.as_ref())
+        .ok_or(missing_field(event_type)("status.blockClearance"))?;
+    let cleared_at = clearance.cleared_at.0;
+    let payload = BlockClearedPayload {
+        event_type,
+        workflow_name: name.to_owned(),
+        clear_reason: clearance.clear_reason.clone(),
+        cleared_at: cleared_at.to_string(),
+        previous_state: "Blocked".to_owned(),
+        new_state: "Running".to_owned(),
+    };
+    Ok(AuditEvent {
+        event_id: event_id(uid, event_type.as_str(), cleared_at),
+        version: EVENT_VERSION.to_owned(),
+        event_type,
+        event_timestamp: cleared_at.to_string(),
+        event_category: EVENT_CATEGORY.to_owned(),
+        event_action: action(event_type).to_owned(),
+        event_outcome: EventOutcome::Success,
+        actor_type: clearer_actor_type(&clearance.cleared_by).to_owned(),
+        actor_id: clearance.cleared_by.clone(),
+        resource_type: RESOURCE_TYPE.to_owned(),
+        resource_id: format!("{name}/{uid}"),
+        correlation_id: correlation_id(wfe, name),
+        namespace: wfe.metadata.namespace.clone(),
+        cluster_id: ctx.cluster_id.clone(),
+        duration_ms: None,
+        error_code: None,
+        error_message: None,
+        event_data: EventData::BlockCleared(payload),
     })
 }
 
