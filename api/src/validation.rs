@@ -73,23 +73,48 @@ impl fmt::Display for Violations {
 /// Checks every rule of DESIGN §3.1 and returns all violations at once.
 pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Result<(), Violations> {
     let mut out = Vec::new();
-
     if spec.remediation_request_ref.name.trim().is_empty() {
         out.push(Violation::new(
             "spec.remediationRequestRef.name",
             "is required",
         ));
     }
+    check_workflow_ref(&mut out, &spec.workflow_ref);
+    if spec.target_resource.is_empty() {
+        out.push(Violation::new("spec.targetResource", "is required"));
+    } else if let Err(e) = TargetResource::parse(&spec.target_resource) {
+        out.push(Violation::new("spec.targetResource", e.to_string()));
+    }
+    check_parameters(&mut out, &spec.parameters);
+    if let Some(c) = spec.confidence
+        && !(c.is_finite() && (0.0..=1.0).contains(&c))
+    {
+        out.push(Violation::new(
+            "spec.confidence",
+            format!("must be between 0 and 1, got {c}"),
+        ));
+    }
+    if let Some(r) = &spec.rationale
+        && r.chars().count() > MAX_RATIONALE_LEN
+    {
+        out.push(Violation::new(
+            "spec.rationale",
+            format!("must be at most {MAX_RATIONALE_LEN} characters"),
+        ));
+    }
+    if let Some(cfg) = &spec.execution_config {
+        check_execution_config(&mut out, cfg, policy);
+    }
+    if out.is_empty() {
+        Ok(())
+    } else {
+        Err(Violations(out))
+    }
+}
 
-    let wf = &spec.workflow_ref;
-    check_len(
-        &mut out,
-        "spec.workflowRef.workflowId",
-        &wf.workflow_id,
-        1,
-        253,
-    );
-    check_len(&mut out, "spec.workflowRef.version", &wf.version, 1, 63);
+fn check_workflow_ref(out: &mut Vec<Violation>, wf: &crate::WorkflowRef) {
+    check_len(out, "spec.workflowRef.workflowId", &wf.workflow_id, 1, 253);
+    check_len(out, "spec.workflowRef.version", &wf.version, 1, 63);
     if wf.container_image.is_empty() {
         out.push(Violation::new(
             "spec.workflowRef.containerImage",
@@ -106,23 +131,22 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
             format!("must be sha256: followed by 64 lowercase hex characters, got {digest:?}"),
         ));
     }
+}
 
-    if spec.target_resource.is_empty() {
-        out.push(Violation::new("spec.targetResource", "is required"));
-    } else if let Err(e) = TargetResource::parse(&spec.target_resource) {
-        out.push(Violation::new("spec.targetResource", e.to_string()));
-    }
-
-    if spec.parameters.len() > MAX_PARAMETERS {
+fn check_parameters(
+    out: &mut Vec<Violation>,
+    parameters: &std::collections::BTreeMap<String, String>,
+) {
+    if parameters.len() > MAX_PARAMETERS {
         out.push(Violation::new(
             "spec.parameters",
             format!(
                 "at most {MAX_PARAMETERS} parameters are allowed, got {}",
-                spec.parameters.len()
+                parameters.len()
             ),
         ));
     }
-    for (key, value) in &spec.parameters {
+    for (key, value) in parameters {
         let field = format!("spec.parameters[{key}]");
         if key == PARAM_TARGET_RESOURCE {
             out.push(Violation::new(
@@ -144,64 +168,45 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
             ));
         }
     }
+}
 
-    if let Some(c) = spec.confidence
-        && !(c.is_finite() && (0.0..=1.0).contains(&c))
-    {
-        out.push(Violation::new(
-            "spec.confidence",
-            format!("must be between 0 and 1, got {c}"),
-        ));
-    }
-    if let Some(r) = &spec.rationale
-        && r.chars().count() > MAX_RATIONALE_LEN
-    {
-        out.push(Violation::new(
-            "spec.rationale",
-            format!("must be at most {MAX_RATIONALE_LEN} characters"),
-        ));
-    }
-
-    if let Some(cfg) = &spec.execution_config {
-        if let Some(timeout) = &cfg.timeout {
-            match duration::parse(timeout) {
-                Err(e) => out.push(Violation::new(
-                    "spec.executionConfig.timeout",
-                    e.to_string(),
-                )),
-                Ok(d) if d.is_zero() => out.push(Violation::new(
-                    "spec.executionConfig.timeout",
-                    "must be greater than zero",
-                )),
-                Ok(d) if d > policy.max_timeout => out.push(Violation::new(
-                    "spec.executionConfig.timeout",
-                    format!(
-                        "{timeout} exceeds the maximum of {}",
-                        duration::format(policy.max_timeout)
-                    ),
-                )),
-                Ok(_) => {}
-            }
-        }
-        if let Some(sa) = &cfg.service_account_name
-            && !policy.allowed_service_accounts.iter().any(|a| a == sa)
-        {
-            let allowed = if policy.allowed_service_accounts.is_empty() {
-                "none are allowed by the service configuration".to_owned()
-            } else {
-                format!("allowed: {}", policy.allowed_service_accounts.join(", "))
-            };
-            out.push(Violation::new(
-                "spec.executionConfig.serviceAccountName",
-                format!("{sa:?} is not in allowedServiceAccounts ({allowed})"),
-            ));
+fn check_execution_config(
+    out: &mut Vec<Violation>,
+    cfg: &crate::ExecutionConfig,
+    policy: &SpecPolicy,
+) {
+    if let Some(timeout) = &cfg.timeout {
+        match duration::parse(timeout) {
+            Err(e) => out.push(Violation::new(
+                "spec.executionConfig.timeout",
+                e.to_string(),
+            )),
+            Ok(d) if d.is_zero() => out.push(Violation::new(
+                "spec.executionConfig.timeout",
+                "must be greater than zero",
+            )),
+            Ok(d) if d > policy.max_timeout => out.push(Violation::new(
+                "spec.executionConfig.timeout",
+                format!(
+                    "{timeout} exceeds the maximum of {}",
+                    duration::format(policy.max_timeout)
+                ),
+            )),
+            Ok(_) => {}
         }
     }
-
-    if out.is_empty() {
-        Ok(())
-    } else {
-        Err(Violations(out))
+    if let Some(sa) = &cfg.service_account_name
+        && !policy.allowed_service_accounts.iter().any(|a| a == sa)
+    {
+        let allowed = if policy.allowed_service_accounts.is_empty() {
+            "none are allowed by the service configuration".to_owned()
+        } else {
+            format!("allowed: {}", policy.allowed_service_accounts.join(", "))
+        };
+        out.push(Violation::new(
+            "spec.executionConfig.serviceAccountName",
+            format!("{sa:?} is not in allowedServiceAccounts ({allowed})"),
+        ));
     }
 }
 
