@@ -53,77 +53,11 @@ fn main() -> ExitCode {
                     ip,
                     days,
                 },
-        } => {
-            let mut opts = wfe_certs::GenerateOptions {
-                validity_days: days,
-                ..Default::default()
-            };
-            if !dns.is_empty() || !ip.is_empty() {
-                opts.dns_names = dns;
-                opts.ip_addresses = ip;
-            }
-            match wfe_certs::generate(&opts).and_then(|c| c.write_to_dir(&out_dir)) {
-                Ok(()) => {
-                    println!(
-                        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key",
-                        out_dir.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        } => certs_generate(out_dir, dns, ip, days),
         Command::WebhookConfig(args) => webhook_config(&args),
         Command::ClearancePolicy(args) => clearance_policy(&args),
-        Command::Validate { files, config } => {
-            let cfg = match load_config(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let policy = run::spec_policy(&cfg);
-            let mut report = validate::Report::default();
-            for f in &files {
-                validate::check_file(f, &policy, &mut report);
-            }
-            print!("{}", report.text);
-            if report.invalid > 0 {
-                eprintln!(
-                    "{} of {} document(s) invalid",
-                    report.invalid, report.documents
-                );
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Command::Run(args) => {
-            let cfg = match load_config(&args) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            logging::init(&cfg.logging);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(run::run(cfg)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "workflowexecution stopped with an error");
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Validate { files, config } => validate_files(&files, &config),
+        Command::Run(args) => run_service(&args),
     }
 }
 
@@ -196,6 +130,86 @@ fn webhook_config(args: &WebhookConfigArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: cannot render the webhook configurations: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `certs generate`: a CA and a serving certificate for kind or a local API server.
+fn certs_generate(
+    out_dir: std::path::PathBuf,
+    dns: Vec<String>,
+    ip: Vec<std::net::IpAddr>,
+    days: u32,
+) -> ExitCode {
+    let mut opts = wfe_certs::GenerateOptions {
+        validity_days: days,
+        ..Default::default()
+    };
+    if !dns.is_empty() || !ip.is_empty() {
+        opts.dns_names = dns;
+        opts.ip_addresses = ip;
+    }
+    match wfe_certs::generate(&opts).and_then(|c| c.write_to_dir(&out_dir)) {
+        Ok(()) => {
+            println!(
+                "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key",
+                out_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `validate -f`: the admission spec rules, offline; exit 1 on any violation.
+fn validate_files(files: &[std::path::PathBuf], config: &ConfigArgs) -> ExitCode {
+    let cfg = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let policy = run::spec_policy(&cfg);
+    let mut report = validate::Report::default();
+    for f in files {
+        validate::check_file(f, &policy, &mut report);
+    }
+    print!("{}", report.text);
+    if report.invalid > 0 {
+        eprintln!(
+            "{} of {} document(s) invalid",
+            report.invalid, report.documents
+        );
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `run`: the whole service against the current kube context.
+fn run_service(args: &ConfigArgs) -> ExitCode {
+    let cfg = match load_config(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    logging::init(&cfg.logging);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "workflowexecution stopped with an error");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
