@@ -118,50 +118,23 @@ pub async fn run(
         synced: synced.clone(),
     });
 
-    // Listed as untyped objects and decoded one by one: a single stored WFE that no longer
-    // decodes (e.g. written under an older schema) is reported and skipped instead of failing the
-    // whole list and stalling every other WFE.
-    let wfe_api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::erase::<WorkflowExecution>(&()),
-    );
     let (wfe_store, wfe_writer) = reflector::store::<WorkflowExecution>();
-    let index_feed = index.clone();
-    let wfe_sync = sync.clone();
-    let decode_metrics = metrics.clone();
-    // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
-    // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
-    let wfe_stream = watcher(wfe_api, watcher::Config::default())
-        .backoff(crate::reconnect::watch_backoff())
-        .try_filter_map(move |event| {
-            let decoded = decode_event(event, &decode_metrics);
-            async move { Ok(decoded) }
-        })
-        .modify(|w| w.managed_fields_mut().clear())
-        .map_ok(move |event| {
-            index_feed.observe(&event);
-            wfe_sync.observe(&event, &wfe_sync.wfes);
-            event
-        })
-        .reflect(wfe_writer)
-        .applied_objects();
-
+    let wfe_stream = wfe_events(
+        &client,
+        wfe_writer,
+        index.clone(),
+        sync.clone(),
+        metrics.clone(),
+    );
     let ar = tekton::pipeline_run_resource();
-    let run_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &settings.execution_namespace, &ar);
     let run_writer: Writer<DynamicObject> = Writer::new(ar.clone());
     let run_store = run_writer.as_reader();
-    // Every PipelineRun change, status included, and deletions trigger the owner's reconcile.
-    let run_sync = sync.clone();
-    let run_stream = watcher(run_api, watcher::Config::default())
-        .backoff(crate::reconnect::watch_backoff())
-        .modify(|r| r.managed_fields_mut().clear())
-        .map_ok(move |event| {
-            run_sync.observe(&event, &run_sync.runs);
-            event
-        })
-        .reflect(run_writer)
-        .touched_objects();
+    let run_stream = run_events(
+        &client,
+        &settings.execution_namespace,
+        run_writer,
+        sync.clone(),
+    );
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let recorder = Recorder::new(
@@ -275,4 +248,59 @@ mod decode_tests {
             Some(watcher::Event::Init)
         ));
     }
+}
+
+/// WorkflowExecutions as the controller sees them: decoded one by one, indexed by target, cached
+/// without managedFields.
+fn wfe_events(
+    client: &Client,
+    writer: Writer<WorkflowExecution>,
+    index: Arc<TargetIndex>,
+    sync: Arc<CacheSync>,
+    metrics: Arc<Metrics>,
+) -> impl futures::Stream<Item = Result<WorkflowExecution, watcher::Error>> + use<> {
+    // Listed as untyped objects and decoded one by one: a single stored WFE that no longer
+    // decodes (e.g. written under an older schema) is reported and skipped instead of failing the
+    // whole list and stalling every other WFE.
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::erase::<WorkflowExecution>(&()),
+    );
+    // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
+    // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
+    watcher(api, watcher::Config::default())
+        .backoff(crate::reconnect::watch_backoff())
+        .try_filter_map(move |event| {
+            let decoded = decode_event(event, &metrics);
+            async move { Ok(decoded) }
+        })
+        .modify(|w| w.managed_fields_mut().clear())
+        .map_ok(move |event| {
+            index.observe(&event);
+            sync.observe(&event, &sync.wfes);
+            event
+        })
+        .reflect(writer)
+        .applied_objects()
+}
+
+/// PipelineRuns of the execution namespace: every change, status included, and deletions
+/// trigger the owner's reconcile.
+fn run_events(
+    client: &Client,
+    namespace: &str,
+    writer: Writer<DynamicObject>,
+    sync: Arc<CacheSync>,
+) -> impl futures::Stream<Item = Result<DynamicObject, watcher::Error>> + use<> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &tekton::pipeline_run_resource());
+    watcher(api, watcher::Config::default())
+        .backoff(crate::reconnect::watch_backoff())
+        .modify(|r| r.managed_fields_mut().clear())
+        .map_ok(move |event| {
+            sync.observe(&event, &sync.runs);
+            event
+        })
+        .reflect(writer)
+        .touched_objects()
 }
