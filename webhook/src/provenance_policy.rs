@@ -155,10 +155,5 @@ pub fn provenance_policy(opts: &ProvenancePolicyOptions) -> Vec<Value> {
 pub fn provenance_policy_yaml(
     opts: &ProvenancePolicyOptions,
 ) -> Result<String, serde_saphyr::SerializeError> {
-    let mut out = String::new();
-    for doc in provenance_policy(opts) {
-        out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(&doc)?);
-    }
-    Ok(out)
+    crate::registration::yaml_stream(&provenance_policy(opts))
 }

@@ -101,10 +101,15 @@ pub fn webhook_configurations(opts: &WebhookConfigOptions) -> Vec<Value> {
 pub fn webhook_configurations_yaml(
     opts: &WebhookConfigOptions,
 ) -> Result<String, serde_saphyr::SerializeError> {
+    yaml_stream(&webhook_configurations(opts))
+}
+
+/// Documents as one multi-document YAML stream (what `kubectl apply -f -` reads).
+pub fn yaml_stream(docs: &[Value]) -> Result<String, serde_saphyr::SerializeError> {
     let mut out = String::new();
-    for doc in webhook_configurations(opts) {
+    for doc in docs {
         out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(&doc)?);
+        out.push_str(&serde_saphyr::to_string(doc)?);
     }
     Ok(out)
 }
