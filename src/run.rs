@@ -157,9 +157,21 @@ impl Default for Parts {
     }
 }
 
+/// A client for the current kube context without kube's built-in retry of 429/503/504: that
+/// layer backs off to minutes inside one request, which would hide an API server that is back
+/// from the watches' own short, capped reconnect (`wfe_controller::reconnect`, DESIGN §10
+/// recovery); a failed reconcile call is requeued by the controller instead.
+async fn kube_client() -> Result<kube::Client, RunError> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(|e| RunError::Kube(kube::Error::InferConfig(e)))?;
+    config.default_retry = false;
+    Ok(kube::Client::try_from(config)?)
+}
+
 /// Runs the service against the current kube context until SIGTERM/SIGINT.
 pub async fn run(cfg: Config) -> Result<(), RunError> {
-    let client = kube::Client::try_default().await?;
+    let client = kube_client().await?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     let listeners = Listeners::bind(&cfg).await?;
