@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod metrics_auth;
 pub mod run;
 pub mod service_metrics;
+pub mod signals;
 pub mod validate;
 pub mod wiring;
 pub mod yaml;

@@ -19,6 +19,7 @@ use crate::health::{self, Readiness};
 use crate::identity;
 use crate::leader::{self, LeaseSettings};
 use crate::metrics_auth::KubeScrapeAuthorizer;
+pub use crate::signals::spawn_signal_handler;
 pub use crate::wiring::{
     LocalDenialSink, audit_settings, block_policy, controller_settings, spec_policy,
     webhook_settings,
@@ -96,38 +97,6 @@ async fn bind(what: &'static str, port: u16) -> Result<TcpListener, RunError> {
         .map_err(|source| RunError::Bind { what, addr, source })
 }
 
-/// Cancels `token` on the first SIGTERM/SIGINT; a second signal exits at once.
-pub fn spawn_signal_handler(token: CancellationToken) {
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!(
-            "shutdown requested: finishing in-flight work (signal again to exit at once)"
-        );
-        token.cancel();
-        wait_for_signal().await;
-        tracing::warn!("second signal: exiting immediately");
-        std::process::exit(130);
-    });
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// Serves a plain-HTTP router until `shutdown`, finishing in-flight requests.
 pub async fn serve_http(
     what: &'static str,
@@ -198,16 +167,7 @@ pub async fn serve(
     let block = block_policy(&cfg, &controller_username);
 
     let servers_stop = CancellationToken::new();
-    let certs = Arc::new(CertStore::new(
-        cfg.webhook.cert_dir.clone(),
-        telemetry.certs.clone(),
-    ));
-    if let Err(e) = certs.reload() {
-        tracing::warn!(error = %e, cert_dir = %cfg.webhook.cert_dir.display(), "serving certificate not loaded yet; not ready until it is");
-    }
-    let reloader = certs
-        .clone()
-        .spawn_reloader(cfg.webhook.cert_reload_interval.0, servers_stop.clone());
+    let (certs, reloader) = load_certs(&cfg, &telemetry, &servers_stop);
     let (state, audit) =
         admission_and_audit(&cfg, &client, &block, &controller_username, &telemetry)?;
 
@@ -274,6 +234,25 @@ pub async fn serve(
         }
         Some(e) => Err(e),
     }
+}
+
+/// The serving certificate, loaded now if present and reloaded when it rotates.
+fn load_certs(
+    cfg: &Config,
+    telemetry: &crate::service_metrics::ServiceMetrics,
+    stop: &CancellationToken,
+) -> (Arc<CertStore>, JoinHandle<()>) {
+    let certs = Arc::new(CertStore::new(
+        cfg.webhook.cert_dir.clone(),
+        telemetry.certs.clone(),
+    ));
+    if let Err(e) = certs.reload() {
+        tracing::warn!(error = %e, cert_dir = %cfg.webhook.cert_dir.display(), "serving certificate not loaded yet; not ready until it is");
+    }
+    let reloader = certs
+        .clone()
+        .spawn_reloader(cfg.webhook.cert_reload_interval.0, stop.clone());
+    (certs, reloader)
 }
 
 /// The webhook's state (with the denial sink when configured) and the controller's audit trail.
