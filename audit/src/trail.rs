@@ -130,40 +130,7 @@ impl AuditTrailImpl {
         // Lifecycle order (started < completed < failed < cleared), each type once.
         let due: BTreeSet<AuditEventType> = due.iter().copied().collect();
         let mut settled = self.record_local_only(wfe, &due).await;
-        let mut to_send: Vec<AuditEvent> = Vec::new();
-        for event_type in due.into_iter().filter(|t| !t.is_local_only()) {
-            let event = match build_event(wfe, event_type, &self.ctx) {
-                Ok(event) => event,
-                Err(e) => {
-                    self.metrics.count(sink, result::INCOMPLETE, 1);
-                    tracing::warn!(wfe = %name, namespace, error = %e, "audit event not built yet; it stays due");
-                    continue;
-                }
-            };
-            if self.settled.contains(&event.event_id) {
-                tracing::debug!(wfe = %name, namespace, event_id = %event.event_id, "audit event already settled by this process; not sent again");
-                settled.push(event_type);
-                continue;
-            }
-            let checked = match &self.schema {
-                Some(schema) => schema.validate_event(&to_json(&event)),
-                None => Ok(()),
-            };
-            match checked {
-                Ok(()) => to_send.push(event),
-                Err(violations) => {
-                    self.metrics.count(sink, result::REJECTED_SCHEMA, 1);
-                    tracing::error!(wfe = %name, namespace, event_id = %event.event_id, event_type = event_type.as_str(), error = %violations, "audit event rejected by the DataStorage schema; kept in the local sink only");
-                    let list: Vec<String> = violations.0.iter().map(ToString::to_string).collect();
-                    if self
-                        .keep_locally(&rejected_schema_record(&list, &event))
-                        .await
-                    {
-                        settled.push(event_type);
-                    }
-                }
-            }
-        }
+        let to_send = self.prepare(wfe, &due, &mut settled).await;
         if to_send.is_empty() {
             return Ok(settled);
         }
@@ -211,6 +178,54 @@ impl AuditTrailImpl {
             }
         }
         Ok(settled)
+    }
+
+    /// Builds and schema-checks the DataStorage events of `due`; settles at once those already
+    /// settled by this process or refused by the schema (kept locally). Returns what to send.
+    async fn prepare(
+        &self,
+        wfe: &WorkflowExecution,
+        due: &BTreeSet<AuditEventType>,
+        settled: &mut Vec<AuditEventType>,
+    ) -> Vec<AuditEvent> {
+        let sink = self.sink.name();
+        let name = wfe.metadata.name.as_deref().unwrap_or_default();
+        let namespace = wfe.metadata.namespace.as_deref().unwrap_or_default();
+        let mut to_send: Vec<AuditEvent> = Vec::new();
+        for &event_type in due.iter().filter(|t| !t.is_local_only()) {
+            let event = match build_event(wfe, event_type, &self.ctx) {
+                Ok(event) => event,
+                Err(e) => {
+                    self.metrics.count(sink, result::INCOMPLETE, 1);
+                    tracing::warn!(wfe = %name, namespace, error = %e, "audit event not built yet; it stays due");
+                    continue;
+                }
+            };
+            if self.settled.contains(&event.event_id) {
+                tracing::debug!(wfe = %name, namespace, event_id = %event.event_id, "audit event already settled by this process; not sent again");
+                settled.push(event_type);
+                continue;
+            }
+            let checked = match &self.schema {
+                Some(schema) => schema.validate_event(&to_json(&event)),
+                None => Ok(()),
+            };
+            match checked {
+                Ok(()) => to_send.push(event),
+                Err(violations) => {
+                    self.metrics.count(sink, result::REJECTED_SCHEMA, 1);
+                    tracing::error!(wfe = %name, namespace, event_id = %event.event_id, event_type = event_type.as_str(), error = %violations, "audit event rejected by the DataStorage schema; kept in the local sink only");
+                    let list: Vec<String> = violations.0.iter().map(ToString::to_string).collect();
+                    if self
+                        .keep_locally(&rejected_schema_record(&list, &event))
+                        .await
+                    {
+                        settled.push(event_type);
+                    }
+                }
+            }
+        }
+        to_send
     }
 
     /// Writes the due local-only records (skips, rejected clearances) to the local sink, each
