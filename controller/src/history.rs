@@ -81,10 +81,16 @@ pub fn blocking_workflow<'a>(
     others: &[&'a WorkflowExecution],
     settings: &Settings,
 ) -> Option<(&'a WorkflowExecution, BlockKind)> {
+    // Exhausted retries are a property of the target's latest outcome (DESIGN §4.3): an old
+    // failure whose count reached the limit blocks nothing once something newer finished.
+    let latest = latest_terminal(others);
     others
         .iter()
         .copied()
         .filter_map(|w| block_reason(w, settings).map(|r| (w, r)))
+        .filter(|(w, r)| {
+            *r == BlockKind::PreviousExecutionFailed || latest.is_some_and(|l| std::ptr::eq(l, *w))
+        })
         // An execution failure outranks exhausted retries (the kinds' order); then the most recent.
         .max_by_key(|(w, r)| (*r, finished_at(w)))
 }

@@ -169,6 +169,10 @@ fn invalid_values_are_rejected_with_their_key() {
             "clearance.allowServiceAccounts[0]",
         ),
         ("backoff:\n  maxExponent: many\n", "backoff.maxExponent"),
+        (
+            "clearance:\n  allowServiceAccounts: [system:serviceaccount:kubernaut-workflows:kubernaut-workflow-runner]\n",
+            "clearance.allowServiceAccounts[0]",
+        ),
         ("- a\n- b\n", "<root>"),
     ];
     for (yaml, key) in cases {

@@ -43,6 +43,7 @@ impl Config {
         self.clearance
             .validate()
             .map_err(|(key, message)| key_error(format!("clearance.{key}"), message))?;
+        self.validate_runners_never_clear()?;
         self.validate_ports()?;
         positive(
             "webhook.certReloadInterval",
@@ -58,6 +59,30 @@ impl Config {
                     self.logging.level
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// A service account a workflow runs as may never clear the block its own failure caused
+    /// (DESIGN §5 step 1: "the WFE's runner service account").
+    fn validate_runners_never_clear(&self) -> Result<(), ConfigError> {
+        let runners = std::iter::once(&self.runner_service_account)
+            .chain(&self.allowed_service_accounts)
+            .map(|sa| wfe_api::identity::service_account_username(&self.execution_namespace, sa));
+        for runner in runners {
+            if let Some(i) = self
+                .clearance
+                .allow_service_accounts
+                .iter()
+                .position(|sa| *sa == runner)
+            {
+                return Err(key_error(
+                    format!("clearance.allowServiceAccounts[{i}]"),
+                    format!(
+                        "{runner:?} runs workflows (runnerServiceAccount or allowedServiceAccounts) and may never clear blocks"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -28,6 +28,9 @@ pub struct ProvenancePolicyOptions {
     pub controller_username: String,
     /// The workflow runner's username.
     pub runner_username: String,
+    /// Also require RBAC `update` on `workflowexecutions/blockclearance` (config
+    /// `clearance.requireSubjectAccessReview`), checked by the API server's own authorizer.
+    pub require_authorization: bool,
 }
 
 impl Default for ProvenancePolicyOptions {
@@ -36,6 +39,7 @@ impl Default for ProvenancePolicyOptions {
             namespace: "kubernaut-system".to_owned(),
             controller_username: DEFAULT_CONTROLLER_USERNAME.to_owned(),
             runner_username: DEFAULT_RUNNER_USERNAME.to_owned(),
+            require_authorization: true,
         }
     }
 }
@@ -47,6 +51,7 @@ impl ProvenancePolicyOptions {
             namespace: namespace.to_owned(),
             controller_username: policy.controller_username.clone(),
             runner_username: policy.runner_username.clone(),
+            require_authorization: policy.clearance.require_subject_access_review,
         }
     }
 }
@@ -60,9 +65,14 @@ const IS_SERVICE_IDENTITY: &str = "request.userInfo.username == params.data.cont
 /// The new object carries a `blockClearanceRequest` that the old one did not carry unchanged.
 const NEW_REQUEST: &str = "has(object.status) && has(object.status.blockClearanceRequest) && !(has(oldObject.status) && has(oldObject.status.blockClearanceRequest) && oldObject.status.blockClearanceRequest == object.status.blockClearanceRequest)";
 
+/// RBAC `update` on the virtual subresource that DESIGN §5 step 2 asks about.
+const AUTHORIZED: &str = "authorizer.group('kubernaut.ai').resource('workflowexecutions').subresource('blockclearance').namespace(object.metadata.namespace).check('update').allowed()";
+
 /// The CEL validations, in evaluation order: `(expression, message, messageExpression)`.
-pub fn validations() -> Vec<(String, &'static str, Option<&'static str>)> {
-    vec![
+pub fn validations(
+    require_authorization: bool,
+) -> Vec<(String, &'static str, Option<&'static str>)> {
+    let mut out = vec![
         (
             format!(
                 "!({ADDED}) || object.status.blockClearance.clearedBy == request.userInfo.username"
@@ -80,17 +90,32 @@ pub fn validations() -> Vec<(String, &'static str, Option<&'static str>)> {
             ),
         ),
         (
+            format!(
+                "!({ADDED}) || (has(object.status.blockClearance.clearedByGroups) ? object.status.blockClearance.clearedByGroups : []) == request.userInfo.groups"
+            ),
+            "status.blockClearance.clearedByGroups must be the authenticated requester's groups; clearances are stamped by the admission webhook",
+            None,
+        ),
+        (
             format!("!({IS_CONTROLLER}) || !({NEW_REQUEST})"),
             "status.blockClearanceRequest: the controller's identity cannot request a block clearance; a human operator must request it",
             None,
         ),
-    ]
+    ];
+    if require_authorization {
+        out.push((
+            format!("!({ADDED}) || {AUTHORIZED}"),
+            "status.blockClearance: the requester may not update workflowexecutions/blockclearance (kubernaut.ai) in this namespace; ask an administrator to bind a role such as workflowexecution-block-clearer",
+            None,
+        ));
+    }
+    out
 }
 
 /// ConfigMap (parameters), ValidatingAdmissionPolicy and its binding, in that order.
 pub fn provenance_policy(opts: &ProvenancePolicyOptions) -> Vec<Value> {
     let labels = json!({ "app.kubernetes.io/name": "workflowexecution" });
-    let validations: Vec<Value> = validations()
+    let validations: Vec<Value> = validations(opts.require_authorization)
         .into_iter()
         .map(|(expression, message, message_expression)| {
             let mut v = json!({

@@ -142,8 +142,12 @@ impl<'a> BlockFacts<'a> {
     }
 
     /// Judges the persisted clearance as far as the record itself can show it: the webhook's
-    /// method, bound to this failure, an identity that may clear. Who wrote it is the admission
-    /// policy's to enforce; this catches what got past it.
+    /// method, bound to this failure, and a `clearedBy` that is never allowed to clear
+    /// (anonymous, the controller, the runner). Who wrote it is the admission policy's to
+    /// enforce; this catches what got past it. Deliberately not judged here: the service-account
+    /// allow-list, groups and RBAC. They were checked when the record was written and may change
+    /// later; judging an accepted record against today's configuration would re-block a target
+    /// (and raise a forgery alarm) long after the operator cleared it.
     pub fn clearance(&self, policy: &BlockPolicy) -> ClearanceVerdict<'a> {
         let Some(record) = self.clearance else {
             return ClearanceVerdict::Absent;
@@ -156,7 +160,7 @@ impl<'a> BlockFacts<'a> {
         if failed_at.is_none() || record.cleared_failure_at.as_ref() != failed_at {
             problems.push(RecordProblem::NotBoundToFailure);
         }
-        if let Err(refusal) = may_clear(&record_clearer(record), policy) {
+        if let Err(refusal) = never_clears(&record_clearer(record), policy) {
             problems.push(RecordProblem::Identity(refusal));
         }
         if problems.is_empty() {
@@ -166,9 +170,12 @@ impl<'a> BlockFacts<'a> {
         }
     }
 
-    /// Whether a valid clearance releases this WFE's failure.
+    /// Whether a valid clearance releases this WFE's failure. Only a blocking failure can be
+    /// cleared (DESIGN §5 step 3): a record on any other WFE releases nothing and resets no
+    /// failure count.
     pub fn is_cleared(&self, policy: &BlockPolicy) -> bool {
-        matches!(self.clearance(policy), ClearanceVerdict::Valid(_))
+        self.blocking_kind(policy).is_some()
+            && matches!(self.clearance(policy), ClearanceVerdict::Valid(_))
     }
 
     /// The block this WFE puts on its target now: its blocking kind unless validly cleared.

@@ -39,6 +39,21 @@ impl fmt::Display for IdentityRefusal {
 
 /// Step 1: whether `user` is an identity that may clear blocks at all.
 pub fn may_clear(user: &UserInfo, policy: &BlockPolicy) -> Result<(), IdentityRefusal> {
+    never_clears(user, policy)?;
+    if user.is_service_account()
+        && !policy
+            .clearance
+            .allow_service_accounts
+            .contains(&user.username)
+    {
+        return Err(IdentityRefusal::ServiceAccount(user.username.clone()));
+    }
+    Ok(())
+}
+
+/// The identities that may never clear, whatever the configuration allows: anonymous, the
+/// controller, the runner.
+pub fn never_clears(user: &UserInfo, policy: &BlockPolicy) -> Result<(), IdentityRefusal> {
     if user.is_anonymous() {
         return Err(IdentityRefusal::Anonymous);
     }
@@ -47,14 +62,6 @@ pub fn may_clear(user: &UserInfo, policy: &BlockPolicy) -> Result<(), IdentityRe
     }
     if user.username == policy.runner_username {
         return Err(IdentityRefusal::Runner(user.username.clone()));
-    }
-    if user.is_service_account()
-        && !policy
-            .clearance
-            .allow_service_accounts
-            .contains(&user.username)
-    {
-        return Err(IdentityRefusal::ServiceAccount(user.username.clone()));
     }
     Ok(())
 }

@@ -117,13 +117,13 @@ fn only_a_webhook_stamped_record_for_this_failure_by_a_clearer_releases_the_bloc
             None,
         ),
         (
-            "service account not allow-listed",
+            // Allow-lists, groups and RBAC were judged when the record was written; a later
+            // configuration change must not re-block a target an operator already cleared.
+            "service account no longer allow-listed",
             bot.clone(),
             |_| {},
             &policy,
-            Some(vec![RecordProblem::Identity(
-                IdentityRefusal::ServiceAccount(bot.username.clone()),
-            )]),
+            None,
         ),
         (
             "the controller's token",
@@ -222,6 +222,10 @@ fn only_a_webhook_stamped_record_for_this_failure_by_a_clearer_releases_the_bloc
         BlockFacts::from(&bare).clearance(&policy),
         ClearanceVerdict::Absent
     );
+    // A record on a failure that blocks nothing releases nothing (step 3 is part of the rule).
+    let mut not_blocking = failed(false, 1);
+    not_blocking.block_clearance = Some(stamped(&alice()));
+    assert!(!BlockFacts::from(&not_blocking).is_cleared(&policy));
 }
 
 #[test]
