@@ -1098,6 +1098,23 @@ async fn a_lagging_cache_never_delivers_an_acknowledged_event_again() {
     );
 }
 
+/// The API server's answer to a status write of `w`, which keeps the webhook-owned clearance
+/// the controller never sends.
+fn echo_with_clearance(w: &WorkflowExecution, body: &Value, rv: &str) -> (u16, Value) {
+    let mut reply = echo_status(w, body, rv);
+    reply.1["status"]["blockClearance"] =
+        serde_json::to_value(w.status.as_ref().unwrap().block_clearance.as_ref().unwrap()).unwrap();
+    reply
+}
+
+/// The status write that records these acknowledged audit event types.
+fn expect_audited(types: &'static [&'static str]) -> Exchange {
+    expect(Method::PATCH, WFE_STATUS_PATH, move |_, body| {
+        assert_eq!(body["status"]["auditedEvents"], json!(types));
+        echo_status(&wfe("a"), &body, "3")
+    })
+}
+
 fn blocked_failed_wfe() -> (WorkflowExecution, DynamicObject) {
     let a = wfe("a");
     let failed = run_of(
@@ -1153,24 +1170,14 @@ async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
                 body["status"]["failureDetails"]["wasExecutionFailure"], true,
                 "evidence is kept"
             );
-            let mut reply = echo_status(&w, &body, "2");
-            reply.1["status"]["blockClearance"] =
-                serde_json::to_value(w.status.as_ref().unwrap().block_clearance.as_ref().unwrap())
-                    .unwrap();
-            reply
+            echo_with_clearance(&w, &body, "2")
         }),
         expect_event("BlockCleared", "Normal"),
-        expect(Method::PATCH, WFE_STATUS_PATH, |_, body| {
-            assert_eq!(
-                body["status"]["auditedEvents"],
-                json!([
-                    "workflowexecution.workflow.started",
-                    "workflowexecution.workflow.failed",
-                    "workflowexecution.block.cleared"
-                ])
-            );
-            echo_status(&wfe("a"), &body, "3")
-        }),
+        expect_audited(&[
+            "workflowexecution.workflow.started",
+            "workflowexecution.workflow.failed",
+            "workflowexecution.block.cleared",
+        ]),
     ];
     run_script(&mut h, &a, script).await.unwrap();
     assert_eq!(
@@ -1216,24 +1223,14 @@ async fn a_clearance_written_by_the_controllers_identity_keeps_the_block_and_is_
                     .contains("the controller's identity"),
                 "{c}"
             );
-            let mut reply = echo_status(&w, &body, "2");
-            reply.1["status"]["blockClearance"] =
-                serde_json::to_value(w.status.as_ref().unwrap().block_clearance.as_ref().unwrap())
-                    .unwrap();
-            reply
+            echo_with_clearance(&w, &body, "2")
         }),
         expect_event("ForgedClearance", "Warning"),
-        expect(Method::PATCH, WFE_STATUS_PATH, |_, body| {
-            assert_eq!(
-                body["status"]["auditedEvents"],
-                json!([
-                    "workflowexecution.workflow.started",
-                    "workflowexecution.workflow.failed",
-                    "workflowexecution.block.clearance_forged"
-                ])
-            );
-            echo_status(&wfe("a"), &body, "3")
-        }),
+        expect_audited(&[
+            "workflowexecution.workflow.started",
+            "workflowexecution.workflow.failed",
+            "workflowexecution.block.clearance_forged",
+        ]),
     ];
     run_script(&mut h, &a, script).await.unwrap();
     assert_eq!(
