@@ -4,13 +4,16 @@
 pub mod authorizer;
 pub mod clearance;
 pub mod clock;
+mod decode;
 pub mod denial;
 pub mod identity;
+pub mod json_view;
 pub mod metrics;
 mod object_json;
 pub mod ownership;
 pub mod provenance_policy;
 pub mod registration;
+pub mod response;
 pub mod review;
 pub mod server;
 pub mod settings;

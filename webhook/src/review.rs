@@ -1,58 +1,130 @@
-//! The AdmissionReview envelope: reading requests leniently enough to always echo the uid, and
-//! building responses.
+//! Reading an AdmissionReview request: leniently enough to always echo the uid, and into
+//! borrowed, typed views of only what the decisions read. `object`/`oldObject` are kept as
+//! their members unparsed (`&RawValue` into the body), with `status` read one level deep;
+//! everything else (managedFields, annotations, options, ...) is skipped without allocating.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use wfe_api::WorkflowExecution;
+use wfe_api::validation::Violation;
 
+use crate::decode::decode_workflow_execution;
 use crate::identity::UserInfo;
+use crate::json_view::{Fields, Shallow, optional_cow};
+pub use crate::response::{
+    AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, error_review, to_review,
+    too_large_review,
+};
+use crate::response::{REVIEW_API_VERSION, REVIEW_KIND};
 
-const REVIEW_KIND: &str = "AdmissionReview";
-const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
-
-/// The parts of `AdmissionReview.request` the decisions use. `object` and `oldObject` stay JSON:
-/// mutating webhooks run before schema validation, so they may not fit the typed API.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The parts of `AdmissionReview.request` the decisions use, borrowed from the body.
+/// `object` and `oldObject` are not typed as WorkflowExecutions: mutating webhooks run before
+/// schema validation, so they may not fit the typed API.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewRequest {
+pub struct ReviewRequest<'a> {
     /// Request uid, echoed in the response.
-    pub uid: String,
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
     /// Kind of the object.
-    pub kind: GroupVersionKind,
+    #[serde(borrow)]
+    pub kind: KindRef<'a>,
     /// Subresource (`status`), absent for the main resource.
-    #[serde(default)]
-    pub sub_resource: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_cow")]
+    pub sub_resource: Option<Cow<'a, str>>,
     /// Object name.
-    #[serde(default)]
-    pub name: String,
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
     /// Object namespace.
-    #[serde(default)]
-    pub namespace: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_cow")]
+    pub namespace: Option<Cow<'a, str>>,
     /// CREATE, UPDATE, DELETE or CONNECT.
     pub operation: Operation,
     /// Authenticated requester.
     pub user_info: UserInfo,
-    /// New object (null on DELETE), without `metadata.managedFields` (never read, costly to build).
-    #[serde(
-        default,
-        deserialize_with = "crate::object_json::without_managed_fields"
-    )]
-    pub object: Option<Value>,
-    /// Stored object (null on CREATE), without `metadata.managedFields`.
-    #[serde(
-        default,
-        deserialize_with = "crate::object_json::without_managed_fields"
-    )]
-    pub old_object: Option<Value>,
+    /// New object (absent on DELETE).
+    #[serde(default, borrow)]
+    pub object: Option<ObjectView<'a>>,
+    /// Stored object (absent on CREATE).
+    #[serde(default, borrow)]
+    pub old_object: Option<ObjectView<'a>>,
     /// Whether nothing will be persisted.
     #[serde(default)]
     pub dry_run: bool,
 }
 
-impl ReviewRequest {
+/// `request.kind`, borrowed (the fields of `kube`'s `GroupVersionKind`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct KindRef<'a> {
+    /// API group.
+    #[serde(borrow)]
+    pub group: Cow<'a, str>,
+    /// Version.
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    /// Kind.
+    #[serde(borrow)]
+    pub kind: Cow<'a, str>,
+}
+
+/// An embedded `object`/`oldObject`: its members unparsed and its status read one level deep.
+#[derive(Debug, Clone)]
+pub struct ObjectView<'a> {
+    whole: Shallow<'a>,
+    status: Option<Shallow<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ObjectView<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let whole = Shallow::deserialize(d)?;
+        let status = match whole.fields().and_then(|f| f.get("status")) {
+            Some(raw) => Some(Shallow::parse(raw).map_err(D::Error::custom)?),
+            None => None,
+        };
+        Ok(ObjectView { whole, status })
+    }
+}
+
+impl<'a> ObjectView<'a> {
+    /// Whether the object is a JSON object at all.
+    pub fn is_object(&self) -> bool {
+        self.whole.fields().is_some()
+    }
+
+    /// `spec`, unless absent or null.
+    pub fn spec(&self) -> Option<&'a RawValue> {
+        self.whole.fields().and_then(|f| f.get("spec"))
+    }
+
+    /// `status`, unless absent or null.
+    pub fn status(&self) -> Option<&Shallow<'a>> {
+        self.status.as_ref()
+    }
+
+    /// The members of `status`, if it is an object.
+    pub fn status_fields(&self) -> Option<&Fields<'a>> {
+        self.status.as_ref().and_then(Shallow::fields)
+    }
+
+    /// The whole object as a WorkflowExecution (`managedFields` left out), with the field path
+    /// of the first problem; `None` if it is not a JSON object.
+    pub fn workflow_execution(&self) -> Option<Result<WorkflowExecution, Violation>> {
+        self.whole.fields().map(decode_workflow_execution)
+    }
+
+    /// The whole object as a `Value` (for tools and tests).
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        self.whole.to_value()
+    }
+}
+
+impl ReviewRequest<'_> {
     /// Whether this is a write to the `status` subresource.
     pub fn is_status(&self) -> bool {
         self.sub_resource.as_deref() == Some("status")
@@ -75,7 +147,7 @@ impl ReviewRequest {
     pub fn object_ref(&self) -> String {
         match self.namespace.as_deref() {
             Some(ns) if !ns.is_empty() => format!("{ns}/{}", self.name),
-            _ => self.name.clone(),
+            _ => self.name.clone().into_owned(),
         }
     }
 }
@@ -101,27 +173,53 @@ impl ReviewError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope {
-    kind: String,
-    api_version: String,
-    request: Option<ReviewRequest>,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow)]
+    request: Option<ReviewRequest<'a>>,
+}
+
+/// The owned shape of [`ReviewRequest`] (same fields, types and order; the embedded objects
+/// accept any JSON), decoded from a `Value` only to name the bad field of a rejected body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct RequestShape {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    user_info: UserInfo,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// Parses an `admission.k8s.io/v1` AdmissionReview request body.
-pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
-    // Fast path: one pass straight into the typed request. Anything it rejects goes through
+pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
+    // Fast path: one pass straight into the borrowed views. Anything it rejects goes through
     // the slower path below, which finds the uid and names the offending field.
-    if let Ok(Envelope {
-        kind,
-        api_version,
-        request: Some(request),
-    }) = serde_json::from_slice::<Envelope>(body)
-        && kind == REVIEW_KIND
-        && api_version == REVIEW_API_VERSION
-        && !request.uid.is_empty()
-    {
-        return Ok(request);
-    }
+    let typed_error = match serde_json::from_slice::<Envelope>(body) {
+        Ok(Envelope {
+            kind,
+            api_version,
+            request: Some(request),
+        }) if kind == REVIEW_KIND
+            && api_version == REVIEW_API_VERSION
+            && !request.uid.is_empty() =>
+        {
+            return Ok(request);
+        }
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ReviewError::new(
             None,
@@ -169,241 +267,25 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
             "AdmissionReview request.uid is missing or empty",
         ));
     }
-    serde_path_to_error::deserialize::<_, ReviewRequest>(request).map_err(|e| {
+    if let Err(e) = serde_path_to_error::deserialize::<_, RequestShape>(request) {
         let path = e.path().to_string();
-        ReviewError::new(
-            uid.clone(),
+        return Err(ReviewError::new(
+            uid,
             format!(
                 "AdmissionReview request.{path} is invalid: {}",
                 e.into_inner()
             ),
-        )
-    })
-}
-
-/// What a webhook decided about one request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// Let the request through, optionally changed by a JSON patch.
-    Allow {
-        /// Patch for mutating webhooks.
-        patch: Option<json_patch::Patch>,
-        /// Recorded in the API server audit log (prefixed with the webhook name by the server).
-        audit_annotations: BTreeMap<String, String>,
-    },
-    /// Reject the request.
-    Deny {
-        /// HTTP-style status code shown to the client (403 policy, 400 malformed, 422 invalid).
-        code: u16,
-        /// Message shown to the client: what is wrong and what to do.
-        message: String,
-        /// Recorded in the API server audit log.
-        audit_annotations: BTreeMap<String, String>,
-    },
-}
-
-impl Verdict {
-    /// Allow without changes.
-    pub fn allow() -> Self {
-        Verdict::Allow {
-            patch: None,
-            audit_annotations: BTreeMap::new(),
-        }
+        ));
     }
-
-    /// Deny with 403 Forbidden.
-    pub fn forbid(message: impl Into<String>) -> Self {
-        Verdict::Deny {
-            code: 403,
-            message: message.into(),
-            audit_annotations: BTreeMap::new(),
-        }
-    }
-
-    /// Deny with 422 Invalid.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Verdict::Deny {
-            code: 422,
-            message: message.into(),
-            audit_annotations: BTreeMap::new(),
-        }
-    }
-
-    /// Deny with 400 Bad Request.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Verdict::Deny {
-            code: 400,
-            message: message.into(),
-            audit_annotations: BTreeMap::new(),
-        }
-    }
-
-    /// Whether the request is allowed.
-    pub fn is_allowed(&self) -> bool {
-        matches!(self, Verdict::Allow { .. })
-    }
-
-    /// The denial message, if denied.
-    pub fn message(&self) -> Option<&str> {
-        match self {
-            Verdict::Deny { message, .. } => Some(message),
-            Verdict::Allow { .. } => None,
-        }
-    }
-
-    /// The patch, if any.
-    pub fn patch(&self) -> Option<&json_patch::Patch> {
-        match self {
-            Verdict::Allow { patch, .. } => patch.as_ref(),
-            Verdict::Deny { .. } => None,
-        }
-    }
-}
-
-/// The AdmissionReview sent back to the API server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewResponse {
-    /// Always `admission.k8s.io/v1`.
-    pub api_version: String,
-    /// Always `AdmissionReview`.
-    pub kind: String,
-    /// The answer.
-    pub response: AdmissionAnswer,
-}
-
-/// `AdmissionReview.response`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionAnswer {
-    /// The request uid, echoed.
-    pub uid: String,
-    /// Whether the request is allowed.
-    pub allowed: bool,
-    /// Why it was denied (absent when allowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AnswerStatus>,
-    /// Base64 of a JSON patch (Go encodes `[]byte` as base64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch: Option<String>,
-    /// `JSONPatch` when `patch` is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch_type: Option<String>,
-    /// Audit annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub audit_annotations: BTreeMap<String, String>,
-}
-
-/// `response.status` of a denial (a `metav1.Status` subset).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnswerStatus {
-    /// HTTP-style code.
-    pub code: u16,
-    /// Machine-readable reason (`Forbidden`, `Invalid`, `BadRequest`).
-    pub reason: String,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl AdmissionAnswer {
-    /// The decoded JSON patch, if any (for tests and tools).
-    pub fn decoded_patch(&self) -> Option<Result<json_patch::Patch, String>> {
-        use base64::Engine;
-        self.patch.as_ref().map(|b64| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| e.to_string())?;
-            serde_json::from_slice(&bytes).map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// Turns a verdict into the AdmissionReview response body for request `uid`.
-pub fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
-    use base64::Engine;
-    let answer = match verdict {
-        Verdict::Allow {
-            patch,
-            audit_annotations,
-        } => {
-            let encoded = match patch.map(|p| serde_json::to_vec(&p)).transpose() {
-                Ok(bytes) => bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
-                Err(e) => {
-                    // A patch of plain JSON values always serialises; if it ever does not,
-                    // failing closed is the only safe answer.
-                    return to_review(
-                        uid,
-                        Verdict::Deny {
-                            code: 500,
-                            message: format!("internal error: cannot serialise patch: {e}"),
-                            audit_annotations: BTreeMap::new(),
-                        },
-                    );
-                }
-            };
-            AdmissionAnswer {
-                uid: uid.to_owned(),
-                allowed: true,
-                status: None,
-                patch_type: encoded.as_ref().map(|_| "JSONPatch".to_owned()),
-                patch: encoded,
-                audit_annotations,
-            }
-        }
-        Verdict::Deny {
-            code,
-            message,
-            audit_annotations,
-        } => AdmissionAnswer {
-            uid: uid.to_owned(),
-            allowed: false,
-            status: Some(AnswerStatus {
-                code,
-                reason: reason_for(code).to_owned(),
-                message,
-            }),
-            patch: None,
-            patch_type: None,
-            audit_annotations,
-        },
-    };
-    ReviewResponse {
-        api_version: REVIEW_API_VERSION.to_owned(),
-        kind: REVIEW_KIND.to_owned(),
-        response: answer,
-    }
-}
-
-/// The response for a body that could not be read as an AdmissionReview.
-pub fn error_review(error: &ReviewError) -> ReviewResponse {
-    to_review(
-        error.uid.as_deref().unwrap_or(""),
-        Verdict::bad_request(error.message.clone()),
-    )
-}
-
-/// The response for a body over the size limit.
-pub fn too_large_review(limit: usize) -> ReviewResponse {
-    to_review(
-        "",
-        Verdict::Deny {
-            code: 413,
-            message: format!(
-                "request body is larger than {limit} bytes; WorkflowExecution objects must be smaller"
-            ),
-            audit_annotations: BTreeMap::new(),
-        },
-    )
-}
-
-fn reason_for(code: u16) -> &'static str {
-    match code {
-        400 => "BadRequest",
-        403 => "Forbidden",
-        413 => "RequestEntityTooLarge",
-        422 => "Invalid",
-        _ => "InternalError",
-    }
+    // Only the one-pass reader objects: a repeated key (which a `Value` silently collapses, a
+    // classic parser-differential trick) or an embedded object nested too deeply to compare.
+    Err(ReviewError::new(
+        uid,
+        format!(
+            "AdmissionReview request is invalid: {}",
+            typed_error.map_or_else(|| "cannot be read".to_owned(), |e| e.to_string())
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -454,43 +336,5 @@ mod tests {
                 e.message
             );
         }
-    }
-
-    #[test]
-    fn responses_echo_uid_and_carry_code_and_patch() {
-        let review = to_review("abc", Verdict::forbid("no"));
-        let json = serde_json::to_value(&review).expect("json");
-        assert_eq!(json["kind"], "AdmissionReview");
-        assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(json["response"]["uid"], "abc");
-        assert_eq!(json["response"]["allowed"], false);
-        assert_eq!(json["response"]["status"]["code"], 403);
-        assert_eq!(json["response"]["status"]["message"], "no");
-
-        let patch: json_patch::Patch =
-            serde_json::from_value(serde_json::json!([{"op":"remove","path":"/a"}]))
-                .expect("patch");
-        let review = to_review(
-            "def",
-            Verdict::Allow {
-                patch: Some(patch),
-                audit_annotations: BTreeMap::from([("k".into(), "v".into())]),
-            },
-        );
-        let json = serde_json::to_value(&review).expect("json");
-        assert_eq!(json["response"]["allowed"], true);
-        assert_eq!(json["response"]["patchType"], "JSONPatch");
-        assert_eq!(json["response"]["auditAnnotations"]["k"], "v");
-        assert!(json["response"]["patch"].is_string());
-        assert_eq!(
-            review
-                .response
-                .decoded_patch()
-                .expect("some")
-                .expect("decodes")
-                .0
-                .len(),
-            1
-        );
     }
 }
