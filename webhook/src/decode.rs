@@ -68,14 +68,23 @@ pub fn decode_shallow<T: DeserializeOwned>(value: &Shallow<'_>) -> Result<T, Dec
     }
 }
 
-/// Decodes a whole WorkflowExecution from its members, without building its
+/// Decodes a whole WorkflowExecution from its members and status, without building its
 /// `metadata.managedFields`; errors as `wfe_api::parse_workflow_execution` reports them.
-pub fn decode_workflow_execution(fields: &Fields<'_>) -> Result<WorkflowExecution, Violation> {
-    let typed =
-        WorkflowExecution::deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, true)));
-    if let Ok(wfe) = typed {
+pub fn decode_workflow_execution(
+    fields: &Fields<'_>,
+    status: Option<&Shallow<'_>>,
+) -> Result<WorkflowExecution, Violation> {
+    let access = FieldsAccess {
+        status,
+        ..FieldsAccess::new(fields, true)
+    };
+    if let Ok(wfe) = WorkflowExecution::deserialize(MapAccessDeserializer::new(access)) {
         return Ok(wfe);
     }
+    let failed = |field: &str, e: serde_json::Error| Violation {
+        field: field.to_owned(),
+        message: e.to_string(),
+    };
     let mut map = serde_json::Map::new();
     for (key, raw) in fields.iter() {
         let value = if key == "metadata" {
@@ -83,31 +92,35 @@ pub fn decode_workflow_execution(fields: &Fields<'_>) -> Result<WorkflowExecutio
         } else {
             value_of(raw)
         };
-        match value {
-            Ok(v) => map.insert(key.to_owned(), v),
-            Err(e) => {
-                return Err(Violation {
-                    field: key.to_owned(),
-                    message: e.to_string(),
-                });
-            }
-        };
+        map.insert(key.to_owned(), value.map_err(|e| failed(key, e))?);
+    }
+    if let Some(status) = status {
+        let value = status.to_value().map_err(|e| failed("status", e))?;
+        map.insert("status".to_owned(), value);
     }
     wfe_api::parse_workflow_execution(Value::Object(map))
 }
 
-/// The members of an object as a serde map, each value deserialized from its own bytes.
+/// The members of an object as a serde map, each value deserialized from its own bytes, then
+/// `status` if it was read separately.
 struct FieldsAccess<'f, 'a> {
     members: std::slice::Iter<'f, (Cow<'a, str>, &'a RawValue)>,
-    pending: Option<(&'f str, &'a RawValue)>,
+    status: Option<&'f Shallow<'a>>,
+    pending: Option<Pending<'f, 'a>>,
     /// Hide `metadata.managedFields` (for whole objects).
     prune_metadata: bool,
+}
+
+enum Pending<'f, 'a> {
+    Member(&'f str, &'a RawValue),
+    Status(&'f Shallow<'a>),
 }
 
 impl<'f, 'a> FieldsAccess<'f, 'a> {
     fn new(fields: &'f Fields<'a>, prune_metadata: bool) -> Self {
         FieldsAccess {
             members: fields.members().iter(),
+            status: None,
             pending: None,
             prune_metadata,
         }
@@ -121,11 +134,15 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Self::Error> {
-        let Some((key, raw)) = self.members.next() else {
-            return Ok(None);
+        let (key, pending) = match (self.members.next(), self.status.take()) {
+            (Some((key, raw)), status) => {
+                self.status = status;
+                (key.as_ref(), Pending::Member(key.as_ref(), raw))
+            }
+            (None, Some(status)) => ("status", Pending::Status(status)),
+            (None, None) => return Ok(None),
         };
-        let (key, raw) = (key.as_ref(), *raw);
-        self.pending = Some((key, raw));
+        self.pending = Some(pending);
         seed.deserialize(StrDeserializer::new(key)).map(Some)
     }
 
@@ -133,14 +150,16 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
         &mut self,
         seed: V,
     ) -> Result<V::Value, Self::Error> {
-        let (key, raw) = self
-            .pending
-            .take()
-            .ok_or_else(|| <Self::Error as de::Error>::custom("value requested before its key"))?;
-        if self.prune_metadata && key == "metadata" {
-            seed.deserialize(MetadataWithoutManagedFields(raw))
-        } else {
-            seed.deserialize(raw)
+        match self.pending.take() {
+            Some(Pending::Member(key, raw)) if self.prune_metadata && key == "metadata" => {
+                seed.deserialize(MetadataWithoutManagedFields(raw))
+            }
+            Some(Pending::Member(_, raw)) => seed.deserialize(raw),
+            Some(Pending::Status(Shallow::Object(fields))) => {
+                seed.deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, false)))
+            }
+            Some(Pending::Status(Shallow::Other(value))) => seed.deserialize(value.clone()),
+            None => Err(de::Error::custom("value requested before its key")),
         }
     }
 }

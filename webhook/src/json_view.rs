@@ -59,7 +59,7 @@ pub fn is_null(raw: &RawValue) -> bool {
 pub struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'a> Fields<'a> {
-    fn from_members(mut members: Vec<(Cow<'a, str>, &'a RawValue)>) -> Self {
+    pub(crate) fn from_members(mut members: Vec<(Cow<'a, str>, &'a RawValue)>) -> Self {
         // Go's encoder writes map keys sorted, so this is usually a no-op check.
         if !members.is_sorted_by(|a, b| a.0 < b.0) {
             members.reverse();
@@ -135,7 +135,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Shallow<'a> {
     }
 }
 
-struct ShallowVisitor;
+pub(crate) struct ShallowVisitor;
 
 impl<'de> Visitor<'de> for ShallowVisitor {
     type Value = Shallow<'de>;

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod json_view;
 pub mod metrics;
 mod object_json;
+pub mod object_view;
 pub mod ownership;
 pub mod provenance_policy;
 pub mod registration;

@@ -7,16 +7,12 @@ use std::borrow::Cow;
 
 use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
-use wfe_api::WorkflowExecution;
-use wfe_api::validation::Violation;
 
-use crate::decode::decode_workflow_execution;
 use crate::identity::UserInfo;
-use crate::json_view::{Fields, Shallow, optional_cow};
+use crate::json_view::optional_cow;
+pub use crate::object_view::ObjectView;
 pub use crate::response::{
     AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, error_review, to_review,
     too_large_review,
@@ -71,57 +67,6 @@ pub struct KindRef<'a> {
     /// Kind.
     #[serde(borrow)]
     pub kind: Cow<'a, str>,
-}
-
-/// An embedded `object`/`oldObject`: its members unparsed and its status read one level deep.
-#[derive(Debug, Clone)]
-pub struct ObjectView<'a> {
-    whole: Shallow<'a>,
-    status: Option<Shallow<'a>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for ObjectView<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let whole = Shallow::deserialize(d)?;
-        let status = match whole.fields().and_then(|f| f.get("status")) {
-            Some(raw) => Some(Shallow::parse(raw).map_err(D::Error::custom)?),
-            None => None,
-        };
-        Ok(ObjectView { whole, status })
-    }
-}
-
-impl<'a> ObjectView<'a> {
-    /// Whether the object is a JSON object at all.
-    pub fn is_object(&self) -> bool {
-        self.whole.fields().is_some()
-    }
-
-    /// `spec`, unless absent or null.
-    pub fn spec(&self) -> Option<&'a RawValue> {
-        self.whole.fields().and_then(|f| f.get("spec"))
-    }
-
-    /// `status`, unless absent or null.
-    pub fn status(&self) -> Option<&Shallow<'a>> {
-        self.status.as_ref()
-    }
-
-    /// The members of `status`, if it is an object.
-    pub fn status_fields(&self) -> Option<&Fields<'a>> {
-        self.status.as_ref().and_then(Shallow::fields)
-    }
-
-    /// The whole object as a WorkflowExecution (`managedFields` left out), with the field path
-    /// of the first problem; `None` if it is not a JSON object.
-    pub fn workflow_execution(&self) -> Option<Result<WorkflowExecution, Violation>> {
-        self.whole.fields().map(decode_workflow_execution)
-    }
-
-    /// The whole object as a `Value` (for tools and tests).
-    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
-        self.whole.to_value()
-    }
 }
 
 impl ReviewRequest<'_> {
