@@ -142,6 +142,12 @@ fn bench_clearance(c: &mut Criterion) {
     c.bench_function("parse_review (05 alice)", |b| {
         b.iter(|| black_box(parse_review(black_box(&body))))
     });
+    // As the API server sends it: compact (the stored fixtures are re-indented).
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("fixture is JSON");
+    let compact = serde_json::to_vec(&value).expect("json");
+    c.bench_function("parse_review (05 alice, compact)", |b| {
+        b.iter(|| black_box(parse_review(black_box(&compact))))
+    });
 }
 
 fn bench_handler(c: &mut Criterion) {

@@ -165,25 +165,34 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
         Ok(_) => None,
         Err(e) => Some(e),
     };
+    Err(explain_rejection(body, typed_error))
+}
+
+/// Why the fast path rejected `body`, found the slow way: as a `Value`, so that the uid can be
+/// echoed and the offending field named.
+fn explain_rejection(body: &[u8], typed_error: Option<serde_json::Error>) -> ReviewError {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ReviewError::new(
+        return ReviewError::new(
             None,
             "request body is empty: expected an admission.k8s.io/v1 AdmissionReview",
-        ));
+        );
     }
-    let root: Value = serde_json::from_slice(body).map_err(|e| {
-        ReviewError::new(
-            None,
-            format!(
-                "request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview"
-            ),
-        )
-    })?;
+    let root: Value = match serde_json::from_slice(body) {
+        Ok(root) => root,
+        Err(e) => {
+            return ReviewError::new(
+                None,
+                format!(
+                    "request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview"
+                ),
+            );
+        }
+    };
     let Value::Object(mut root) = root else {
-        return Err(ReviewError::new(
+        return ReviewError::new(
             None,
             "request body is not a JSON object: expected an admission.k8s.io/v1 AdmissionReview",
-        ));
+        );
     };
     let uid = root
         .get("request")
@@ -193,44 +202,42 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
     let kind = root.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = root.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind != REVIEW_KIND || api_version != REVIEW_API_VERSION {
-        return Err(ReviewError::new(
+        return ReviewError::new(
             uid,
             format!(
                 "expected kind AdmissionReview, apiVersion admission.k8s.io/v1; got kind {kind:?}, apiVersion {api_version:?}"
             ),
-        ));
+        );
     }
     let request = match root.remove("request") {
         Some(Value::Null) | None => {
-            return Err(ReviewError::new(uid, "AdmissionReview has no request"));
+            return ReviewError::new(uid, "AdmissionReview has no request");
         }
         Some(r) => r,
     };
     if uid.as_deref().is_none_or(str::is_empty) {
-        return Err(ReviewError::new(
-            None,
-            "AdmissionReview request.uid is missing or empty",
-        ));
+        return ReviewError::new(None, "AdmissionReview request.uid is missing or empty");
     }
     if let Err(e) = serde_path_to_error::deserialize::<_, RequestShape>(request) {
         let path = e.path().to_string();
-        return Err(ReviewError::new(
+        return ReviewError::new(
             uid,
             format!(
                 "AdmissionReview request.{path} is invalid: {}",
                 e.into_inner()
             ),
-        ));
+        );
     }
-    // Only the one-pass reader objects: a repeated key (which a `Value` silently collapses, a
-    // classic parser-differential trick) or an embedded object nested too deeply to compare.
-    Err(ReviewError::new(
+    // Only the one-pass reader objects: a repeated request field, which a `Value` silently
+    // collapses to its last value (a classic parser-differential trick). The API server never
+    // sends one; it is refused rather than guessed.
+    ReviewError::new(
         uid,
         format!(
             "AdmissionReview request is invalid: {}",
             typed_error.map_or_else(|| "cannot be read".to_owned(), |e| e.to_string())
         ),
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -251,6 +258,26 @@ mod tests {
         assert_eq!(r.user_info.uid.as_deref(), Some("uid-alice"));
         assert_eq!(r.object_ref(), "team-a/wfe-restart-payment-api");
         assert!(!r.dry_run);
+    }
+
+    #[test]
+    fn a_repeated_request_field_is_refused_with_the_uid() {
+        let body = FIXTURE_05.replacen(
+            r#""dryRun": false"#,
+            r#""dryRun": false, "operation": "CREATE""#,
+            1,
+        );
+        assert_ne!(body, FIXTURE_05);
+        let e = parse_review(body.as_bytes()).expect_err("repeated key");
+        assert_eq!(
+            e.uid.as_deref(),
+            Some("f68b493b-c8d8-45f4-a78a-c1976893fea5")
+        );
+        assert!(
+            e.message.contains("duplicate field `operation`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
