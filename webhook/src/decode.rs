@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
-use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use wfe_api::WorkflowExecution;
@@ -154,13 +154,47 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
             Some(Pending::Member(key, raw)) if self.prune_metadata && key == "metadata" => {
                 seed.deserialize(MetadataWithoutManagedFields(raw))
             }
-            Some(Pending::Member(_, raw)) => seed.deserialize(raw),
+            Some(Pending::Member(_, raw)) => seed.deserialize(Unparsed(raw)),
             Some(Pending::Status(Shallow::Object(fields))) => {
                 seed.deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, false)))
             }
             Some(Pending::Status(Shallow::Other(value))) => seed.deserialize(value.clone()),
             None => Err(de::Error::custom("value requested before its key")),
         }
+    }
+}
+
+/// An unparsed member as a deserializer that does not scan it again to ignore it (its bytes
+/// are known to be valid JSON); everything else is read from the bytes.
+struct Unparsed<'a>(&'a RawValue);
+
+macro_rules! forward_to_raw {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Self::Error> {
+            self.0.$method($($arg,)* visitor)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for Unparsed<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    forward_to_raw! {
+        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
+        deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
+        deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
+        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(),
+        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(), deserialize_option(),
+        deserialize_unit(), deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str), deserialize_seq(),
+        deserialize_tuple(len: usize), deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_map(), deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+        deserialize_identifier(),
     }
 }
 

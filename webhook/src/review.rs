@@ -151,7 +151,12 @@ struct RequestShape {
 pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
     // Fast path: one pass straight into the borrowed views. Anything it rejects goes through
     // the slower path below, which finds the uid and names the offending field.
-    let typed_error = match serde_json::from_slice::<Envelope>(body) {
+    // Validating UTF-8 once up front lets every borrowed string and unparsed member skip its
+    // own check (the byte reader re-validates each one).
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(explain_rejection(body, None));
+    };
+    let typed_error = match serde_json::from_str::<Envelope>(text) {
         Ok(Envelope {
             kind,
             api_version,
