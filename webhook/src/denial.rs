@@ -4,21 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Which clearance rule refused the request (DESIGN §5 steps).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ClearanceStep {
-    /// Step 1: who is asking.
-    Identity,
-    /// Step 2: RBAC / allowed groups.
-    Authorization,
-    /// Step 3: the WFE is not blocking or already cleared.
-    BlockState,
-    /// Step 4: the reason.
-    Reason,
-    /// The request itself is malformed or forges webhook-owned fields.
-    Request,
-}
+/// The rule a refusal names; defined with the refusal it belongs to.
+pub use crate::clearance::ClearanceStep;
 
 /// One refused clearance, with the authenticated identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

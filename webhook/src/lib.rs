@@ -3,13 +3,17 @@
 
 pub mod authorizer;
 pub mod clearance;
+mod decode;
 pub mod denial;
 pub mod identity;
+pub mod json_view;
 pub mod metrics;
 mod object_json;
+pub mod object_view;
 pub mod ownership;
 pub mod provenance_policy;
 pub mod registration;
+pub mod response;
 pub mod review;
 pub mod server;
 pub mod settings;

@@ -1,43 +1,85 @@
-//! Reading the embedded `object`/`oldObject` of an AdmissionReview as JSON without
-//! `metadata.managedFields`: no decision reads them, yet they are the largest and most
-//! allocation-heavy part of a stored WFE (about 40% of its JSON, thousands of tiny maps), and
-//! building them was a third of each admission's cost (see BENCHMARKS.md).
+//! Reading an embedded `object`/`oldObject` without `metadata.managedFields`: no decision reads
+//! them, yet they are the largest and most allocation-heavy part of a stored WFE (about 40% of
+//! its JSON, thousands of tiny maps). Two forms: typed (a deserializer for `metadata` that hides
+//! the key, so `ObjectMeta` never builds them) and as a `Value` (for error messages).
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IgnoredAny, IntoDeserializer, MapAccess, SeqAccess,
+    Visitor,
+};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The path of the field to leave out, from the object's root.
-const SKIPPED: &[&str] = &["metadata", "managedFields"];
+use crate::json_view::CowStr;
 
-/// `serde(deserialize_with)` for `Option<Value>` object fields: like `Value`, minus
-/// `metadata.managedFields`. Anything that is not an object is kept as it is.
-pub(crate) fn without_managed_fields<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Value>, D::Error> {
-    deserializer.deserialize_option(OptionVisitor)
+/// The key left out of `metadata`.
+const MANAGED_FIELDS: &str = "managedFields";
+
+/// `metadata` as a `Value`, without `managedFields`.
+pub(crate) fn metadata_value(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    Pruned(&[MANAGED_FIELDS]).deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
 }
 
-struct OptionVisitor;
+/// A deserializer of an unparsed `metadata` object that skips its `managedFields` member.
+/// Only objects are supported; any other shape is an error (callers fall back to the `Value`
+/// form, which names the problem).
+pub(crate) struct MetadataWithoutManagedFields<'a>(pub &'a RawValue);
 
-impl<'de> Visitor<'de> for OptionVisitor {
-    type Value = Option<Value>;
+impl<'de> Deserializer<'de> for MetadataWithoutManagedFields<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        serde_json::Deserializer::from_str(self.0.get()).deserialize_map(SkipVisitor(visitor))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+/// Hands the wrapped visitor a map without `managedFields`.
+struct SkipVisitor<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for SkipVisitor<V> {
+    type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Kubernetes object or null")
+        self.0.expecting(f)
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(SkipManagedFields(map))
+    }
+}
+
+struct SkipManagedFields<A>(A);
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkipManagedFields<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some(CowStr(key)) = self.0.next_key()? {
+            if key == MANAGED_FIELDS {
+                self.0.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let key: de::value::CowStrDeserializer<'_, A::Error> =
+                Cow::<str>::into_deserializer(key);
+            return seed.deserialize(key).map(Some);
+        }
         Ok(None)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Pruned(SKIPPED).deserialize(d).map(Some)
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        self.0.next_value_seed(seed)
     }
 }
 
@@ -127,52 +169,42 @@ impl<'de> Visitor<'de> for Pruned {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use serde::Deserialize;
     use serde_json::json;
 
-    #[derive(Deserialize)]
-    struct Holder {
-        #[serde(default, deserialize_with = "super::without_managed_fields")]
-        object: Option<Value>,
-    }
+    const METADATA: &str = r#"{"name": "a", "managedFields": [{"manager": "kubectl"}], "labels": {"x": "1"}, "uid": "u"}"#;
 
-    use serde_json::Value;
-
-    fn read(object: Value) -> Option<Value> {
-        serde_json::from_value::<Holder>(json!({ "object": object }))
-            .unwrap()
-            .object
+    fn raw(s: &str) -> &RawValue {
+        serde_json::from_str(s).expect("raw")
     }
 
     #[test]
-    fn drops_only_metadata_managed_fields() {
-        let object = json!({
-            "apiVersion": "kubernaut.ai/v1alpha1",
-            "metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}], "labels": {"x": "1"}},
-            "spec": {"managedFields": "kept", "n": 1.5, "m": -3, "b": true, "z": null, "l": [1, {"k": "v"}]},
-            "status": {"phase": "Failed"},
-        });
-        let mut expected = object.clone();
-        let from_bytes: Holder =
-            serde_json::from_slice(&serde_json::to_vec(&json!({ "object": object })).unwrap())
-                .unwrap();
-        expected["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("managedFields");
-        assert_eq!(from_bytes.object, Some(expected.clone()));
-        assert_eq!(read(object), Some(expected));
+    fn value_form_drops_only_managed_fields() {
+        assert_eq!(
+            metadata_value(raw(METADATA)).expect("value"),
+            json!({"name": "a", "labels": {"x": "1"}, "uid": "u"})
+        );
+        let odd = r#"{"managedFields": 1, "spec": {"managedFields": "kept"}, "l": [1, -2, 1.5, true, null]}"#;
+        assert_eq!(
+            metadata_value(raw(odd)).expect("value"),
+            json!({"spec": {"managedFields": "kept"}, "l": [1, -2, 1.5, true, null]})
+        );
+        assert_eq!(metadata_value(raw("7")).expect("value"), json!(7));
     }
 
     #[test]
-    fn keeps_absent_null_and_non_objects() {
-        let absent: Holder = serde_json::from_str("{}").unwrap();
-        assert_eq!(absent.object, None);
-        let null: Holder = serde_json::from_str(r#"{"object": null}"#).unwrap();
-        assert_eq!(null.object, None);
-        let text: Holder = serde_json::from_str(r#"{"object": "text"}"#).unwrap();
-        assert_eq!(text.object, Some(json!("text")));
-        let odd: Holder = serde_json::from_str(r#"{"object": {"metadata": 7}}"#).unwrap();
-        assert_eq!(odd.object, Some(json!({"metadata": 7})));
+    fn typed_form_builds_object_meta_without_them() {
+        let meta =
+            ObjectMeta::deserialize(MetadataWithoutManagedFields(raw(METADATA))).expect("metadata");
+        assert_eq!(meta.name.as_deref(), Some("a"));
+        assert_eq!(meta.uid.as_deref(), Some("u"));
+        assert!(meta.managed_fields.is_none());
+        assert_eq!(meta.labels.expect("labels")["x"], "1");
+        assert!(ObjectMeta::deserialize(MetadataWithoutManagedFields(raw("[1]"))).is_err());
+        assert!(
+            ObjectMeta::deserialize(MetadataWithoutManagedFields(raw(r#"{"name": 5}"#))).is_err()
+        );
     }
 }

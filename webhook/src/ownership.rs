@@ -6,18 +6,21 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use wfe_api::BlockClearance;
 use wfe_api::block::{self, BlockPolicy};
 
+use crate::decode::decode;
 use crate::identity::UserInfo;
-use crate::review::{ReviewRequest, Verdict};
+use crate::json_view::{Fields, Shallow, same, value_of};
+use crate::review::{ObjectView, ReviewRequest, Verdict};
 use crate::settings::Settings;
 
 /// Most field paths listed in one message.
 const MAX_LISTED: usize = 20;
 
 /// Decides a status write.
-pub fn review_status_ownership(request: &ReviewRequest, settings: &Settings) -> Verdict {
+pub fn review_status_ownership(request: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
     if request.operation != Operation::Update || !request.is_status() {
         return Verdict::allow();
     }
@@ -58,37 +61,36 @@ pub fn review_status_ownership(request: &ReviewRequest, settings: &Settings) -> 
     ))
 }
 
-/// Every disallowed difference between the old and new status, as `path: problem`.
+/// Every disallowed difference between the old and new status, as `path: problem`. Members
+/// whose bytes are equal are skipped unparsed; only changed ones are parsed and diffed.
 pub fn status_problems(
-    old: Option<&Value>,
-    new: &Value,
+    old: Option<&ObjectView<'_>>,
+    new: &ObjectView<'_>,
     user: &UserInfo,
     policy: &BlockPolicy,
 ) -> Vec<String> {
-    let old_status = old.and_then(|o| present(o.get("status")));
-    let new_status = present(new.get("status"));
+    let old_status = old.and_then(ObjectView::status);
+    let new_status = new.status();
+    let empty = Fields::default();
     let (old_map, new_map) = match (old_status, new_status) {
-        (None | Some(Value::Object(_)), None | Some(Value::Object(_))) => (
-            old_status
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-            new_status
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
+        (None | Some(Shallow::Object(_)), None | Some(Shallow::Object(_))) => (
+            old_status.and_then(Shallow::fields).unwrap_or(&empty),
+            new_status.and_then(Shallow::fields).unwrap_or(&empty),
         ),
-        _ if old_status == new_status => return Vec::new(),
+        (Some(Shallow::Other(a)), Some(Shallow::Other(b))) if a == b => return Vec::new(),
         _ => return vec!["status: only the controller may change it".to_owned()],
     };
     let mut out = Vec::new();
-    let keys: BTreeSet<&String> = old_map.keys().chain(new_map.keys()).collect();
-    let old_clearance = present(old_map.get("blockClearance"));
-    let new_clearance = present(new_map.get("blockClearance"));
-    let adding_clearance = old_clearance.is_none() && new_clearance.is_some();
+    let keys: BTreeSet<&str> = old_map
+        .iter()
+        .chain(new_map.iter())
+        .map(|(k, _)| k)
+        .collect();
+    let adding_clearance =
+        old_map.get("blockClearance").is_none() && new_map.get("blockClearance").is_some();
     for key in keys {
-        let (o, n) = (present(old_map.get(key)), present(new_map.get(key)));
-        match key.as_str() {
+        let (o, n) = (old_map.get(key), new_map.get(key));
+        match key {
             "blockClearanceRequest" => {
                 if n.is_some() {
                     out.push(
@@ -105,74 +107,84 @@ pub fn status_problems(
             }
             "blockClearance" => match (o, n) {
                 (None, Some(added)) => {
-                    out.extend(added_clearance_problems(added, user, old_status, policy))
+                    out.extend(added_clearance_problems(added, user, old_map, policy))
                 }
                 (Some(_), None) => out
                     .push("status.blockClearance: is write-once and cannot be removed".to_owned()),
-                (Some(before), Some(after)) if before != after => {
-                    let mut paths = Vec::new();
-                    diff_paths(
-                        Some(before),
-                        Some(after),
-                        "status.blockClearance",
-                        &mut paths,
-                    );
-                    out.extend(paths.into_iter().map(|p| {
+                (Some(_), Some(_)) => {
+                    out.extend(changed_paths(o, n, "status.blockClearance").map(|p| {
                         format!("{p}: status.blockClearance is write-once and cannot be changed")
                     }));
                 }
-                _ => {}
+                (None, None) => {}
             },
-            _ => {
-                let mut paths = Vec::new();
-                diff_paths(o, n, &format!("status.{key}"), &mut paths);
-                out.extend(
-                    paths
-                        .into_iter()
-                        .map(|p| format!("{p}: only the controller may change it")),
-                );
-            }
+            _ => out.extend(
+                changed_paths(o, n, &format!("status.{key}"))
+                    .map(|p| format!("{p}: only the controller may change it")),
+            ),
         }
     }
     out
 }
 
 fn added_clearance_problems(
-    added: &Value,
+    added: &RawValue,
     user: &UserInfo,
-    old_status: Option<&Value>,
+    old_status: &Fields<'_>,
     policy: &BlockPolicy,
 ) -> Vec<String> {
-    let record: BlockClearance = match serde_path_to_error::deserialize(added) {
+    let record: BlockClearance = match decode(added) {
         Ok(r) => r,
         Err(e) => {
             // Still name a forged identity when the record is too malformed to read whole.
-            let mut out: Vec<String> =
-                block::clearer_problem(added.get("clearedBy").and_then(Value::as_str), user)
-                    .map(|p| p.message())
-                    .into_iter()
-                    .collect();
-            let path = e.path().to_string();
-            let field = if path == "." {
+            let cleared_by = member::<String>(Some(added), "clearedBy");
+            let mut out: Vec<String> = block::clearer_problem(cleared_by.as_deref(), user)
+                .map(|p| p.message())
+                .into_iter()
+                .collect();
+            let field = if e.path == "." {
                 "status.blockClearance".to_owned()
             } else {
-                format!("status.blockClearance.{path}")
+                format!("status.blockClearance.{}", e.path)
             };
             out.push(format!(
                 "{field}: {}; clearances are stamped by the webhook, not written by hand",
-                e.into_inner()
+                e.message
             ));
             return out;
         }
     };
-    let failed_at: Option<Time> = old_status
-        .and_then(|s| s.get("failureDetails"))
-        .and_then(|f| present(f.get("failedAt")))
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let failed_at: Option<Time> = member(old_status.get("failureDetails"), "failedAt");
     block::added_clearance_problems(&record, user, failed_at.as_ref(), policy)
         .iter()
         .map(|p| p.message())
         .collect()
+}
+
+/// Member `key` of `object` decoded as `T`, if `object` is an object and it decodes.
+fn member<T: serde::de::DeserializeOwned>(object: Option<&RawValue>, key: &str) -> Option<T> {
+    let Ok(Shallow::Object(fields)) = Shallow::parse(object?) else {
+        return None;
+    };
+    serde_json::from_str(fields.get(key)?.get()).ok()
+}
+
+/// Leaf paths under `path` where two present values differ. Equal bytes are never parsed; a
+/// value too deeply nested to parse is reported as changed as a whole (fails closed).
+fn changed_paths(
+    old: Option<&RawValue>,
+    new: Option<&RawValue>,
+    path: &str,
+) -> impl Iterator<Item = String> {
+    let mut out = Vec::new();
+    if !same(old, new) {
+        let parse = |v: Option<&RawValue>| v.map(value_of).transpose();
+        match (parse(old), parse(new)) {
+            (Ok(o), Ok(n)) => diff_paths(o.as_ref(), n.as_ref(), path, &mut out),
+            _ => out.push(path.to_owned()),
+        }
+    }
+    out.into_iter()
 }
 
 /// Leaf paths where `old` and `new` differ (objects are descended into, arrays are leaves).
@@ -200,12 +212,18 @@ mod tests {
     use super::*;
     use crate::authorizer::Authorization;
     use crate::clearance::{ClearanceOutcome, decide_clearance};
-    use crate::test_fixtures::{ALICE_05, old_status, review};
+    use crate::test_fixtures::{ALICE_05, edited, new_status, old_status, review};
     use serde_json::json;
 
+    const VALIDATE_05: &str = "05-alice-status-clearance-request-validate-status.json";
+
     /// 05 as the validating webhook sees it after the mutating webhook's patch.
-    fn mutated_05() -> ReviewRequest {
-        let mut req = review("05-alice-status-clearance-request-validate-status.json");
+    fn mutated_05() -> ReviewRequest<'static> {
+        mutated_05_then(|_| {})
+    }
+
+    /// [`mutated_05`] with `edit` applied to its new status.
+    fn mutated_05_then(edit: impl FnOnce(&mut Value)) -> ReviewRequest<'static> {
         let mutate = review(ALICE_05);
         let now = "2026-11-22T02:12:00.5Z".parse().expect("ts");
         let ClearanceOutcome::Cleared { patch, .. } = decide_clearance(
@@ -216,8 +234,10 @@ mod tests {
         ) else {
             panic!("alice must be cleared");
         };
-        json_patch::patch(req.object.as_mut().expect("object"), &patch).expect("patch applies");
-        req
+        edited(VALIDATE_05, |r| {
+            json_patch::patch(&mut r["object"], &patch).expect("patch applies");
+            edit(&mut r["object"]["status"]);
+        })
     }
 
     fn denied(verdict: Verdict) -> String {
@@ -303,17 +323,21 @@ mod tests {
     fn clearance_is_write_once() {
         let settings = Settings::default();
         let stamped = mutated_05();
-        let record = stamped.object.as_ref().expect("object")["status"]["blockClearance"].clone();
+        let record = stamped
+            .object
+            .as_ref()
+            .expect("object")
+            .to_value()
+            .expect("json")["status"]["blockClearance"]
+            .clone();
         let with_stored = |edit: &dyn Fn(&mut Value)| {
-            let mut req = review("05-alice-status-clearance-request-validate-status.json");
-            old_status(&mut req).insert("blockClearance".into(), record.clone());
-            let status = req.object.as_mut().expect("object")["status"]
-                .as_object_mut()
-                .expect("status");
-            status.remove("blockClearanceRequest");
-            status.insert("blockClearance".into(), record.clone());
-            edit(&mut req.object.as_mut().expect("object")["status"]);
-            req
+            edited(VALIDATE_05, |r| {
+                old_status(r).insert("blockClearance".into(), record.clone());
+                let status = new_status(r);
+                status.remove("blockClearanceRequest");
+                status.insert("blockClearance".into(), record.clone());
+                edit(&mut r["object"]["status"]);
+            })
         };
         assert!(review_status_ownership(&with_stored(&|_| {}), &settings).is_allowed());
         let m = denied(review_status_ownership(
@@ -367,8 +391,7 @@ mod tests {
             ),
             ("clearedAt", json!(7), "status.blockClearance.clearedAt"),
         ] {
-            let mut req = mutated_05();
-            req.object.as_mut().expect("object")["status"]["blockClearance"][field] = value;
+            let req = mutated_05_then(|s| s["blockClearance"][field] = value);
             let m = denied(review_status_ownership(&req, &settings));
             assert!(m.contains(needle), "{field}: {m}");
         }

@@ -1,58 +1,75 @@
-//! The AdmissionReview envelope: reading requests leniently enough to always echo the uid, and
-//! building responses.
+//! Reading an AdmissionReview request: leniently enough to always echo the uid, and into
+//! borrowed, typed views of only what the decisions read. `object`/`oldObject` are kept as
+//! their members unparsed (`&RawValue` into the body), with `status` read one level deep;
+//! everything else (managedFields, annotations, options, ...) is skipped without allocating.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::identity::UserInfo;
+use crate::json_view::optional_cow;
+pub use crate::object_view::ObjectView;
+pub use crate::response::{
+    AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, error_review, to_review,
+    too_large_review,
+};
+use crate::response::{REVIEW_API_VERSION, REVIEW_KIND};
 
-const REVIEW_KIND: &str = "AdmissionReview";
-const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
-
-/// The parts of `AdmissionReview.request` the decisions use. `object` and `oldObject` stay JSON:
-/// mutating webhooks run before schema validation, so they may not fit the typed API.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The parts of `AdmissionReview.request` the decisions use, borrowed from the body.
+/// `object` and `oldObject` are not typed as WorkflowExecutions: mutating webhooks run before
+/// schema validation, so they may not fit the typed API.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewRequest {
+pub struct ReviewRequest<'a> {
     /// Request uid, echoed in the response.
-    pub uid: String,
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
     /// Kind of the object.
-    pub kind: GroupVersionKind,
+    #[serde(borrow)]
+    pub kind: KindRef<'a>,
     /// Subresource (`status`), absent for the main resource.
-    #[serde(default)]
-    pub sub_resource: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_cow")]
+    pub sub_resource: Option<Cow<'a, str>>,
     /// Object name.
-    #[serde(default)]
-    pub name: String,
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
     /// Object namespace.
-    #[serde(default)]
-    pub namespace: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_cow")]
+    pub namespace: Option<Cow<'a, str>>,
     /// CREATE, UPDATE, DELETE or CONNECT.
     pub operation: Operation,
     /// Authenticated requester.
     pub user_info: UserInfo,
-    /// New object (null on DELETE), without `metadata.managedFields` (never read, costly to build).
-    #[serde(
-        default,
-        deserialize_with = "crate::object_json::without_managed_fields"
-    )]
-    pub object: Option<Value>,
-    /// Stored object (null on CREATE), without `metadata.managedFields`.
-    #[serde(
-        default,
-        deserialize_with = "crate::object_json::without_managed_fields"
-    )]
-    pub old_object: Option<Value>,
+    /// New object (absent on DELETE).
+    #[serde(default, borrow)]
+    pub object: Option<ObjectView<'a>>,
+    /// Stored object (absent on CREATE).
+    #[serde(default, borrow)]
+    pub old_object: Option<ObjectView<'a>>,
     /// Whether nothing will be persisted.
     #[serde(default)]
     pub dry_run: bool,
 }
 
-impl ReviewRequest {
+/// `request.kind`, borrowed (the fields of `kube`'s `GroupVersionKind`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct KindRef<'a> {
+    /// API group.
+    #[serde(borrow)]
+    pub group: Cow<'a, str>,
+    /// Version.
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    /// Kind.
+    #[serde(borrow)]
+    pub kind: Cow<'a, str>,
+}
+
+impl ReviewRequest<'_> {
     /// Whether this is a write to the `status` subresource.
     pub fn is_status(&self) -> bool {
         self.sub_resource.as_deref() == Some("status")
@@ -75,7 +92,7 @@ impl ReviewRequest {
     pub fn object_ref(&self) -> String {
         match self.namespace.as_deref() {
             Some(ns) if !ns.is_empty() => format!("{ns}/{}", self.name),
-            _ => self.name.clone(),
+            _ => self.name.clone().into_owned(),
         }
     }
 }
@@ -101,47 +118,87 @@ impl ReviewError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope {
-    kind: String,
-    api_version: String,
-    request: Option<ReviewRequest>,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow)]
+    request: Option<ReviewRequest<'a>>,
+}
+
+/// The owned shape of [`ReviewRequest`] (same fields, types and order; the embedded objects
+/// accept any JSON), decoded from a `Value` only to name the bad field of a rejected body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct RequestShape {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    user_info: UserInfo,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// Parses an `admission.k8s.io/v1` AdmissionReview request body.
-pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
-    // Fast path: one pass straight into the typed request. Anything it rejects goes through
+pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
+    // Fast path: one pass straight into the borrowed views. Anything it rejects goes through
     // the slower path below, which finds the uid and names the offending field.
-    if let Ok(Envelope {
-        kind,
-        api_version,
-        request: Some(request),
-    }) = serde_json::from_slice::<Envelope>(body)
-        && kind == REVIEW_KIND
-        && api_version == REVIEW_API_VERSION
-        && !request.uid.is_empty()
-    {
-        return Ok(request);
-    }
+    // Validating UTF-8 once up front lets every borrowed string and unparsed member skip its
+    // own check (the byte reader re-validates each one).
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(explain_rejection(body, None));
+    };
+    let typed_error = match serde_json::from_str::<Envelope>(text) {
+        Ok(Envelope {
+            kind,
+            api_version,
+            request: Some(request),
+        }) if kind == REVIEW_KIND
+            && api_version == REVIEW_API_VERSION
+            && !request.uid.is_empty() =>
+        {
+            return Ok(request);
+        }
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    Err(explain_rejection(body, typed_error))
+}
+
+/// Why the fast path rejected `body`, found the slow way: as a `Value`, so that the uid can be
+/// echoed and the offending field named.
+fn explain_rejection(body: &[u8], typed_error: Option<serde_json::Error>) -> ReviewError {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ReviewError::new(
+        return ReviewError::new(
             None,
             "request body is empty: expected an admission.k8s.io/v1 AdmissionReview",
-        ));
+        );
     }
-    let root: Value = serde_json::from_slice(body).map_err(|e| {
-        // A truncated body may still show its uid: echo it so the API server can match.
-        ReviewError::new(
-            crate::uid_salvage::salvage_uid(body),
-            format!(
-                "request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview"
-            ),
-        )
-    })?;
+    let root: Value = match serde_json::from_slice(body) {
+        Ok(root) => root,
+        Err(e) => {
+            // A truncated body may still show its uid: echo it so the API server can match.
+            return ReviewError::new(
+                crate::uid_salvage::salvage_uid(body),
+                format!(
+                    "request body is not JSON ({e}): expected an admission.k8s.io/v1 AdmissionReview"
+                ),
+            );
+        }
+    };
     let Value::Object(mut root) = root else {
-        return Err(ReviewError::new(
+        return ReviewError::new(
             None,
             "request body is not a JSON object: expected an admission.k8s.io/v1 AdmissionReview",
-        ));
+        );
     };
     let uid = root
         .get("request")
@@ -151,260 +208,42 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ReviewError> {
     let kind = root.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = root.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind != REVIEW_KIND || api_version != REVIEW_API_VERSION {
-        return Err(ReviewError::new(
+        return ReviewError::new(
             uid,
             format!(
                 "expected kind AdmissionReview, apiVersion admission.k8s.io/v1; got kind {kind:?}, apiVersion {api_version:?}"
             ),
-        ));
+        );
     }
     let request = match root.remove("request") {
         Some(Value::Null) | None => {
-            return Err(ReviewError::new(uid, "AdmissionReview has no request"));
+            return ReviewError::new(uid, "AdmissionReview has no request");
         }
         Some(r) => r,
     };
     if uid.as_deref().is_none_or(str::is_empty) {
-        return Err(ReviewError::new(
-            None,
-            "AdmissionReview request.uid is missing or empty",
-        ));
+        return ReviewError::new(None, "AdmissionReview request.uid is missing or empty");
     }
-    serde_path_to_error::deserialize::<_, ReviewRequest>(request).map_err(|e| {
+    if let Err(e) = serde_path_to_error::deserialize::<_, RequestShape>(request) {
         let path = e.path().to_string();
-        ReviewError::new(
-            uid.clone(),
+        return ReviewError::new(
+            uid,
             format!(
                 "AdmissionReview request.{path} is invalid: {}",
                 e.into_inner()
             ),
-        )
-    })
-}
-
-/// What a webhook decided about one request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// Let the request through, optionally changed by a JSON patch.
-    Allow {
-        /// Patch for mutating webhooks.
-        patch: Option<json_patch::Patch>,
-        /// Recorded in the API server audit log (prefixed with the webhook name by the server).
-        audit_annotations: BTreeMap<String, String>,
-    },
-    /// Reject the request.
-    Deny {
-        /// HTTP-style status code shown to the client (403 policy, 400 malformed, 422 invalid).
-        code: u16,
-        /// Message shown to the client: what is wrong and what to do.
-        message: String,
-        /// Recorded in the API server audit log.
-        audit_annotations: BTreeMap<String, String>,
-    },
-}
-
-impl Verdict {
-    /// Allow without changes.
-    pub fn allow() -> Self {
-        Verdict::Allow {
-            patch: None,
-            audit_annotations: BTreeMap::new(),
-        }
+        );
     }
-
-    /// Deny with 403 Forbidden.
-    pub fn forbid(message: impl Into<String>) -> Self {
-        Verdict::Deny {
-            code: 403,
-            message: message.into(),
-            audit_annotations: BTreeMap::new(),
-        }
-    }
-
-    /// Deny with 422 Invalid.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Verdict::Deny {
-            code: 422,
-            message: message.into(),
-            audit_annotations: BTreeMap::new(),
-        }
-    }
-
-    /// Deny with 400 Bad Request.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Verdict::Deny {
-            code: 400,
-            message: message.into(),
-            audit_annotations: BTreeMap::new(),
-        }
-    }
-
-    /// Whether the request is allowed.
-    pub fn is_allowed(&self) -> bool {
-        matches!(self, Verdict::Allow { .. })
-    }
-
-    /// The denial message, if denied.
-    pub fn message(&self) -> Option<&str> {
-        match self {
-            Verdict::Deny { message, .. } => Some(message),
-            Verdict::Allow { .. } => None,
-        }
-    }
-
-    /// The patch, if any.
-    pub fn patch(&self) -> Option<&json_patch::Patch> {
-        match self {
-            Verdict::Allow { patch, .. } => patch.as_ref(),
-            Verdict::Deny { .. } => None,
-        }
-    }
-}
-
-/// The AdmissionReview sent back to the API server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewResponse {
-    /// Always `admission.k8s.io/v1`.
-    pub api_version: String,
-    /// Always `AdmissionReview`.
-    pub kind: String,
-    /// The answer.
-    pub response: AdmissionAnswer,
-}
-
-/// `AdmissionReview.response`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionAnswer {
-    /// The request uid, echoed.
-    pub uid: String,
-    /// Whether the request is allowed.
-    pub allowed: bool,
-    /// Why it was denied (absent when allowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AnswerStatus>,
-    /// Base64 of a JSON patch (Go encodes `[]byte` as base64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch: Option<String>,
-    /// `JSONPatch` when `patch` is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch_type: Option<String>,
-    /// Audit annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub audit_annotations: BTreeMap<String, String>,
-}
-
-/// `response.status` of a denial (a `metav1.Status` subset).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnswerStatus {
-    /// HTTP-style code.
-    pub code: u16,
-    /// Machine-readable reason (`Forbidden`, `Invalid`, `BadRequest`).
-    pub reason: String,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl AdmissionAnswer {
-    /// The decoded JSON patch, if any (for tests and tools).
-    pub fn decoded_patch(&self) -> Option<Result<json_patch::Patch, String>> {
-        use base64::Engine;
-        self.patch.as_ref().map(|b64| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| e.to_string())?;
-            serde_json::from_slice(&bytes).map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// Turns a verdict into the AdmissionReview response body for request `uid`.
-pub fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
-    use base64::Engine;
-    let answer = match verdict {
-        Verdict::Allow {
-            patch,
-            audit_annotations,
-        } => {
-            let encoded = match patch.map(|p| serde_json::to_vec(&p)).transpose() {
-                Ok(bytes) => bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
-                Err(e) => {
-                    // A patch of plain JSON values always serialises; if it ever does not,
-                    // failing closed is the only safe answer.
-                    return to_review(
-                        uid,
-                        Verdict::Deny {
-                            code: 500,
-                            message: format!("internal error: cannot serialise patch: {e}"),
-                            audit_annotations: BTreeMap::new(),
-                        },
-                    );
-                }
-            };
-            AdmissionAnswer {
-                uid: uid.to_owned(),
-                allowed: true,
-                status: None,
-                patch_type: encoded.as_ref().map(|_| "JSONPatch".to_owned()),
-                patch: encoded,
-                audit_annotations,
-            }
-        }
-        Verdict::Deny {
-            code,
-            message,
-            audit_annotations,
-        } => AdmissionAnswer {
-            uid: uid.to_owned(),
-            allowed: false,
-            status: Some(AnswerStatus {
-                code,
-                reason: reason_for(code).to_owned(),
-                message,
-            }),
-            patch: None,
-            patch_type: None,
-            audit_annotations,
-        },
-    };
-    ReviewResponse {
-        api_version: REVIEW_API_VERSION.to_owned(),
-        kind: REVIEW_KIND.to_owned(),
-        response: answer,
-    }
-}
-
-/// The response for a body that could not be read as an AdmissionReview.
-pub fn error_review(error: &ReviewError) -> ReviewResponse {
-    to_review(
-        error.uid.as_deref().unwrap_or(""),
-        Verdict::bad_request(error.message.clone()),
+    // Only the one-pass reader objects: a repeated request field, which a `Value` silently
+    // collapses to its last value (a classic parser-differential trick). The API server never
+    // sends one; it is refused rather than guessed.
+    ReviewError::new(
+        uid,
+        format!(
+            "AdmissionReview request is invalid: {}",
+            typed_error.map_or_else(|| "cannot be read".to_owned(), |e| e.to_string())
+        ),
     )
-}
-
-/// The response for a body over the size limit.
-pub fn too_large_review(limit: usize) -> ReviewResponse {
-    to_review(
-        "",
-        Verdict::Deny {
-            code: 413,
-            message: format!(
-                "request body is larger than {limit} bytes; WorkflowExecution objects must be smaller"
-            ),
-            audit_annotations: BTreeMap::new(),
-        },
-    )
-}
-
-fn reason_for(code: u16) -> &'static str {
-    match code {
-        400 => "BadRequest",
-        403 => "Forbidden",
-        413 => "RequestEntityTooLarge",
-        422 => "Invalid",
-        _ => "InternalError",
-    }
 }
 
 #[cfg(test)]
@@ -425,6 +264,26 @@ mod tests {
         assert_eq!(r.user_info.uid.as_deref(), Some("uid-alice"));
         assert_eq!(r.object_ref(), "team-a/wfe-restart-payment-api");
         assert!(!r.dry_run);
+    }
+
+    #[test]
+    fn a_repeated_request_field_is_refused_with_the_uid() {
+        let body = FIXTURE_05.replacen(
+            r#""dryRun": false"#,
+            r#""dryRun": false, "operation": "CREATE""#,
+            1,
+        );
+        assert_ne!(body, FIXTURE_05);
+        let e = parse_review(body.as_bytes()).expect_err("repeated key");
+        assert_eq!(
+            e.uid.as_deref(),
+            Some("f68b493b-c8d8-45f4-a78a-c1976893fea5")
+        );
+        assert!(
+            e.message.contains("duplicate field `operation`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -455,43 +314,5 @@ mod tests {
                 e.message
             );
         }
-    }
-
-    #[test]
-    fn responses_echo_uid_and_carry_code_and_patch() {
-        let review = to_review("abc", Verdict::forbid("no"));
-        let json = serde_json::to_value(&review).expect("json");
-        assert_eq!(json["kind"], "AdmissionReview");
-        assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(json["response"]["uid"], "abc");
-        assert_eq!(json["response"]["allowed"], false);
-        assert_eq!(json["response"]["status"]["code"], 403);
-        assert_eq!(json["response"]["status"]["message"], "no");
-
-        let patch: json_patch::Patch =
-            serde_json::from_value(serde_json::json!([{"op":"remove","path":"/a"}]))
-                .expect("patch");
-        let review = to_review(
-            "def",
-            Verdict::Allow {
-                patch: Some(patch),
-                audit_annotations: BTreeMap::from([("k".into(), "v".into())]),
-            },
-        );
-        let json = serde_json::to_value(&review).expect("json");
-        assert_eq!(json["response"]["allowed"], true);
-        assert_eq!(json["response"]["patchType"], "JSONPatch");
-        assert_eq!(json["response"]["auditAnnotations"]["k"], "v");
-        assert!(json["response"]["patch"].is_string());
-        assert_eq!(
-            review
-                .response
-                .decoded_patch()
-                .expect("some")
-                .expect("decodes")
-                .0
-                .len(),
-            1
-        );
     }
 }

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 
 use crate::authorizer::{Authorization, Authorizer};
 use crate::clearance::{
-    ClearanceOutcome, ClearancePlan, Refusal, decide_clearance, grant_annotations, plan_clearance,
+    ClearanceOutcome, ClearancePlan, Refusal, conclude_clearance, grant_annotations, plan_clearance,
 };
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
@@ -211,7 +211,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
     json(status, &review)
 }
 
-async fn decide(state: &AppState, webhook: Webhook, req: &ReviewRequest) -> Verdict {
+async fn decide(state: &AppState, webhook: Webhook, req: &ReviewRequest<'_>) -> Verdict {
     match webhook {
         Webhook::Validate => review_spec(req, &state.settings),
         Webhook::ValidateStatus => review_status_ownership(req, &state.settings),
@@ -219,13 +219,14 @@ async fn decide(state: &AppState, webhook: Webhook, req: &ReviewRequest) -> Verd
     }
 }
 
-async fn clearance(state: &AppState, req: &ReviewRequest) -> Verdict {
+async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
     let settings = &state.settings;
-    let answer = match plan_clearance(req, settings) {
+    let plan = plan_clearance(req, settings);
+    let answer = match &plan {
         ClearancePlan::Authorize(question) => {
             let timeout = settings.authorization_timeout;
             Some(
-                tokio::time::timeout(timeout, state.authorizer.authorize(&question))
+                tokio::time::timeout(timeout, state.authorizer.authorize(question))
                     .await
                     .unwrap_or_else(|_| Authorization::Failed {
                         error: format!(
@@ -238,7 +239,7 @@ async fn clearance(state: &AppState, req: &ReviewRequest) -> Verdict {
         _ => None,
     };
     let now = state.clock.now();
-    match decide_clearance(req, settings, answer.as_ref(), now) {
+    match conclude_clearance(req, settings, plan, answer.as_ref(), now) {
         ClearanceOutcome::Pass => Verdict::allow(),
         ClearanceOutcome::Refused(refusal) => {
             record_denial(state, req, &refusal, now);
@@ -270,16 +271,21 @@ async fn clearance(state: &AppState, req: &ReviewRequest) -> Verdict {
     }
 }
 
-fn record_denial(state: &AppState, req: &ReviewRequest, refusal: &Refusal, now: jiff::Timestamp) {
+fn record_denial(
+    state: &AppState,
+    req: &ReviewRequest<'_>,
+    refusal: &Refusal,
+    now: jiff::Timestamp,
+) {
     let user = &req.user_info;
     let denial = ClearanceDenial {
         user: user.username.clone(),
         uid: user.uid.clone(),
         groups: user.groups.clone(),
         extra: user.extra.clone(),
-        namespace: req.namespace.clone().unwrap_or_default(),
-        name: req.name.clone(),
-        request_uid: req.uid.clone(),
+        namespace: req.namespace.as_deref().unwrap_or_default().to_owned(),
+        name: req.name.clone().into_owned(),
+        request_uid: req.uid.clone().into_owned(),
         dry_run: req.dry_run,
         step: refusal.step,
         message: refusal.message.clone(),
@@ -296,7 +302,7 @@ fn record_denial(state: &AppState, req: &ReviewRequest, refusal: &Refusal, now: 
     }
 }
 
-fn operation_label(req: &ReviewRequest) -> &'static str {
+fn operation_label(req: &ReviewRequest<'_>) -> &'static str {
     use kube::core::admission::Operation;
     match req.operation {
         Operation::Create => "CREATE",

@@ -1,14 +1,14 @@
 //! `/validate-workflowexecution`: the spec rules of DESIGN §3.1 and spec immutability.
 
 use kube::core::admission::Operation;
-use serde_json::Value;
-use wfe_api::{changed_spec_fields, parse_workflow_execution, validate_spec};
+use wfe_api::{changed_spec_fields, validate_spec};
 
-use crate::review::{ReviewRequest, Verdict};
+use crate::json_view::same;
+use crate::review::{ObjectView, ReviewRequest, Verdict};
 use crate::settings::Settings;
 
 /// Decides a create or update of the main resource.
-pub fn review_spec(request: &ReviewRequest, settings: &Settings) -> Verdict {
+pub fn review_spec(request: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
     if let Err(denied) = request.check_kind() {
         return denied;
     }
@@ -20,11 +20,15 @@ pub fn review_spec(request: &ReviewRequest, settings: &Settings) -> Verdict {
     }
 }
 
-fn review_create(request: &ReviewRequest, settings: &Settings) -> Verdict {
-    let Some(object) = request.object.as_ref().filter(|o| o.is_object()) else {
+fn review_create(request: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
+    let Some(parsed) = request
+        .object
+        .as_ref()
+        .and_then(ObjectView::workflow_execution)
+    else {
         return Verdict::bad_request("CREATE review carries no object");
     };
-    let wfe = match parse_workflow_execution(object.clone()) {
+    let wfe = match parsed {
         Ok(wfe) => wfe,
         Err(v) => {
             return Verdict::invalid(format!(
@@ -44,22 +48,17 @@ fn review_create(request: &ReviewRequest, settings: &Settings) -> Verdict {
     }
 }
 
-fn review_update(request: &ReviewRequest) -> Verdict {
+fn review_update(request: &ReviewRequest<'_>) -> Verdict {
     let (Some(new), Some(old)) = (request.object.as_ref(), request.old_object.as_ref()) else {
         return Verdict::bad_request("UPDATE review must carry object and oldObject");
     };
-    let new_spec = new.get("spec").unwrap_or(&Value::Null);
-    let old_spec = old.get("spec").unwrap_or(&Value::Null);
     // Compared as JSON first: a no-op update (e.g. status sent to the main resource and dropped)
     // and metadata-only updates must pass even if an old spec no longer meets today's rules.
-    if new_spec == old_spec {
+    if same(new.spec(), old.spec()) {
         return Verdict::allow();
     }
-    let changed = match (
-        parse_workflow_execution(new.clone()),
-        parse_workflow_execution(old.clone()),
-    ) {
-        (Ok(n), Ok(o)) => changed_spec_fields(&o.spec, &n.spec).join(", "),
+    let changed = match (new.workflow_execution(), old.workflow_execution()) {
+        (Some(Ok(n)), Some(Ok(o))) => changed_spec_fields(&o.spec, &n.spec).join(", "),
         _ => String::new(),
     };
     let changed = if changed.is_empty() {
@@ -76,7 +75,7 @@ fn review_update(request: &ReviewRequest) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::review;
+    use crate::test_fixtures::{edited, review};
     use serde_json::json;
 
     #[test]
@@ -115,14 +114,15 @@ mod tests {
 
     #[test]
     fn every_violation_is_listed_with_its_path() {
-        let mut req = review("01-admin-create.json");
-        let spec = &mut req.object.as_mut().expect("object")["spec"];
-        spec["workflowRef"]["workflowId"] = json!("");
-        spec["workflowRef"]["containerDigest"] = json!("sha256:XYZ");
-        spec["targetResource"] = json!("not a target");
-        spec["parameters"] = json!({"lower": "x", "TARGET_RESOURCE": "y"});
-        spec["confidence"] = json!(1.5);
-        spec["remediationRequestRef"]["name"] = json!("");
+        let req = edited("01-admin-create.json", |r| {
+            let spec = &mut r["object"]["spec"];
+            spec["workflowRef"]["workflowId"] = json!("");
+            spec["workflowRef"]["containerDigest"] = json!("sha256:XYZ");
+            spec["targetResource"] = json!("not a target");
+            spec["parameters"] = json!({"lower": "x", "TARGET_RESOURCE": "y"});
+            spec["confidence"] = json!(1.5);
+            spec["remediationRequestRef"]["name"] = json!("");
+        });
         let v = review_spec(&req, &Settings::default());
         let Verdict::Deny { code, message, .. } = v else {
             panic!("must be denied")
@@ -147,8 +147,9 @@ mod tests {
 
     #[test]
     fn undecodable_objects_and_other_kinds_are_denied_not_panicking() {
-        let mut req = review("01-admin-create.json");
-        req.object.as_mut().expect("object")["spec"]["workflowRef"] = json!("oops");
+        let req = edited("01-admin-create.json", |r| {
+            r["object"]["spec"]["workflowRef"] = json!("oops");
+        });
         let m = review_spec(&req, &Settings::default())
             .message()
             .unwrap_or_default()

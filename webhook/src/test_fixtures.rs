@@ -1,4 +1,5 @@
-//! Loading the captured AdmissionReview fixtures in unit tests.
+//! Loading the captured AdmissionReview fixtures in unit tests. Requests borrow from their body;
+//! tests leak the (small) bodies so that a request can be passed around like an owned value.
 
 use serde_json::Value;
 
@@ -16,18 +17,31 @@ pub fn raw(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
-pub fn review(name: &str) -> ReviewRequest {
-    parse_review(&raw(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+/// Parses a body kept alive for the rest of the test process.
+pub fn parse_leaked(body: Vec<u8>) -> ReviewRequest<'static> {
+    let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+    parse_review(body).unwrap_or_else(|e| panic!("body does not parse: {e}"))
 }
 
-/// Mutable access to `object.status` (created if missing).
-pub fn new_status(req: &mut ReviewRequest) -> &mut serde_json::Map<String, Value> {
-    status_of(req.object.as_mut().expect("object"))
+pub fn review(name: &str) -> ReviewRequest<'static> {
+    parse_leaked(raw(name))
 }
 
-/// Mutable access to `oldObject.status` (created if missing).
-pub fn old_status(req: &mut ReviewRequest) -> &mut serde_json::Map<String, Value> {
-    status_of(req.old_object.as_mut().expect("oldObject"))
+/// Fixture `name` with its `request` edited as JSON first.
+pub fn edited(name: &str, edit: impl FnOnce(&mut Value)) -> ReviewRequest<'static> {
+    let mut doc: Value = serde_json::from_slice(&raw(name)).expect("fixture is JSON");
+    edit(&mut doc["request"]);
+    parse_leaked(serde_json::to_vec(&doc).expect("json"))
+}
+
+/// Mutable access to `request.object.status` (created if missing).
+pub fn new_status(request: &mut Value) -> &mut serde_json::Map<String, Value> {
+    status_of(&mut request["object"])
+}
+
+/// Mutable access to `request.oldObject.status` (created if missing).
+pub fn old_status(request: &mut Value) -> &mut serde_json::Map<String, Value> {
+    status_of(&mut request["oldObject"])
 }
 
 fn status_of(object: &mut Value) -> &mut serde_json::Map<String, Value> {

@@ -1,0 +1,232 @@
+//! Typed decoding of unparsed JSON, with the error messages of decoding a `serde_json::Value`.
+//!
+//! The fast path deserializes straight from the request body's bytes. Its errors carry byte
+//! positions and may stop at a different field, so when it fails the value is decoded again
+//! from a `Value` with `serde_path_to_error`: users see the same field path and message as
+//! before the typed path existed. Denials are rare, so the second pass costs nothing in practice.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, StrDeserializer};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use wfe_api::WorkflowExecution;
+use wfe_api::validation::Violation;
+
+use crate::json_view::{Fields, Shallow, value_of};
+use crate::object_json::{MetadataWithoutManagedFields, metadata_value};
+
+/// Why a value does not decode: the field path (`.` for the value itself) and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Field path relative to the decoded value, as `serde_path_to_error` prints it.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl DecodeError {
+    fn whole(e: serde_json::Error) -> Self {
+        DecodeError {
+            path: ".".to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Decodes `T` from a `Value`, reporting the path of the first bad field.
+pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError> {
+    serde_path_to_error::deserialize(value).map_err(|e| DecodeError {
+        path: e.path().to_string(),
+        message: e.into_inner().to_string(),
+    })
+}
+
+/// Decodes `T` from an unparsed value.
+pub fn decode<T: DeserializeOwned>(raw: &RawValue) -> Result<T, DecodeError> {
+    match serde_json::from_str(raw.get()) {
+        Ok(v) => Ok(v),
+        Err(_) => decode_value(value_of(raw).map_err(DecodeError::whole)?),
+    }
+}
+
+/// Decodes `T` from an object's members.
+pub fn decode_fields<T: DeserializeOwned>(fields: &Fields<'_>) -> Result<T, DecodeError> {
+    match T::deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, false))) {
+        Ok(v) => Ok(v),
+        Err(_) => decode_value(fields.to_value().map_err(DecodeError::whole)?),
+    }
+}
+
+/// Decodes `T` from a value read one level deep.
+pub fn decode_shallow<T: DeserializeOwned>(value: &Shallow<'_>) -> Result<T, DecodeError> {
+    match value {
+        Shallow::Object(fields) => decode_fields(fields),
+        Shallow::Other(value) => decode_value(value.clone()),
+    }
+}
+
+/// Decodes a whole WorkflowExecution from its members and status, without building its
+/// `metadata.managedFields`; errors as `wfe_api::parse_workflow_execution` reports them.
+pub fn decode_workflow_execution(
+    fields: &Fields<'_>,
+    status: Option<&Shallow<'_>>,
+) -> Result<WorkflowExecution, Violation> {
+    let access = FieldsAccess {
+        status,
+        ..FieldsAccess::new(fields, true)
+    };
+    if let Ok(wfe) = WorkflowExecution::deserialize(MapAccessDeserializer::new(access)) {
+        return Ok(wfe);
+    }
+    let failed = |field: &str, e: serde_json::Error| Violation {
+        field: field.to_owned(),
+        message: e.to_string(),
+    };
+    let mut map = serde_json::Map::new();
+    for (key, raw) in fields.iter() {
+        let value = if key == "metadata" {
+            metadata_value(raw)
+        } else {
+            value_of(raw)
+        };
+        map.insert(key.to_owned(), value.map_err(|e| failed(key, e))?);
+    }
+    if let Some(status) = status {
+        let value = status.to_value().map_err(|e| failed("status", e))?;
+        map.insert("status".to_owned(), value);
+    }
+    wfe_api::parse_workflow_execution(Value::Object(map))
+}
+
+/// The members of an object as a serde map, each value deserialized from its own bytes, then
+/// `status` if it was read separately.
+struct FieldsAccess<'f, 'a> {
+    members: std::slice::Iter<'f, (Cow<'a, str>, &'a RawValue)>,
+    status: Option<&'f Shallow<'a>>,
+    pending: Option<Pending<'f, 'a>>,
+    /// Hide `metadata.managedFields` (for whole objects).
+    prune_metadata: bool,
+}
+
+enum Pending<'f, 'a> {
+    Member(&'f str, &'a RawValue),
+    Status(&'f Shallow<'a>),
+}
+
+impl<'f, 'a> FieldsAccess<'f, 'a> {
+    fn new(fields: &'f Fields<'a>, prune_metadata: bool) -> Self {
+        FieldsAccess {
+            members: fields.members().iter(),
+            status: None,
+            pending: None,
+            prune_metadata,
+        }
+    }
+}
+
+impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let (key, pending) = match (self.members.next(), self.status.take()) {
+            (Some((key, raw)), status) => {
+                self.status = status;
+                (key.as_ref(), Pending::Member(key.as_ref(), raw))
+            }
+            (None, Some(status)) => ("status", Pending::Status(status)),
+            (None, None) => return Ok(None),
+        };
+        self.pending = Some(pending);
+        seed.deserialize(StrDeserializer::new(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.pending.take() {
+            Some(Pending::Member(key, raw)) if self.prune_metadata && key == "metadata" => {
+                seed.deserialize(MetadataWithoutManagedFields(raw))
+            }
+            Some(Pending::Member(_, raw)) => seed.deserialize(Unparsed(raw)),
+            Some(Pending::Status(Shallow::Object(fields))) => {
+                seed.deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, false)))
+            }
+            Some(Pending::Status(Shallow::Other(value))) => seed.deserialize(value.clone()),
+            None => Err(de::Error::custom("value requested before its key")),
+        }
+    }
+}
+
+/// An unparsed member as a deserializer that does not scan it again to ignore it (its bytes
+/// are known to be valid JSON); everything else is read from the bytes.
+struct Unparsed<'a>(&'a RawValue);
+
+macro_rules! forward_to_raw {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Self::Error> {
+            self.0.$method($($arg,)* visitor)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for Unparsed<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    forward_to_raw! {
+        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
+        deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
+        deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
+        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(),
+        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(), deserialize_option(),
+        deserialize_unit(), deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str), deserialize_seq(),
+        deserialize_tuple(len: usize), deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_map(), deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+        deserialize_identifier(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wfe_api::block::StoredBlockStatus;
+
+    fn fields(json: &str) -> Fields<'_> {
+        match Shallow::parse(serde_json::from_str(json).expect("raw")).expect("shallow") {
+            Shallow::Object(f) => f,
+            Shallow::Other(v) => panic!("not an object: {v}"),
+        }
+    }
+
+    #[test]
+    fn typed_and_value_paths_agree_and_errors_carry_paths_without_positions() {
+        let ok: StoredBlockStatus = decode_fields(&fields(
+            r#"{"phase": "Failed", "consecutiveFailures": 3, "x": [1]}"#,
+        ))
+        .expect("decodes");
+        assert_eq!(ok.consecutive_failures, Some(3));
+        let e = decode_fields::<StoredBlockStatus>(&fields(
+            r#"{"phase": "Exploded", "failureDetails": {"failedAt": 7}}"#,
+        ))
+        .expect_err("bad");
+        assert_eq!(e.path, "failureDetails.failedAt");
+        assert!(!e.message.contains("line"), "{}", e.message);
+        // A repeated key decodes as the Value path reads it: the last one wins.
+        let dup: StoredBlockStatus =
+            decode(serde_json::from_str(r#"{"phase": "Exploded", "phase": "Failed"}"#).unwrap())
+                .expect("last wins");
+        assert_eq!(dup.phase, Some(wfe_api::Phase::Failed));
+    }
+}
