@@ -84,17 +84,7 @@ pub struct LocalDenialSink(pub LocalRecorder);
 
 impl DenialSink for LocalDenialSink {
     fn record(&self, denial: &ClearanceDenial) {
-        let record =
-            wfe_audit::local::clearance_denied_record(&wfe_audit::local::ClearanceDenial {
-                namespace: &denial.namespace,
-                name: &denial.name,
-                uid: None,
-                username: &denial.user,
-                groups: &denial.groups,
-                reason: &denial.message,
-                admission_request_uid: &denial.request_uid,
-                at: denial.time,
-            });
+        let record = wfe_audit::local::clearance_denied_record(denial);
         let recorder = self.0.clone();
         tokio::spawn(async move {
             if let Err(e) = recorder.record(&record).await {

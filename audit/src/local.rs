@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use jiff::Timestamp;
+use wfe_api::block::ClearanceDenial;
 use wfe_api::{AuditEventType, WorkflowExecution};
 
 use crate::event::{
@@ -159,50 +159,32 @@ pub fn local_event_record(
     }
 }
 
-/// Who tried to clear a block and why it was refused, as the webhook saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClearanceDenial<'a> {
-    /// Namespace of the WFE.
-    pub namespace: &'a str,
-    /// Name of the WFE.
-    pub name: &'a str,
-    /// UID of the WFE, if known.
-    pub uid: Option<&'a str>,
-    /// `request.userInfo.username`.
-    pub username: &'a str,
-    /// `request.userInfo.groups`.
-    pub groups: &'a [String],
-    /// Why the attempt was refused.
-    pub reason: &'a str,
-    /// `request.uid` of the AdmissionReview (links to the API server audit log).
-    pub admission_request_uid: &'a str,
-    /// When the webhook refused it.
-    pub at: Timestamp,
-}
-
-/// The local record of a refused clearance attempt.
-pub fn clearance_denied_record(denial: &ClearanceDenial<'_>) -> Value {
-    let uid = denial.uid.unwrap_or_default();
+/// The local record of a refused clearance attempt (the webhook's own denial record).
+pub fn clearance_denied_record(denial: &ClearanceDenial) -> Value {
     json!({
         "record": RECORD_CLEARANCE_DENIED,
-        "event_id": event_id(denial.admission_request_uid, RECORD_CLEARANCE_DENIED, denial.at),
-        "event_timestamp": denial.at.to_string(),
+        "event_id": event_id(&denial.request_uid, RECORD_CLEARANCE_DENIED, denial.time),
+        "event_timestamp": denial.time.to_string(),
         "event_category": EVENT_CATEGORY,
         "event_outcome": "failure",
-        "actor_type": clearer_actor_type(denial.username),
-        "actor_id": denial.username,
+        "actor_type": clearer_actor_type(&denial.user),
+        "actor_id": denial.user,
+        "actor_uid": denial.user_uid,
         "actor_groups": denial.groups,
         "resource_type": RESOURCE_TYPE,
-        "resource_id": format!("{}/{uid}", denial.name),
+        "resource_id": format!("{}/{}", denial.namespace, denial.name),
         "namespace": denial.namespace,
-        "reason": denial.reason,
-        "admission_request_uid": denial.admission_request_uid,
+        "rule": denial.step,
+        "reason": denial.message,
+        "dry_run": denial.dry_run,
+        "admission_request_uid": denial.request_uid,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
 
     #[test]
     fn skip_record_is_deterministic_and_carries_the_details() {
@@ -273,21 +255,29 @@ mod tests {
     fn clearance_denial_names_the_identity() {
         let groups = vec!["system:authenticated".to_owned()];
         let denial = ClearanceDenial {
-            namespace: "ns",
-            name: "wfe-f",
-            uid: Some("uid-f"),
-            username: "system:serviceaccount:ci:bot",
-            groups: &groups,
-            reason: "service accounts may not clear blocks",
-            admission_request_uid: "req-1",
-            at: Timestamp::from_second(1_700_000_000).unwrap(),
+            user: "system:serviceaccount:ci:bot".into(),
+            user_uid: Some("uid-bot".into()),
+            groups: groups.clone(),
+            extra: Default::default(),
+            namespace: "ns".into(),
+            name: "wfe-f".into(),
+            request_uid: "req-1".into(),
+            dry_run: false,
+            step: wfe_api::block::ClearanceStep::Identity,
+            message: "service accounts may not clear blocks".into(),
+            time: Timestamp::from_second(1_700_000_000).unwrap(),
         };
         let record = clearance_denied_record(&denial);
         assert_eq!(record["record"], RECORD_CLEARANCE_DENIED);
         assert_eq!(record["actor_id"], "system:serviceaccount:ci:bot");
         assert_eq!(record["actor_type"], "service_account");
         assert_eq!(record["actor_groups"], json!(["system:authenticated"]));
-        assert_eq!(record["resource_id"], "wfe-f/uid-f");
+        assert_eq!(record["resource_id"], "ns/wfe-f");
+        assert_eq!(
+            record["actor_uid"], "uid-bot",
+            "the requester's uid is kept"
+        );
+        assert_eq!(record["rule"], "identity");
         assert_eq!(record["reason"], "service accounts may not clear blocks");
         assert_eq!(record["admission_request_uid"], "req-1");
     }

@@ -1,41 +1,8 @@
 //! Evidence of refused clearances: logged with the identity and handed to an optional sink.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
-
-/// The rule a refusal names; defined with the refusal it belongs to.
-pub use crate::clearance::ClearanceStep;
-
-/// One refused clearance, with the authenticated identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClearanceDenial {
-    /// `userInfo.username`.
-    pub user: String,
-    /// `userInfo.uid`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-    /// `userInfo.groups`.
-    pub groups: Vec<String>,
-    /// `userInfo.extra`.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, Vec<String>>,
-    /// WFE namespace.
-    pub namespace: String,
-    /// WFE name.
-    pub name: String,
-    /// Admission request uid (links to the API server audit log).
-    pub request_uid: String,
-    /// Whether the request was a dry run.
-    pub dry_run: bool,
-    /// The rule that refused it.
-    pub step: ClearanceStep,
-    /// The message returned to the user.
-    pub message: String,
-    /// Server time of the decision.
-    pub time: jiff::Timestamp,
-}
+/// The denial record and its rule live with the block rules (one type for the webhook that
+/// refuses and the audit sink that records).
+pub use wfe_api::block::{ClearanceDenial, ClearanceStep};
 
 /// Receives refused clearances (the audit crate provides one). Must be cheap and non-blocking.
 pub trait DenialSink: Send + Sync {
@@ -51,9 +18,9 @@ mod tests {
     fn serialises_the_identity_and_context_for_audit() {
         let denial = ClearanceDenial {
             user: "bob".into(),
-            uid: Some("uid-bob".into()),
+            user_uid: Some("uid-bob".into()),
             groups: vec!["dev-team".into()],
-            extra: BTreeMap::new(),
+            extra: Default::default(),
             namespace: "team-a".into(),
             name: "wfe-1".into(),
             request_uid: "r-1".into(),

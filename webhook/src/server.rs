@@ -280,7 +280,7 @@ fn record_denial(
     let user = &req.user_info;
     let denial = ClearanceDenial {
         user: user.username.clone(),
-        uid: user.uid.clone(),
+        user_uid: user.uid.clone(),
         groups: user.groups.clone(),
         extra: user.extra.clone(),
         namespace: req.namespace.as_deref().unwrap_or_default().to_owned(),
@@ -291,7 +291,7 @@ fn record_denial(
         message: refusal.message.clone(),
         time: now,
     };
-    tracing::warn!(user = %denial.user, user_uid = denial.uid.as_deref().unwrap_or(""), groups = ?denial.groups,
+    tracing::warn!(user = %denial.user, user_uid = denial.user_uid.as_deref().unwrap_or(""), groups = ?denial.groups,
         namespace = %denial.namespace, name = %denial.name, request_uid = %denial.request_uid, dry_run = denial.dry_run,
         step = ?denial.step, message = %denial.message, "block clearance denied");
     // A dry run must have no side effects; the log line above is the only trace.

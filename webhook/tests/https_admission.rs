@@ -128,7 +128,7 @@ async fn bob_without_the_blockclearance_permission_is_denied_and_recorded() {
     let denials = server.sink.0.lock().expect("lock").clone();
     assert_eq!(denials.len(), 1);
     assert_eq!(denials[0].user, "bob");
-    assert_eq!(denials[0].uid.as_deref(), Some("uid-bob"));
+    assert_eq!(denials[0].user_uid.as_deref(), Some("uid-bob"));
     assert_eq!(
         denials[0].groups,
         vec!["dev-team".to_owned(), "system:authenticated".to_owned()]

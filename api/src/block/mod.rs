@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use crate::identity::UserInfo;
 use crate::{BlockClearance, Phase, SkipReason, WorkflowExecutionStatus, keys};
 
+mod denial;
 mod facts;
 mod identity;
 mod reason;
 mod record;
 
+pub use denial::*;
 pub use facts::*;
 pub use identity::*;
 pub use reason::*;
