@@ -8,7 +8,7 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::api::{Api, PostParams};
 
-use crate::identity::UserInfo;
+use wfe_api::identity::UserInfo;
 
 /// The question asked for one clearance.
 #[derive(Debug, Clone, PartialEq, Eq)]

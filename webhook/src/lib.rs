@@ -5,7 +5,6 @@ pub mod authorizer;
 pub mod clearance;
 mod decode;
 pub mod denial;
-pub mod identity;
 pub mod json_view;
 pub mod metrics;
 mod object_json;
@@ -25,7 +24,6 @@ mod test_fixtures;
 
 pub use authorizer::{Authorization, AuthorizationRequest, Authorizer, SubjectAccessReviewer};
 pub use denial::{ClearanceDenial, ClearanceStep, DenialSink};
-pub use identity::UserInfo;
 pub use metrics::Metrics;
 pub use provenance_policy::{ProvenancePolicyOptions, provenance_policy, provenance_policy_yaml};
 pub use registration::{
@@ -34,5 +32,6 @@ pub use registration::{
 pub use server::{AppState, MUTATE_STATUS_PATH, VALIDATE_PATH, VALIDATE_STATUS_PATH, router};
 pub use settings::Settings;
 pub use wfe_api::clock::{Clock, FixedClock, SystemClock};
+pub use wfe_api::identity::UserInfo;
 /// TLS serving lives in `wfe_certs`; re-exported for the webhook's callers.
 pub use wfe_certs::serve::{ServeError, ServeOptions, serve_tls, serve_tls_with};

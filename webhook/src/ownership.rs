@@ -11,10 +11,10 @@ use wfe_api::BlockClearance;
 use wfe_api::block::{self, BlockPolicy};
 
 use crate::decode::decode;
-use crate::identity::UserInfo;
 use crate::json_view::{Fields, Shallow, same, value_of};
 use crate::review::{ObjectView, ReviewRequest, Verdict};
 use crate::settings::Settings;
+use wfe_api::identity::UserInfo;
 
 /// Most field paths listed in one message.
 const MAX_LISTED: usize = 20;

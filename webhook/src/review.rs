@@ -10,7 +10,6 @@ use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::identity::UserInfo;
 use crate::json_view::optional_cow;
 pub use crate::object_view::ObjectView;
 pub use crate::response::{
@@ -18,6 +17,7 @@ pub use crate::response::{
     too_large_review,
 };
 use crate::response::{REVIEW_API_VERSION, REVIEW_KIND};
+use wfe_api::identity::UserInfo;
 
 /// The parts of `AdmissionReview.request` the decisions use, borrowed from the body.
 /// `object` and `oldObject` are not typed as WorkflowExecutions: mutating webhooks run before
