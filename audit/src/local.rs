@@ -119,16 +119,21 @@ pub fn forged_clearance_record(wfe: &WorkflowExecution, ctx: &EventContext) -> O
     let clearance = status.block_clearance.as_ref()?;
     let name = wfe.metadata.name.as_deref().unwrap_or_default();
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
-    let at = clearance.cleared_at.0;
+    // The id follows the record (deterministic across restarts). The time comes from the
+    // controller's own TargetBlocked condition (since when the target is blocked), never from
+    // the forger's `clearedAt`, which is kept as what the record claims.
+    let claimed_at = clearance.cleared_at.0;
     let verdict = status
         .conditions
         .iter()
-        .find(|c| c.type_ == wfe_api::keys::CONDITION_TARGET_BLOCKED)
-        .map(|c| c.message.clone());
+        .find(|c| c.type_ == wfe_api::keys::CONDITION_TARGET_BLOCKED);
+    let detected_at = verdict.map_or(claimed_at, |c| c.last_transition_time.0);
+    let verdict = verdict.map(|c| c.message.clone());
     Some(json!({
         "record": RECORD_CLEARANCE_FORGED,
-        "event_id": event_id(uid, RECORD_CLEARANCE_FORGED, at),
-        "event_timestamp": at.to_string(),
+        "event_id": event_id(uid, RECORD_CLEARANCE_FORGED, claimed_at),
+        "event_timestamp": detected_at.to_string(),
+        "claimed_cleared_at": claimed_at.to_string(),
         "event_category": EVENT_CATEGORY,
         "event_outcome": "failure",
         "actor_type": ACTOR_TYPE_SERVICE,
@@ -241,6 +246,11 @@ mod tests {
         assert_eq!(record, forged_clearance_record(&wfe, &ctx).unwrap());
         assert_eq!(record["record"], RECORD_CLEARANCE_FORGED);
         assert_eq!(record["claimed_cleared_by"], "alice");
+        assert_eq!(
+            record["event_timestamp"], "2026-01-01T01:00:01Z",
+            "the controller's own time, not the record's clearedAt"
+        );
+        assert_eq!(record["claimed_cleared_at"], "2026-01-01T01:00:00Z");
         assert_eq!(record["block_clearance"]["admissionRequestUID"], "x");
         assert!(record["verdict"].as_str().unwrap().contains("was rejected"));
         assert_eq!(record["correlation_id"], "rr-1");
