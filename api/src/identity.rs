@@ -9,6 +9,13 @@ const ANONYMOUS_USER: &str = "system:anonymous";
 const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
 const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
+/// Anonymous or unauthenticated, from a username and its groups (a request's or a record's).
+pub fn is_anonymous(username: &str, groups: &[String]) -> bool {
+    username.is_empty()
+        || username == ANONYMOUS_USER
+        || groups.iter().any(|g| g == UNAUTHENTICATED_GROUP)
+}
+
 /// The username the API server gives a service account.
 pub fn service_account_username(namespace: &str, name: &str) -> String {
     format!("{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}")
@@ -34,9 +41,7 @@ pub struct UserInfo {
 impl UserInfo {
     /// Anonymous or unauthenticated requests.
     pub fn is_anonymous(&self) -> bool {
-        self.username.is_empty()
-            || self.username == ANONYMOUS_USER
-            || self.groups.iter().any(|g| g == UNAUTHENTICATED_GROUP)
+        is_anonymous(&self.username, &self.groups)
     }
 
     /// Any service account identity.

@@ -160,7 +160,7 @@ impl<'a> BlockFacts<'a> {
         if failed_at.is_none() || record.cleared_failure_at.as_ref() != failed_at {
             problems.push(RecordProblem::NotBoundToFailure);
         }
-        if let Err(refusal) = never_clears(&record_clearer(record), policy) {
+        if let Err(refusal) = never_clears(&record.cleared_by, &record.cleared_by_groups, policy) {
             problems.push(RecordProblem::Identity(refusal));
         }
         if problems.is_empty() {

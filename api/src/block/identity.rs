@@ -39,7 +39,7 @@ impl fmt::Display for IdentityRefusal {
 
 /// Step 1: whether `user` is an identity that may clear blocks at all.
 pub fn may_clear(user: &UserInfo, policy: &BlockPolicy) -> Result<(), IdentityRefusal> {
-    never_clears(user, policy)?;
+    never_clears(&user.username, &user.groups, policy)?;
     if user.is_service_account()
         && !policy
             .clearance
@@ -53,25 +53,21 @@ pub fn may_clear(user: &UserInfo, policy: &BlockPolicy) -> Result<(), IdentityRe
 
 /// The identities that may never clear, whatever the configuration allows: anonymous, the
 /// controller, the runner.
-pub fn never_clears(user: &UserInfo, policy: &BlockPolicy) -> Result<(), IdentityRefusal> {
-    if user.is_anonymous() {
+/// Takes the name and groups by reference: the controller asks this of every stored record on a
+/// target at every reconcile.
+pub fn never_clears(
+    username: &str,
+    groups: &[String],
+    policy: &BlockPolicy,
+) -> Result<(), IdentityRefusal> {
+    if crate::identity::is_anonymous(username, groups) {
         return Err(IdentityRefusal::Anonymous);
     }
-    if user.username == policy.controller_username {
-        return Err(IdentityRefusal::Controller(user.username.clone()));
+    if username == policy.controller_username {
+        return Err(IdentityRefusal::Controller(username.to_owned()));
     }
-    if user.username == policy.runner_username {
-        return Err(IdentityRefusal::Runner(user.username.clone()));
+    if username == policy.runner_username {
+        return Err(IdentityRefusal::Runner(username.to_owned()));
     }
     Ok(())
-}
-
-/// The clearer a record names, as far as the record tells.
-pub(super) fn record_clearer(record: &BlockClearance) -> UserInfo {
-    UserInfo {
-        username: record.cleared_by.clone(),
-        uid: record.cleared_by_uid.clone(),
-        groups: record.cleared_by_groups.clone(),
-        ..UserInfo::default()
-    }
 }
