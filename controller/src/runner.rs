@@ -177,6 +177,61 @@ pub async fn run(
     Ok(())
 }
 
+/// WorkflowExecutions as the controller sees them: decoded one by one, indexed by target, cached
+/// without managedFields.
+fn wfe_events(
+    client: &Client,
+    writer: Writer<WorkflowExecution>,
+    index: Arc<TargetIndex>,
+    sync: Arc<CacheSync>,
+    metrics: Arc<Metrics>,
+) -> impl futures::Stream<Item = Result<WorkflowExecution, watcher::Error>> + use<> {
+    // Listed as untyped objects and decoded one by one: a single stored WFE that no longer
+    // decodes (e.g. written under an older schema) is reported and skipped instead of failing the
+    // whole list and stalling every other WFE.
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::erase::<WorkflowExecution>(&()),
+    );
+    // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
+    // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
+    watcher(api, watcher::Config::default())
+        .backoff(crate::reconnect::watch_backoff())
+        .try_filter_map(move |event| {
+            let decoded = decode_event(event, &metrics);
+            async move { Ok(decoded) }
+        })
+        .modify(|w| w.managed_fields_mut().clear())
+        .map_ok(move |event| {
+            index.observe(&event);
+            sync.observe(&event, &sync.wfes);
+            event
+        })
+        .reflect(writer)
+        .applied_objects()
+}
+
+/// PipelineRuns of the execution namespace: every change, status included, and deletions
+/// trigger the owner's reconcile.
+fn run_events(
+    client: &Client,
+    namespace: &str,
+    writer: Writer<DynamicObject>,
+    sync: Arc<CacheSync>,
+) -> impl futures::Stream<Item = Result<DynamicObject, watcher::Error>> + use<> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &tekton::pipeline_run_resource());
+    watcher(api, watcher::Config::default())
+        .backoff(crate::reconnect::watch_backoff())
+        .modify(|r| r.managed_fields_mut().clear())
+        .map_ok(move |event| {
+            sync.observe(&event, &sync.runs);
+            event
+        })
+        .reflect(writer)
+        .touched_objects()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,59 +303,4 @@ mod decode_tests {
             Some(watcher::Event::Init)
         ));
     }
-}
-
-/// WorkflowExecutions as the controller sees them: decoded one by one, indexed by target, cached
-/// without managedFields.
-fn wfe_events(
-    client: &Client,
-    writer: Writer<WorkflowExecution>,
-    index: Arc<TargetIndex>,
-    sync: Arc<CacheSync>,
-    metrics: Arc<Metrics>,
-) -> impl futures::Stream<Item = Result<WorkflowExecution, watcher::Error>> + use<> {
-    // Listed as untyped objects and decoded one by one: a single stored WFE that no longer
-    // decodes (e.g. written under an older schema) is reported and skipped instead of failing the
-    // whole list and stalling every other WFE.
-    let api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::erase::<WorkflowExecution>(&()),
-    );
-    // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
-    // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
-    watcher(api, watcher::Config::default())
-        .backoff(crate::reconnect::watch_backoff())
-        .try_filter_map(move |event| {
-            let decoded = decode_event(event, &metrics);
-            async move { Ok(decoded) }
-        })
-        .modify(|w| w.managed_fields_mut().clear())
-        .map_ok(move |event| {
-            index.observe(&event);
-            sync.observe(&event, &sync.wfes);
-            event
-        })
-        .reflect(writer)
-        .applied_objects()
-}
-
-/// PipelineRuns of the execution namespace: every change, status included, and deletions
-/// trigger the owner's reconcile.
-fn run_events(
-    client: &Client,
-    namespace: &str,
-    writer: Writer<DynamicObject>,
-    sync: Arc<CacheSync>,
-) -> impl futures::Stream<Item = Result<DynamicObject, watcher::Error>> + use<> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &tekton::pipeline_run_resource());
-    watcher(api, watcher::Config::default())
-        .backoff(crate::reconnect::watch_backoff())
-        .modify(|r| r.managed_fields_mut().clear())
-        .map_ok(move |event| {
-            sync.observe(&event, &sync.runs);
-            event
-        })
-        .reflect(writer)
-        .touched_objects()
 }

@@ -79,19 +79,6 @@ pub fn one_line(text: &str, max_chars: usize) -> String {
     format!("{}...", cut.trim_end())
 }
 
-/// A shell-safe single-quoted word (for commands an operator pastes).
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 /// `value` or `-` for an absent cell.
 pub fn or_dash(value: Option<String>) -> String {
     value
@@ -136,14 +123,6 @@ mod tests {
         assert_eq!(one_line("a\n  b\tc", 80), "a b c");
         assert_eq!(one_line("abcdefghij", 8), "abcde...");
         assert_eq!(one_line("abcdefgh", 8), "abcdefgh");
-    }
-
-    #[test]
-    fn shell_quote_survives_apostrophes() {
-        assert_eq!(shell_quote("team-a"), "team-a");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
     }
 
     #[test]

@@ -134,8 +134,9 @@ pub struct AnswerStatus {
 }
 
 impl AdmissionAnswer {
-    /// The decoded JSON patch, if any (for tests and tools).
-    pub fn decoded_patch(&self) -> Option<Result<json_patch::Patch, String>> {
+    /// The decoded JSON patch, if any.
+    #[cfg(test)]
+    pub(crate) fn decoded_patch(&self) -> Option<Result<json_patch::Patch, String>> {
         use base64::Engine;
         self.patch.as_ref().map(|b64| {
             let bytes = base64::engine::general_purpose::STANDARD
