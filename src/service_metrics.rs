@@ -139,7 +139,8 @@ mod tests {
         );
         assert_eq!(
             series(&families, "workflowexecution_audit_events_total", "sink"),
-            ["stdout"]
+            ["local", "stdout"],
+            "the configured sink and the local records (skips, rejected clearances)"
         );
         assert_eq!(
             series(

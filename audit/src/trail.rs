@@ -94,6 +94,10 @@ impl AuditTrailImpl {
             }
         };
         metrics.zero_sink(sink.name(), settings.sink == SinkKind::Datastorage);
+        // Local-only records (skips, rejected clearances) are either written or not.
+        for r in [result::ACKNOWLEDGED, result::UNAVAILABLE] {
+            metrics.count(LOCAL_SINK, r, 0);
+        }
         Ok(AuditTrailImpl {
             ctx: EventContext {
                 controller_identity: settings.controller_identity.clone(),

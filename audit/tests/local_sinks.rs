@@ -377,7 +377,9 @@ async fn the_configured_sink_exports_its_possible_results_at_zero_from_the_start
             "file/acknowledged",
             "file/incomplete",
             "file/rejected_schema",
-            "file/unavailable"
+            "file/unavailable",
+            "local/acknowledged",
+            "local/unavailable",
         ]
     );
     let remote = AuditSettings {
@@ -397,6 +399,10 @@ async fn the_configured_sink_exports_its_possible_results_at_zero_from_the_start
     ]
     .iter()
     .map(|r| format!("datastorage/{r}"))
+    .chain([
+        "local/acknowledged".to_owned(),
+        "local/unavailable".to_owned(),
+    ])
     .collect();
     expected.sort();
     assert_eq!(series_at_start(&remote), expected);
