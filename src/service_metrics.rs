@@ -7,6 +7,23 @@ use prometheus::Registry;
 use wfe_audit::AuditMetrics;
 use wfe_certs::CertMetrics;
 
+/// The metric names of DESIGN §4.6, in its order; every one is registered by
+/// [`ServiceMetrics::new`] (with the audit trail's sink series) before any event.
+pub const DESIGN_METRICS: [&str; 12] = [
+    "workflowexecution_total",
+    "workflowexecution_duration_seconds",
+    "workflowexecution_pipelinerun_creation_total",
+    "workflowexecution_skip_total",
+    "workflowexecution_block_clearances_total",
+    "workflowexecution_reconcile_duration_seconds",
+    "workflowexecution_reconcile_errors_total",
+    "workflowexecution_admission_requests_total",
+    "workflowexecution_admission_duration_seconds",
+    "workflowexecution_webhook_cert_expiry_timestamp_seconds",
+    "workflowexecution_audit_events_total",
+    "workflowexecution_audit_pending",
+];
+
 /// The registry `/metrics` serves and the metric handles each component is given.
 #[derive(Clone)]
 pub struct ServiceMetrics {
@@ -58,22 +75,6 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::run::audit_settings;
-
-    /// DESIGN §4.6, in its order.
-    const DESIGN_METRICS: [&str; 12] = [
-        "workflowexecution_total",
-        "workflowexecution_duration_seconds",
-        "workflowexecution_pipelinerun_creation_total",
-        "workflowexecution_skip_total",
-        "workflowexecution_block_clearances_total",
-        "workflowexecution_reconcile_duration_seconds",
-        "workflowexecution_reconcile_errors_total",
-        "workflowexecution_admission_requests_total",
-        "workflowexecution_admission_duration_seconds",
-        "workflowexecution_webhook_cert_expiry_timestamp_seconds",
-        "workflowexecution_audit_events_total",
-        "workflowexecution_audit_pending",
-    ];
 
     /// `label=value` of every series of `family`.
     fn series(

@@ -9,12 +9,9 @@ mod promql;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
-use prometheus::core::Collector;
 use prometheus::proto::{MetricFamily, MetricType};
 use serde_json::Value;
-use tower::ServiceExt;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -22,21 +19,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const RUNBOOK_URL_PREFIX: &str =
     "https://github.com/kubernaut/workflowexecution/blob/main/docs/runbook.md#";
 
-/// The metric names of DESIGN §4.6.
-const DESIGN_METRICS: &[&str] = &[
-    "workflowexecution_total",
-    "workflowexecution_duration_seconds",
-    "workflowexecution_pipelinerun_creation_total",
-    "workflowexecution_skip_total",
-    "workflowexecution_block_clearances_total",
-    "workflowexecution_reconcile_duration_seconds",
-    "workflowexecution_reconcile_errors_total",
-    "workflowexecution_admission_requests_total",
-    "workflowexecution_admission_duration_seconds",
-    "workflowexecution_webhook_cert_expiry_timestamp_seconds",
-    "workflowexecution_audit_events_total",
-    "workflowexecution_audit_pending",
-];
+use workflowexecution::service_metrics::{DESIGN_METRICS, ServiceMetrics};
 
 fn read(relative: &str) -> String {
     let path = Path::new(ROOT).join(relative);
@@ -57,55 +40,17 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
 }
 
-/// One answered (malformed) admission review through the real router, so that the admission
-/// families, labelled by webhook, have a label set and show up in `gather()`.
-async fn answer_one_review(metrics: wfe_webhook::Metrics) {
-    let (service, _api) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
-    let client = kube::Client::new(service, "default");
-    let state = wfe_webhook::AppState::new(
-        wfe_webhook::Settings::default(),
-        Arc::new(wfe_webhook::SubjectAccessReviewer::new(client)),
-        metrics,
-    );
-    let request = http::Request::post(wfe_webhook::VALIDATE_PATH)
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from("not an AdmissionReview"))
-        .expect("request");
-    let response = wfe_webhook::router(state)
-        .oneshot(request)
-        .await
-        .expect("router answers");
-    assert_eq!(response.status(), http::StatusCode::BAD_REQUEST);
-}
-
-/// The names a scrape of the binary can show, from the metric constructors `run::serve` calls,
-/// on one fresh registry as there. Labelled families appear in `gather()` only once a label set
-/// exists, so each gets one through its public path (or, for the controller's public fields,
-/// is collected directly). Histograms and summaries add their `_bucket`/`_sum`/`_count` series.
+/// The names a scrape of the binary shows: the registry `run::serve` builds
+/// ([`ServiceMetrics::new`], every known label set at zero) plus the audit trail's sink series.
+/// Histograms and summaries add their `_bucket`/`_sum`/`_count` series.
 async fn exported_metric_names() -> BTreeSet<String> {
-    let registry = prometheus::Registry::new();
-    wfe_certs::CertMetrics::new(&registry).expect("certificate metrics register");
-    let audit = wfe_audit::AuditMetrics::register(&registry).expect("audit metrics register");
-    let admission = wfe_webhook::Metrics::new(&registry).expect("admission metrics register");
-    let controller = wfe_controller::Metrics::new(&registry).expect("controller metrics register");
-    audit.get("stdout", wfe_audit::metrics::result::ACKNOWLEDGED);
-    answer_one_review(admission).await;
-    let mut families: Vec<MetricFamily> = registry.gather();
-    let controller_collectors: [&dyn Collector; 7] = [
-        &controller.total,
-        &controller.duration,
-        &controller.pipelinerun_creations,
-        &controller.skips,
-        &controller.block_clearances,
-        &controller.reconcile_duration,
-        &controller.reconcile_errors,
-    ];
-    for c in controller_collectors {
-        families.extend(c.collect());
-    }
+    let telemetry = ServiceMetrics::new().expect("service metrics register");
+    let _trail = wfe_audit::AuditTrailImpl::new(
+        &wfe_audit::AuditSettings::default(),
+        telemetry.audit.clone(),
+    )
+    .expect("stdout audit trail");
+    let families: Vec<MetricFamily> = telemetry.registry.gather();
     let mut names = BTreeSet::new();
     for family in &families {
         let name = family.name();
@@ -186,7 +131,7 @@ async fn every_expression_names_only_exported_metrics() {
     let exported = exported_metric_names().await;
     for m in DESIGN_METRICS {
         assert!(
-            exported.contains(*m),
+            exported.contains(m),
             "DESIGN §4.6 metric {m} is not registered: {exported:?}"
         );
     }
