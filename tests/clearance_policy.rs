@@ -2,9 +2,11 @@
 //! generates, and its identities follow the install's final namespaces and names.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod support;
 
 use serde_json::Value;
+use support::{kubectl_available, kustomize};
 use wfe_webhook::provenance_policy::{PARAMS_NAME, POLICY_NAME};
 use wfe_webhook::{ProvenancePolicyOptions, provenance_policy_yaml};
 
@@ -39,32 +41,6 @@ fn relative(from: &Path, to: &Path) -> String {
     let up = from.strip_prefix(repo()).unwrap().components().count();
     let down = to.strip_prefix(repo()).unwrap();
     format!("{}{}", "../".repeat(up), down.display())
-}
-
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn kustomize(dir: &Path) -> Vec<Value> {
-    let out = Command::new("kubectl")
-        .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
-        .arg(dir)
-        .output()
-        .expect("run kubectl kustomize");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut input = std::io::Cursor::new(out.stdout);
-    serde_saphyr::read_with_options(&mut input, serde_saphyr::options! { strict_booleans: true })
-        .map(|doc| doc.expect("kubectl kustomize prints YAML"))
-        .filter(|v: &Value| !v.is_null())
-        .collect()
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> &'a Value {

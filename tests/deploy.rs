@@ -10,7 +10,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+
 use serde_json::Value;
+use support::{kubectl_available, kustomize, yaml_documents};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_workflowexecution");
@@ -120,14 +123,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-fn documents(text: &str, what: &str) -> Vec<Value> {
-    let mut input = std::io::Cursor::new(text.as_bytes());
-    serde_saphyr::read_with_options(&mut input, yaml_options())
-        .enumerate()
-        .map(|(i, doc)| doc.unwrap_or_else(|e| panic!("{what}: document {i} is not YAML: {e}")))
-        .collect()
-}
-
 /// YAML 1.2 booleans only, so that a workflow's `on:` key stays the string it is.
 fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true }
@@ -151,7 +146,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// The documents of deploy/base, read file by file as listed in its kustomization (no kubectl).
 fn base_documents() -> Vec<Value> {
     let base = Path::new(ROOT).join("deploy/base");
-    let kustomization = documents(
+    let kustomization = yaml_documents(
         &read(&base.join("kustomization.yaml")),
         "deploy/base/kustomization.yaml",
     );
@@ -162,7 +157,7 @@ fn base_documents() -> Vec<Value> {
     );
     resources
         .iter()
-        .flat_map(|r| documents(&read(&base.join(r)), r))
+        .flat_map(|r| yaml_documents(&read(&base.join(r)), r))
         .collect()
 }
 
@@ -557,7 +552,7 @@ fn binary_webhook_configurations() -> Vec<Value> {
         "webhook-config failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    documents(
+    yaml_documents(
         &String::from_utf8_lossy(&out.stdout),
         "webhook-config output",
     )
@@ -606,31 +601,6 @@ fn crd_component_is_the_generated_crd() {
     );
 }
 
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn kustomize(dir: &Path) -> Vec<Value> {
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .expect("run kubectl kustomize");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    documents(
-        &String::from_utf8_lossy(&out.stdout),
-        &dir.display().to_string(),
-    )
-}
-
 fn kinds(docs: &[Value]) -> BTreeSet<String> {
     docs.iter().map(|d| kind_of(d).to_owned()).collect()
 }
@@ -645,7 +615,7 @@ const NEVER_IN_A_SERVICE_OVERLAY: &[&str] = &["CustomResourceDefinition", "Names
 /// patches cannot add objects, so for "which kinds does this render" this is the whole answer.
 fn kustomization_resources(dir: &Path) -> Vec<Value> {
     let file = dir.join("kustomization.yaml");
-    let kustomization = documents(&read(&file), &file.display().to_string());
+    let kustomization = yaml_documents(&read(&file), &file.display().to_string());
     let resources = strings(kustomization[0].get("resources"));
     assert!(
         !resources.is_empty(),
@@ -659,7 +629,7 @@ fn kustomization_resources(dir: &Path) -> Vec<Value> {
             if path.is_dir() {
                 kustomization_resources(&path)
             } else {
-                documents(&read(&path), &path.display().to_string())
+                yaml_documents(&read(&path), &path.display().to_string())
             }
         })
         .collect()
@@ -703,15 +673,15 @@ fn service_overlays_never_own_the_crd_or_a_namespace() {
 
 #[test]
 fn the_helper_notices_a_crd_or_namespace_in_an_overlay() {
-    let crd = documents(
+    let crd = yaml_documents(
         "kind: CustomResourceDefinition\nmetadata: {name: x}\n---\nkind: ConfigMap\n",
         "t",
     );
     let caught = std::panic::catch_unwind(|| assert_deletes_no_evidence(&crd, "t"));
     assert!(caught.is_err(), "a CRD in an overlay must be refused");
-    let ns = documents("kind: Namespace\nmetadata: {name: kubernaut-system}\n", "t");
+    let ns = yaml_documents("kind: Namespace\nmetadata: {name: kubernaut-system}\n", "t");
     assert!(std::panic::catch_unwind(|| assert_deletes_no_evidence(&ns, "t")).is_err());
-    let fine = documents("kind: ConfigMap\nmetadata: {name: x}\n", "t");
+    let fine = yaml_documents("kind: ConfigMap\nmetadata: {name: x}\n", "t");
     assert_deletes_no_evidence(&fine, "t");
 }
 

@@ -6,12 +6,14 @@
 
 #[path = "monitoring/promql.rs"]
 mod promql;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use prometheus::proto::{MetricFamily, MetricType};
 use serde_json::Value;
+use support::yaml_documents;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -24,16 +26,6 @@ use workflowexecution::service_metrics::{DESIGN_METRICS, ServiceMetrics};
 fn read(relative: &str) -> String {
     let path = Path::new(ROOT).join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// YAML documents as JSON values (the one place that knows the YAML library).
-fn yaml_documents(text: &str, what: &str) -> Vec<Value> {
-    let mut input = std::io::Cursor::new(text.as_bytes());
-    serde_saphyr::read_with_options(&mut input, serde_saphyr::options! { strict_booleans: true })
-        .enumerate()
-        .map(|(i, doc)| doc.unwrap_or_else(|e| panic!("{what}: document {i} is not YAML: {e}")))
-        .filter(|v: &Value| !v.is_null())
-        .collect()
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
