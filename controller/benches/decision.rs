@@ -5,9 +5,9 @@
 //! and the reflector store (as `executor::Context::neighbours` does), then run the pure
 //! `decision::decide`. Measured for a new Pending WFE on its own target with 0, 100 and 10 000
 //! terminal WFEs on *other* targets in the cache (the production shape: cost must be flat), and,
-//! separately, with 0, 100 and 10 000 terminal WFEs on the *same* target, because the decision
-//! reads the target's whole history (latest terminal WFE, block, backoff and cooldown windows)
-//! and that cost grows with it.
+//! separately, with 0, 100 and 10 000 terminal WFEs on the *same* target: the index hands the
+//! decision only the few neighbours it can depend on (latest terminal WFE, block, backoff and
+//! cooldown windows, Running ones), so that cost must be flat too (DESIGN §10: < 10 µs).
 //!
 //! Run with `cargo bench -p wfe-controller --bench decision`.
 
@@ -65,9 +65,12 @@ fn completed(name: &str, target: &str, age_secs: i64) -> WorkflowExecution {
 }
 
 /// The reflector store and target index holding `wfes`, fed the way the watch stream feeds them.
-fn cache(wfes: &[WorkflowExecution]) -> (Store<WorkflowExecution>, TargetIndex) {
+fn cache(
+    wfes: &[WorkflowExecution],
+    settings: &Settings,
+) -> (Store<WorkflowExecution>, TargetIndex) {
     let mut writer = Writer::<WorkflowExecution>::default();
-    let index = TargetIndex::default();
+    let index = TargetIndex::new(settings);
     for w in wfes {
         let event = watcher::Event::Apply(w.clone());
         index.observe(&event);
@@ -85,7 +88,7 @@ fn reconcile_core(
 ) -> Step {
     let uid = wfe.metadata.uid.as_deref();
     let neighbours: Vec<Arc<WorkflowExecution>> = index
-        .on_target(&wfe.spec.target_resource)
+        .relevant(&wfe.spec.target_resource, None)
         .iter()
         .filter_map(|r| store.get(r))
         .filter(|w| w.metadata.uid.as_deref() != uid)
@@ -109,7 +112,7 @@ fn bench_other_targets(c: &mut Criterion) {
             .collect();
         let subject = wfe("new", "team-a/Deployment/payment-api");
         wfes.push(subject.clone());
-        let (store, index) = cache(&wfes);
+        let (store, index) = cache(&wfes, &settings);
         assert!(
             matches!(
                 reconcile_core(&subject, &store, &index, &settings),
@@ -142,7 +145,7 @@ fn bench_same_target(c: &mut Criterion) {
             .collect();
         let subject = wfe("new", shared);
         wfes.push(subject.clone());
-        let (store, index) = cache(&wfes);
+        let (store, index) = cache(&wfes, &settings);
         assert!(
             matches!(
                 reconcile_core(&subject, &store, &index, &settings),

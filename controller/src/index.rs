@@ -1,65 +1,208 @@
-//! Cache index from `spec.targetResource` to the WFEs on that target, maintained from the WFE
-//! watch stream so a reconcile finds its neighbours without listing anything, at a cost that
-//! depends only on how many WFEs share its target.
+//! Cache index from `spec.targetResource` to what the WFEs on that target mean for a decision,
+//! maintained from the WFE watch stream. A reconcile asks it for the few neighbours a decision
+//! can depend on, in O(log n) of the target's history, never for the whole history.
+//!
+//! Every history rule the decision applies (`crate::history`, DESIGN §4.2–4.3) is a "first
+//! Running WFE", a "WFE with this UID" or a "maximum by some key" over the other WFEs on the
+//! target, visited in namespace/name order with the last of equal keys winning. The index keeps,
+//! per target, the WFEs ordered by each of those keys (with the name as tie-break), so the top
+//! two of each order (two, because the WFE being reconciled is excluded and may itself be on top)
+//! contain every winner. The decision then runs unchanged over that subset and reaches the same
+//! result as over the whole history; `tests::decides_as_over_the_whole_history` checks that.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
+use jiff::Timestamp;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use wfe_api::WorkflowExecution;
+use wfe_api::{Phase, WorkflowExecution};
+
+use crate::history;
+use crate::settings::Settings;
 
 type Ref = ObjectRef<WorkflowExecution>;
 
+/// Namespace and name: the order the decision visits neighbours in.
+type Name = (Option<String>, String);
+
+/// Where one WFE sits in its target's orders, computed once per watch event.
+#[derive(Debug, Clone, PartialEq)]
+struct Placement {
+    target: String,
+    /// The UID as the lock PipelineRun's owner label carries it.
+    owner_uid: Option<String>,
+    running: bool,
+    /// `(finished, created)` of a Completed/Failed WFE: `history::latest_terminal`'s key.
+    terminal: Option<(Option<Timestamp>, Option<Timestamp>)>,
+    /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
+    execution_block: Option<Option<Timestamp>>,
+    cooldown_end: Option<Timestamp>,
+    backoff_end: Option<Timestamp>,
+}
+
+impl Placement {
+    fn of(w: &WorkflowExecution, settings: &Settings) -> Self {
+        let terminal = history::counts_as_history(w).then(|| {
+            (
+                history::finished_at(w),
+                w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            )
+        });
+        let execution_block = (history::block_reason(w, settings)
+            == Some(wfe_api::block::BlockKind::PreviousExecutionFailed))
+        .then(|| history::finished_at(w));
+        Placement {
+            target: w.spec.target_resource.clone(),
+            owner_uid: w.metadata.uid.as_deref().map(wfe_api::naming::label_value),
+            running: w.phase() == Phase::Running,
+            terminal,
+            execution_block,
+            cooldown_end: history::cooldown_end(w, settings.cooldown),
+            backoff_end: history::backoff_end(w, settings),
+        }
+    }
+}
+
+/// One target's WFEs, in each order a decision reads.
+#[derive(Debug, Default)]
+struct Target {
+    members: usize,
+    running: BTreeSet<Name>,
+    terminal: BTreeSet<((Option<Timestamp>, Option<Timestamp>), Name)>,
+    execution_blocks: BTreeSet<(Option<Timestamp>, Name)>,
+    cooldowns: BTreeSet<(Timestamp, Name)>,
+    backoffs: BTreeSet<(Timestamp, Name)>,
+    by_owner_uid: HashMap<String, Name>,
+}
+
+impl Target {
+    fn add(&mut self, name: &Name, p: &Placement) {
+        self.members += 1;
+        if p.running {
+            self.running.insert(name.clone());
+        }
+        if let Some(key) = p.terminal {
+            self.terminal.insert((key, name.clone()));
+        }
+        if let Some(key) = p.execution_block {
+            self.execution_blocks.insert((key, name.clone()));
+        }
+        if let Some(key) = p.cooldown_end {
+            self.cooldowns.insert((key, name.clone()));
+        }
+        if let Some(key) = p.backoff_end {
+            self.backoffs.insert((key, name.clone()));
+        }
+        if let Some(uid) = &p.owner_uid {
+            self.by_owner_uid.insert(uid.clone(), name.clone());
+        }
+    }
+
+    fn remove(&mut self, name: &Name, p: &Placement) {
+        self.members -= 1;
+        self.running.remove(name);
+        if let Some(key) = p.terminal {
+            self.terminal.remove(&(key, name.clone()));
+        }
+        if let Some(key) = p.execution_block {
+            self.execution_blocks.remove(&(key, name.clone()));
+        }
+        if let Some(key) = p.cooldown_end {
+            self.cooldowns.remove(&(key, name.clone()));
+        }
+        if let Some(key) = p.backoff_end {
+            self.backoffs.remove(&(key, name.clone()));
+        }
+        if let Some(uid) = &p.owner_uid
+            && self.by_owner_uid.get(uid) == Some(name)
+        {
+            self.by_owner_uid.remove(uid);
+        }
+    }
+
+    /// Every WFE a decision on this target can depend on (see the module docs), unordered.
+    fn relevant(&self, lock_owner_uid: Option<&str>) -> Vec<&Name> {
+        fn top_two<'a, K: 'a>(set: &'a BTreeSet<(K, Name)>) -> impl Iterator<Item = &'a Name> + 'a {
+            set.iter().rev().take(2).map(|(_, n)| n)
+        }
+        let owner = lock_owner_uid.and_then(|uid| self.by_owner_uid.get(uid));
+        self.running
+            .iter()
+            .chain(top_two(&self.terminal))
+            .chain(top_two(&self.execution_blocks))
+            .chain(top_two(&self.cooldowns))
+            .chain(top_two(&self.backoffs))
+            .chain(owner)
+            .collect()
+    }
+}
+
 #[derive(Default)]
 struct State {
-    by_target: HashMap<String, HashSet<Ref>>,
-    target_of: HashMap<Ref, String>,
+    targets: HashMap<String, Target>,
+    placed: HashMap<Name, Placement>,
     /// Objects seen since a watch (re)start, swapped in at `InitDone` like the reflector does.
-    relisting: Option<HashMap<Ref, String>>,
+    relisting: Option<HashMap<Name, Placement>>,
 }
 
 impl State {
-    fn insert(&mut self, r: Ref, target: String) {
-        if let Some(old) = self.target_of.insert(r.clone(), target.clone())
-            && old != target
-        {
-            self.remove_from(&old, &r);
+    fn place(&mut self, name: Name, p: Placement) {
+        if self.placed.get(&name) == Some(&p) {
+            return;
         }
-        self.by_target.entry(target).or_default().insert(r);
+        self.unplace(&name);
+        self.targets
+            .entry(p.target.clone())
+            .or_default()
+            .add(&name, &p);
+        self.placed.insert(name, p);
     }
 
-    fn remove(&mut self, r: &Ref) {
-        if let Some(old) = self.target_of.remove(r) {
-            self.remove_from(&old, r);
-        }
-    }
-
-    fn remove_from(&mut self, target: &str, r: &Ref) {
-        if let Some(set) = self.by_target.get_mut(target) {
-            set.remove(r);
-            if set.is_empty() {
-                self.by_target.remove(target);
+    fn unplace(&mut self, name: &Name) {
+        let Some(old) = self.placed.remove(name) else {
+            return;
+        };
+        if let Some(target) = self.targets.get_mut(&old.target) {
+            target.remove(name, &old);
+            if target.members == 0 {
+                self.targets.remove(&old.target);
             }
         }
     }
 }
 
-/// WFEs by target resource.
-#[derive(Default)]
+/// The WFEs of each target resource, ordered the ways the decision reads them.
 pub struct TargetIndex {
     state: RwLock<State>,
+    settings: Settings,
 }
 
 impl std::fmt::Debug for TargetIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TargetIndex")
-            .field("targets", &self.read().by_target.len())
+            .field("targets", &self.read().targets.len())
             .finish()
     }
 }
 
+fn name_of(w: &WorkflowExecution) -> Name {
+    (
+        w.metadata.namespace.clone(),
+        w.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
 impl TargetIndex {
+    /// An empty index judging blocks and windows with `settings` (the controller's, fixed for
+    /// its lifetime).
+    pub fn new(settings: &Settings) -> Self {
+        TargetIndex {
+            state: RwLock::default(),
+            settings: settings.clone(),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters more than losing the whole controller, so keep serving.
@@ -78,77 +221,50 @@ impl TargetIndex {
     pub fn observe(&self, event: &watcher::Event<WorkflowExecution>) {
         let mut state = self.write();
         match event {
-            watcher::Event::Apply(w) => {
-                state.insert(ObjectRef::from_obj(w), w.spec.target_resource.clone())
-            }
-            watcher::Event::Delete(w) => state.remove(&ObjectRef::from_obj(w)),
+            watcher::Event::Apply(w) => state.place(name_of(w), Placement::of(w, &self.settings)),
+            watcher::Event::Delete(w) => state.unplace(&name_of(w)),
             watcher::Event::Init => state.relisting = Some(HashMap::new()),
             watcher::Event::InitApply(w) => {
-                let target = w.spec.target_resource.clone();
+                let placement = Placement::of(w, &self.settings);
                 state
                     .relisting
                     .get_or_insert_with(HashMap::new)
-                    .insert(ObjectRef::from_obj(w), target);
+                    .insert(name_of(w), placement);
             }
             watcher::Event::InitDone => {
                 let listed = state.relisting.take().unwrap_or_default();
-                state.by_target.clear();
-                state.target_of.clear();
-                for (r, target) in listed {
-                    state.insert(r, target);
+                state.targets.clear();
+                state.placed.clear();
+                for (name, p) in listed {
+                    state.place(name, p);
                 }
             }
         }
     }
 
-    /// The WFEs currently on `target`, sorted by namespace and name.
-    pub fn on_target(&self, target: &str) -> Vec<Ref> {
-        let mut refs: Vec<Ref> = self
-            .read()
-            .by_target
-            .get(target)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        refs.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        refs
+    /// The WFEs on `target` that a decision can depend on, sorted by namespace and name: the
+    /// Running ones, the top two of each history order and the lock PipelineRun's owner (by the
+    /// UID its label carries). Its size does not grow with the target's history.
+    pub fn relevant(&self, target: &str, lock_owner_uid: Option<&str>) -> Vec<Ref> {
+        let state = self.read();
+        let Some(t) = state.targets.get(target) else {
+            return Vec::new();
+        };
+        let mut names = t.relevant(lock_owner_uid);
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|(namespace, name)| {
+                let r = ObjectRef::new(name);
+                match namespace {
+                    Some(ns) => r.within(ns),
+                    None => r,
+                }
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use wfe_testing::wfe_on;
-
-    #[test]
-    fn follows_applies_deletes_and_relists() {
-        let index = TargetIndex::default();
-        let a = wfe_on("a", "ns/Deployment/x");
-        let b = wfe_on("b", "ns/Deployment/x");
-        let c = wfe_on("c", "ns/Deployment/y");
-        index.observe(&watcher::Event::Apply(a.clone()));
-        index.observe(&watcher::Event::Apply(b.clone()));
-        index.observe(&watcher::Event::Apply(c.clone()));
-        let names = |t: &str| {
-            index
-                .on_target(t)
-                .into_iter()
-                .map(|r| r.name)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(names("ns/Deployment/x"), vec!["a", "b"]);
-        assert_eq!(names("ns/Deployment/y"), vec!["c"]);
-        index.observe(&watcher::Event::Delete(a.clone()));
-        assert_eq!(names("ns/Deployment/x"), vec!["b"]);
-        // A relist replaces everything atomically at InitDone.
-        index.observe(&watcher::Event::Init);
-        index.observe(&watcher::Event::InitApply(c.clone()));
-        assert_eq!(
-            names("ns/Deployment/x"),
-            vec!["b"],
-            "old view served until the relist is done"
-        );
-        index.observe(&watcher::Event::InitDone);
-        assert!(names("ns/Deployment/x").is_empty());
-        assert_eq!(names("ns/Deployment/y"), vec!["c"]);
-    }
-}
+mod tests;

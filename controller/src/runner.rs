@@ -111,7 +111,7 @@ pub async fn run(
     shutdown: CancellationToken,
     synced: Arc<AtomicBool>,
 ) -> Result<(), Error> {
-    let index = Arc::new(TargetIndex::default());
+    let index = Arc::new(TargetIndex::new(&settings));
     let sync = Arc::new(CacheSync {
         wfes: AtomicBool::new(false),
         runs: AtomicBool::new(false),

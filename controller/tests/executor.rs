@@ -149,7 +149,7 @@ fn harness_with_trail(
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let (wfe_store, mut wfe_writer) = reflector::store::<WorkflowExecution>();
-    let index = Arc::new(TargetIndex::default());
+    let index = Arc::new(TargetIndex::new(&Settings::default()));
     for w in wfes {
         let event = watcher::Event::Apply((*w).clone());
         wfe_writer.apply_watcher_event(&event);

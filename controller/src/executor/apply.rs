@@ -9,7 +9,7 @@ pub(super) const MAX_LOCK_ATTEMPTS: usize = 3;
 pub(super) async fn apply(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
     let now = ctx.clock.now();
     let (lock, failed_task) = observe_lock(wfe, ctx).await?;
-    let neighbours = ctx.neighbours(wfe);
+    let neighbours = ctx.neighbours(wfe, lock.as_ref());
     let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();
     let world = World {
         lock: lock.as_ref(),
@@ -106,7 +106,15 @@ async fn acquire_lock(
                 ));
             }
         };
-        d = decision::decide_after_create(wfe, outcome, world, &ctx.settings);
+        // The run read back may belong to a WFE the first look at the neighbours did not
+        // include (it was not the cached lock's owner): look again with it as the lock.
+        let neighbours = ctx.neighbours(wfe, Some(&outcome_run));
+        let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();
+        let world = World {
+            others: &others,
+            ..*world
+        };
+        d = decision::decide_after_create(wfe, outcome, &world, &ctx.settings);
     }
     Ok(d)
 }

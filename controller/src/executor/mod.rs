@@ -99,11 +99,17 @@ impl Context {
         self.runs.get(&key).map(|o| RunView::from_object(&o))
     }
 
-    /// The other WFEs on `wfe`'s target, from the index and the cache.
-    fn neighbours(&self, wfe: &WorkflowExecution) -> Vec<Arc<WorkflowExecution>> {
+    /// The other WFEs on `wfe`'s target its decision can depend on, from the index and the
+    /// cache; `lock` is the lock PipelineRun the decision will see (its owner must be among them).
+    fn neighbours(
+        &self,
+        wfe: &WorkflowExecution,
+        lock: Option<&RunView>,
+    ) -> Vec<Arc<WorkflowExecution>> {
         let uid = wfe.metadata.uid.as_deref();
+        let lock_owner = lock.and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str());
         self.index
-            .on_target(&wfe.spec.target_resource)
+            .relevant(&wfe.spec.target_resource, lock_owner)
             .iter()
             .filter_map(|r| self.wfes.get(r))
             .filter(|w| w.metadata.uid.as_deref() != uid)

@@ -1,0 +1,284 @@
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use proptest::prelude::*;
+use wfe_api::{BlockClearance, FailureDetails, FailureReason, PipelineRunRef, keys};
+use wfe_testing::{wfe_on, with_status};
+
+use super::*;
+use crate::decision::{World, decide};
+use crate::tekton::{RunOwner, RunView, SucceededCondition};
+
+const TARGET: &str = "team-a/Deployment/payment-api";
+
+fn names(index: &TargetIndex, target: &str) -> Vec<String> {
+    index
+        .relevant(target, None)
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
+fn completed(name: &str, target: &str, secs: i64) -> WorkflowExecution {
+    with_status(wfe_on(name, target), |s| {
+        s.phase = Some(Phase::Completed);
+        s.completion_time = Some(Time(at(secs)));
+        s.start_time = Some(Time(at(secs)));
+    })
+}
+
+#[test]
+fn follows_applies_deletes_and_relists() {
+    let index = TargetIndex::new(&Settings::default());
+    let a = completed("a", "ns/Deployment/x", 0);
+    let b = completed("b", "ns/Deployment/x", 10);
+    let c = completed("c", "ns/Deployment/y", 0);
+    for w in [&a, &b, &c] {
+        index.observe(&watcher::Event::Apply(w.clone()));
+    }
+    assert_eq!(names(&index, "ns/Deployment/x"), vec!["a", "b"]);
+    assert_eq!(names(&index, "ns/Deployment/y"), vec!["c"]);
+    index.observe(&watcher::Event::Delete(a.clone()));
+    assert_eq!(names(&index, "ns/Deployment/x"), vec!["b"]);
+    // A WFE whose target changes leaves its old target.
+    index.observe(&watcher::Event::Apply(completed(
+        "b",
+        "ns/Deployment/y",
+        10,
+    )));
+    assert!(names(&index, "ns/Deployment/x").is_empty());
+    assert_eq!(names(&index, "ns/Deployment/y"), vec!["b", "c"]);
+    // A relist replaces everything atomically at InitDone.
+    index.observe(&watcher::Event::Init);
+    index.observe(&watcher::Event::InitApply(c.clone()));
+    assert_eq!(
+        names(&index, "ns/Deployment/y"),
+        vec!["b", "c"],
+        "old view served until the relist is done"
+    );
+    index.observe(&watcher::Event::InitDone);
+    assert_eq!(names(&index, "ns/Deployment/y"), vec!["c"]);
+}
+
+#[test]
+fn a_long_history_yields_a_bounded_neighbourhood() {
+    let settings = Settings::default();
+    let index = TargetIndex::new(&settings);
+    for i in 0..1000 {
+        index.observe(&watcher::Event::Apply(completed(
+            &format!("done-{i:04}"),
+            TARGET,
+            i,
+        )));
+    }
+    let running = with_status(wfe_on("now-running", TARGET), |s| {
+        s.phase = Some(Phase::Running)
+    });
+    index.observe(&watcher::Event::Apply(running));
+    let relevant = names(&index, TARGET);
+    // The newest two by finish time (latest terminal and longest cooldown) and the Running one.
+    assert_eq!(relevant, vec!["done-0998", "done-0999", "now-running"]);
+    // The lock owner is found by the UID its label carries, however old.
+    let with_owner: Vec<String> = index
+        .relevant(TARGET, Some("uid-done-0003"))
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(with_owner.contains(&"done-0003".to_owned()));
+}
+
+fn t0() -> Timestamp {
+    "2026-03-01T12:00:00Z".parse().unwrap()
+}
+
+fn at(secs: i64) -> Timestamp {
+    t0().checked_add(SignedDuration::from_secs(secs)).unwrap()
+}
+
+/// One generated WFE on the target; times are coarse so that ties are common.
+#[derive(Debug, Clone)]
+struct Shape {
+    phase: u8,
+    finished: Option<i64>,
+    created: Option<i64>,
+    had_run: bool,
+    execution: bool,
+    count: i32,
+    backoff: Option<i64>,
+    clearance: u8,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        // Mostly terminal and Pending: one Running WFE makes every Pending decision "busy".
+        prop_oneof![3 => Just(0u8), 1 => Just(1), 4 => Just(2), 5 => Just(3), 2 => Just(4)],
+        proptest::option::of(0i64..6),
+        proptest::option::of(0i64..3),
+        any::<bool>(),
+        any::<bool>(),
+        0i32..5,
+        proptest::option::of(0i64..8),
+        0u8..5,
+    )
+        .prop_map(
+            |(phase, finished, created, had_run, execution, count, backoff, clearance)| Shape {
+                phase,
+                finished,
+                created,
+                had_run,
+                execution,
+                count,
+                backoff,
+                clearance,
+            },
+        )
+}
+
+fn build(i: usize, s: &Shape) -> WorkflowExecution {
+    let mut w = wfe_on(&format!("w{i}"), TARGET);
+    w.metadata.creation_timestamp = s.created.map(|m| Time(at(m * 600)));
+    let phase = match s.phase {
+        0 => return w,
+        1 => Phase::Running,
+        2 => Phase::Completed,
+        3 => Phase::Failed,
+        _ => Phase::Skipped,
+    };
+    with_status(w, |st| {
+        st.phase = Some(phase);
+        let finished = s.finished.map(|m| Time(at(m * 600)));
+        if s.had_run {
+            st.start_time = Some(Time(at(0)));
+            st.pipeline_run_ref = Some(PipelineRunRef {
+                name: wfe_api::naming::pipeline_run_name(TARGET),
+                namespace: "kubernaut-workflows".into(),
+            });
+        }
+        if phase != Phase::Failed {
+            st.completion_time = finished;
+            return;
+        }
+        st.consecutive_failures = Some(s.count);
+        st.next_allowed_execution = s.backoff.map(|m| Time(at(m * 600)));
+        let failed_at = finished.unwrap_or(Time(at(0)));
+        st.failure_details = Some(FailureDetails {
+            reason: FailureReason::TaskFailed,
+            message: "boom".into(),
+            failed_task_name: None,
+            failed_task_index: None,
+            exit_code: None,
+            failed_at: failed_at.clone(),
+            execution_time_before_failure: None,
+            natural_language_summary: None,
+            was_execution_failure: s.execution,
+        });
+        // 0: none; 1: valid; 2: another method; 3: bound to another failure; 4: the controller.
+        if s.clearance > 0 {
+            st.block_clearance = Some(BlockClearance {
+                cleared_by: if s.clearance == 4 {
+                    "system:serviceaccount:kubernaut-system:workflowexecution-controller".into()
+                } else {
+                    "alice".into()
+                },
+                cleared_by_uid: None,
+                cleared_by_groups: vec![],
+                cleared_at: MicroTime(failed_at.0),
+                clear_reason: "rolled back by hand and verified healthy by the on-call".into(),
+                clear_method: if s.clearance == 2 {
+                    "kubectl".into()
+                } else {
+                    keys::CLEAR_METHOD_WEBHOOK.into()
+                },
+                admission_request_uid: "adm-1".into(),
+                cleared_failure_at: Some(if s.clearance == 3 {
+                    Time(at(-1))
+                } else {
+                    failed_at
+                }),
+            });
+        }
+    })
+}
+
+fn lock_of(owner_uid: &str, finished: Option<i64>) -> RunView {
+    RunView {
+        name: wfe_api::naming::pipeline_run_name(TARGET),
+        uid: Some("run-uid".into()),
+        owner: Some(RunOwner {
+            namespace: "team-a".into(),
+            name: "owner".into(),
+            uid: owner_uid.into(),
+        }),
+        succeeded: Some(SucceededCondition {
+            status: if finished.is_some() {
+                "False"
+            } else {
+                "Unknown"
+            }
+            .into(),
+            reason: Some("Failed".into()),
+            message: Some("task failed".into()),
+        }),
+        task_runs: vec![],
+        start_time: Some(at(0)),
+        completion_time: finished.map(|m| at(m * 600)),
+        deleting: false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// The heart of the index: whatever the history, a decision over the neighbours the index
+    /// returns equals the decision over every other WFE on the target.
+    #[test]
+    fn decides_as_over_the_whole_history(
+        shapes in proptest::collection::vec(shape(), 0..12),
+        subject in proptest::option::of((any::<proptest::sample::Index>(), proptest::option::of(shape()))),
+        lock_owner in proptest::option::of((any::<proptest::sample::Index>(), proptest::option::of(0i64..6))),
+        now in 0i64..10,
+        cooldown in prop_oneof![Just(0u64), Just(300), Just(1800)],
+        max_failures in 1u32..4,
+    ) {
+        let mut settings = Settings { cooldown: Duration::from_secs(cooldown), ..Default::default() };
+        settings.block.max_consecutive_failures = max_failures;
+        let wfes: Vec<WorkflowExecution> = shapes.iter().enumerate().map(|(i, s)| build(i, s)).collect();
+        let index = TargetIndex::new(&settings);
+        for w in &wfes {
+            index.observe(&watcher::Event::Apply(w.clone()));
+        }
+        // The WFE reconciled: a member of the history, or a new Pending one.
+        // A member may be reconciled from an older or newer copy than the one indexed (the
+        // cache and the index see events at slightly different times): then the index must
+        // still hold the runner-up of every order the indexed copy tops.
+        let subject = match subject {
+            Some((i, None)) if !wfes.is_empty() => wfes[i.index(wfes.len())].clone(),
+            Some((i, Some(other))) if !wfes.is_empty() => build(i.index(wfes.len()), &other),
+            _ => wfe_on("subject", TARGET),
+        };
+        let subject = &subject;
+        let lock = lock_owner.map(|(i, finished)| {
+            let uid = if wfes.is_empty() { "gone".to_owned() } else {
+                wfes[i.index(wfes.len())].metadata.uid.clone().unwrap()
+            };
+            lock_of(&uid, finished)
+        });
+        let uid = subject.metadata.uid.as_deref();
+        // Today's full view: every other WFE on the target, in namespace/name order.
+        let mut all: Vec<&WorkflowExecution> = wfes.iter().filter(|w| w.metadata.uid.as_deref() != uid).collect();
+        all.sort_by_key(|w| name_of(w));
+        let relevant_refs = index.relevant(TARGET, lock.as_ref().and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str()));
+        prop_assert!(relevant_refs.len() <= 12);
+        let relevant: Vec<&WorkflowExecution> = relevant_refs
+            .iter()
+            .map(|r| wfes.iter().find(|w| w.metadata.name.as_deref() == Some(r.name.as_str())).unwrap())
+            .filter(|w| w.metadata.uid.as_deref() != uid)
+            .collect();
+        let world = |others| World { lock: lock.as_ref(), others, failed_task: None, now: at(now * 600) };
+        prop_assert_eq!(
+            decide(subject, &world(&relevant), &settings),
+            decide(subject, &world(&all), &settings)
+        );
+    }
+}
