@@ -26,6 +26,9 @@ type Ref = ObjectRef<WorkflowExecution>;
 /// Namespace and name: the order the decision visits neighbours in.
 type Name = (Option<String>, String);
 
+/// `(finished, created)` of a Completed/Failed WFE: `history::latest_terminal`'s key.
+type TerminalKey = (Option<Timestamp>, Option<Timestamp>);
+
 /// Where one WFE sits in its target's orders, computed once per watch event.
 #[derive(Debug, Clone, PartialEq)]
 struct Placement {
@@ -33,8 +36,7 @@ struct Placement {
     /// The UID as the lock PipelineRun's owner label carries it.
     owner_uid: Option<String>,
     running: bool,
-    /// `(finished, created)` of a Completed/Failed WFE: `history::latest_terminal`'s key.
-    terminal: Option<(Option<Timestamp>, Option<Timestamp>)>,
+    terminal: Option<TerminalKey>,
     /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
     execution_block: Option<Option<Timestamp>>,
     cooldown_end: Option<Timestamp>,
@@ -69,7 +71,7 @@ impl Placement {
 struct Target {
     members: usize,
     running: BTreeSet<Name>,
-    terminal: BTreeSet<((Option<Timestamp>, Option<Timestamp>), Name)>,
+    terminal: BTreeSet<(TerminalKey, Name)>,
     execution_blocks: BTreeSet<(Option<Timestamp>, Name)>,
     cooldowns: BTreeSet<(Timestamp, Name)>,
     backoffs: BTreeSet<(Timestamp, Name)>,
