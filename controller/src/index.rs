@@ -11,7 +11,7 @@
 //! result as over the whole history; `tests::decides_as_over_the_whole_history` checks that.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 use kube::runtime::reflector::ObjectRef;
@@ -23,8 +23,9 @@ use crate::settings::Settings;
 
 type Ref = ObjectRef<WorkflowExecution>;
 
-/// Namespace and name: the order the decision visits neighbours in.
-type Name = (Option<String>, String);
+/// Namespace and name: the order the decision visits neighbours in. Shared, because one WFE's
+/// name sits in several orders.
+type Name = Arc<(Option<String>, String)>;
 
 /// `(finished, created)` of a Completed/Failed WFE: `history::latest_terminal`'s key.
 type TerminalKey = (Option<Timestamp>, Option<Timestamp>);
@@ -189,10 +190,10 @@ impl std::fmt::Debug for TargetIndex {
 }
 
 fn name_of(w: &WorkflowExecution) -> Name {
-    (
+    Arc::new((
         w.metadata.namespace.clone(),
         w.metadata.name.clone().unwrap_or_default(),
-    )
+    ))
 }
 
 impl TargetIndex {
@@ -257,7 +258,8 @@ impl TargetIndex {
         names.dedup();
         names
             .into_iter()
-            .map(|(namespace, name)| {
+            .map(|name| {
+                let (namespace, name) = name.as_ref();
                 let r = ObjectRef::new(name);
                 match namespace {
                     Some(ns) => r.within(ns),
