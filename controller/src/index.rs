@@ -10,7 +10,7 @@
 //! contain every winner. The decision then runs unchanged over that subset and reaches the same
 //! result as over the whole history; `tests::decides_as_over_the_whole_history` checks that.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
@@ -33,9 +33,9 @@ type TerminalKey = (Option<Timestamp>, Option<Timestamp>);
 /// Where one WFE sits in its target's orders, computed once per watch event.
 #[derive(Debug, Clone, PartialEq)]
 struct Placement {
-    target: String,
+    target: Arc<str>,
     /// The UID as the lock PipelineRun's owner label carries it.
-    owner_uid: Option<String>,
+    owner_uid: Option<Arc<str>>,
     running: bool,
     terminal: Option<TerminalKey>,
     /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
@@ -56,8 +56,12 @@ impl Placement {
             == Some(wfe_api::block::BlockKind::PreviousExecutionFailed))
         .then(|| history::finished_at(w));
         Placement {
-            target: w.spec.target_resource.clone(),
-            owner_uid: w.metadata.uid.as_deref().map(wfe_api::naming::label_value),
+            target: Arc::from(w.spec.target_resource.as_str()),
+            owner_uid: w
+                .metadata
+                .uid
+                .as_deref()
+                .map(|uid| Arc::from(wfe_api::naming::label_value(uid))),
             running: w.phase() == Phase::Running,
             terminal,
             execution_block,
@@ -67,75 +71,104 @@ impl Placement {
     }
 }
 
+/// WFEs sorted by a key, then by name. A sorted vector rather than a B-tree: most targets hold
+/// a handful of WFEs and a B-tree leaf is sized for eleven; a target with thousands pays a
+/// memmove per change, never a scan per reconcile.
+#[derive(Debug)]
+struct Order<K>(Vec<(K, Name)>);
+
+impl<K> Default for Order<K> {
+    fn default() -> Self {
+        Order(Vec::new())
+    }
+}
+
+impl<K: Ord> Order<K> {
+    fn insert(&mut self, key: K, name: &Name) {
+        let entry = (key, name.clone());
+        if let Err(at) = self.0.binary_search(&entry) {
+            if self.0.len() < 8 {
+                self.0.reserve_exact(1);
+            }
+            self.0.insert(at, entry);
+        }
+    }
+
+    fn remove(&mut self, key: K, name: &Name) {
+        if let Ok(at) = self.0.binary_search(&(key, name.clone())) {
+            self.0.remove(at);
+        }
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+    }
+
+    /// The last two: the winner of a "last of the maximum" rule and its runner-up.
+    fn top_two(&self) -> impl Iterator<Item = &Name> {
+        self.0.iter().rev().take(2).map(|(_, n)| n)
+    }
+}
+
 /// One target's WFEs, in each order a decision reads.
 #[derive(Debug, Default)]
 struct Target {
     members: usize,
-    running: BTreeSet<Name>,
-    terminal: BTreeSet<(TerminalKey, Name)>,
-    execution_blocks: BTreeSet<(Option<Timestamp>, Name)>,
-    cooldowns: BTreeSet<(Timestamp, Name)>,
-    backoffs: BTreeSet<(Timestamp, Name)>,
-    by_owner_uid: HashMap<String, Name>,
+    running: Order<()>,
+    terminal: Order<TerminalKey>,
+    execution_blocks: Order<Option<Timestamp>>,
+    cooldowns: Order<Timestamp>,
+    backoffs: Order<Timestamp>,
 }
 
 impl Target {
     fn add(&mut self, name: &Name, p: &Placement) {
         self.members += 1;
         if p.running {
-            self.running.insert(name.clone());
+            self.running.insert((), name);
         }
         if let Some(key) = p.terminal {
-            self.terminal.insert((key, name.clone()));
+            self.terminal.insert(key, name);
         }
         if let Some(key) = p.execution_block {
-            self.execution_blocks.insert((key, name.clone()));
+            self.execution_blocks.insert(key, name);
         }
         if let Some(key) = p.cooldown_end {
-            self.cooldowns.insert((key, name.clone()));
+            self.cooldowns.insert(key, name);
         }
         if let Some(key) = p.backoff_end {
-            self.backoffs.insert((key, name.clone()));
-        }
-        if let Some(uid) = &p.owner_uid {
-            self.by_owner_uid.insert(uid.clone(), name.clone());
+            self.backoffs.insert(key, name);
         }
     }
 
     fn remove(&mut self, name: &Name, p: &Placement) {
         self.members -= 1;
-        self.running.remove(name);
+        if p.running {
+            self.running.remove((), name);
+        }
         if let Some(key) = p.terminal {
-            self.terminal.remove(&(key, name.clone()));
+            self.terminal.remove(key, name);
         }
         if let Some(key) = p.execution_block {
-            self.execution_blocks.remove(&(key, name.clone()));
+            self.execution_blocks.remove(key, name);
         }
         if let Some(key) = p.cooldown_end {
-            self.cooldowns.remove(&(key, name.clone()));
+            self.cooldowns.remove(key, name);
         }
         if let Some(key) = p.backoff_end {
-            self.backoffs.remove(&(key, name.clone()));
-        }
-        if let Some(uid) = &p.owner_uid
-            && self.by_owner_uid.get(uid) == Some(name)
-        {
-            self.by_owner_uid.remove(uid);
+            self.backoffs.remove(key, name);
         }
     }
 
     /// Every WFE a decision on this target can depend on (see the module docs), unordered.
-    fn relevant(&self, lock_owner_uid: Option<&str>) -> Vec<&Name> {
-        fn top_two<'a, K: 'a>(set: &'a BTreeSet<(K, Name)>) -> impl Iterator<Item = &'a Name> + 'a {
-            set.iter().rev().take(2).map(|(_, n)| n)
-        }
-        let owner = lock_owner_uid.and_then(|uid| self.by_owner_uid.get(uid));
+    fn relevant<'a>(&'a self, owner: Option<&'a Name>) -> Vec<&'a Name> {
         self.running
+            .0
             .iter()
-            .chain(top_two(&self.terminal))
-            .chain(top_two(&self.execution_blocks))
-            .chain(top_two(&self.cooldowns))
-            .chain(top_two(&self.backoffs))
+            .map(|(_, n)| n)
+            .chain(self.terminal.top_two())
+            .chain(self.execution_blocks.top_two())
+            .chain(self.cooldowns.top_two())
+            .chain(self.backoffs.top_two())
             .chain(owner)
             .collect()
     }
@@ -143,8 +176,10 @@ impl Target {
 
 #[derive(Default)]
 struct State {
-    targets: HashMap<String, Target>,
+    targets: HashMap<Arc<str>, Target>,
     placed: HashMap<Name, Placement>,
+    /// Every WFE by the UID its lock PipelineRuns' owner label carries.
+    by_owner_uid: HashMap<Arc<str>, Name>,
     /// Objects seen since a watch (re)start, swapped in at `InitDone` like the reflector does.
     relisting: Option<HashMap<Name, Placement>>,
 }
@@ -159,6 +194,9 @@ impl State {
             .entry(p.target.clone())
             .or_default()
             .add(&name, &p);
+        if let Some(uid) = &p.owner_uid {
+            self.by_owner_uid.insert(uid.clone(), name.clone());
+        }
         self.placed.insert(name, p);
     }
 
@@ -166,6 +204,11 @@ impl State {
         let Some(old) = self.placed.remove(name) else {
             return;
         };
+        if let Some(uid) = &old.owner_uid
+            && self.by_owner_uid.get(uid) == Some(name)
+        {
+            self.by_owner_uid.remove(uid);
+        }
         if let Some(target) = self.targets.get_mut(&old.target) {
             target.remove(name, &old);
             if target.members == 0 {
@@ -238,6 +281,7 @@ impl TargetIndex {
                 let listed = state.relisting.take().unwrap_or_default();
                 state.targets.clear();
                 state.placed.clear();
+                state.by_owner_uid.clear();
                 for (name, p) in listed {
                     state.place(name, p);
                 }
@@ -253,7 +297,16 @@ impl TargetIndex {
         let Some(t) = state.targets.get(target) else {
             return Vec::new();
         };
-        let mut names = t.relevant(lock_owner_uid);
+        // The owner counts only if it is on this target, like any neighbour.
+        let owner = lock_owner_uid
+            .and_then(|uid| state.by_owner_uid.get(uid))
+            .filter(|name| {
+                state
+                    .placed
+                    .get(*name)
+                    .is_some_and(|p| &*p.target == target)
+            });
+        let mut names = t.relevant(owner);
         names.sort_unstable();
         names.dedup();
         names
