@@ -177,8 +177,15 @@ pub async fn run(
     Ok(())
 }
 
+/// Drops from a WFE what the controller never reads, before it is cached: the bulk of a cached
+/// object (BENCHMARKS.md, memory). Safe because every controller write is a patch or a
+/// server-side apply built from scratch, never a replace of a cached copy.
+pub fn slim(w: &mut WorkflowExecution) {
+    w.managed_fields_mut().clear();
+}
+
 /// WorkflowExecutions as the controller sees them: decoded one by one, indexed by target, cached
-/// without managedFields.
+/// slim.
 fn wfe_events(
     client: &Client,
     writer: Writer<WorkflowExecution>,
@@ -193,15 +200,13 @@ fn wfe_events(
         client.clone(),
         &ApiResource::erase::<WorkflowExecution>(&()),
     );
-    // managedFields are never read and are the bulk of a cached object (BENCHMARKS.md, memory):
-    // dropped before caching. Safe because every write is a patch, never a replace of a cached copy.
     watcher(api, watcher::Config::default())
         .backoff(crate::reconnect::watch_backoff())
         .try_filter_map(move |event| {
             let decoded = decode_event(event, &metrics);
             async move { Ok(decoded) }
         })
-        .modify(|w| w.managed_fields_mut().clear())
+        .modify(slim)
         .map_ok(move |event| {
             index.observe(&event);
             sync.observe(&event, &sync.wfes);
