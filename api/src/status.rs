@@ -36,13 +36,13 @@ pub struct WorkflowExecutionStatus {
     pub pipeline_run_ref: Option<PipelineRunRef>,
     /// Last observed state of the PipelineRun.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pipeline_run_status: Option<PipelineRunStatus>,
+    pub pipeline_run_status: Option<Box<PipelineRunStatus>>,
     /// Why the execution failed; set when phase is Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_details: Option<FailureDetails>,
+    pub failure_details: Option<Box<FailureDetails>>,
     /// Why the execution was skipped; set when phase is Skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip_details: Option<SkipDetails>,
+    pub skip_details: Option<Box<SkipDetails>>,
     /// Pre-execution failures in a row on this target, including this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
@@ -53,10 +53,10 @@ pub struct WorkflowExecutionStatus {
     /// Written by an operator to ask for this block to be cleared; the webhook turns it into
     /// `blockClearance`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_clearance_request: Option<BlockClearanceRequest>,
+    pub block_clearance_request: Option<Box<BlockClearanceRequest>>,
     /// Attributed record of who cleared this block, when and why. Written once, by the webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_clearance: Option<BlockClearance>,
+    pub block_clearance: Option<Box<BlockClearance>>,
     /// Audit event types the audit sink has acknowledged for this WFE.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]

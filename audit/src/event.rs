@@ -301,7 +301,7 @@ fn failed_payload(wfe: &WorkflowExecution, name: &str) -> Result<WorkflowFacts, 
     let event_type = AuditEventType::WorkflowFailed;
     let status = wfe.status.as_ref();
     let completion = status.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
-    let details = status.and_then(|s| s.failure_details.as_ref());
+    let details = status.and_then(|s| s.failure_details.as_deref());
     let failed = details
         .map(|d| d.failed_at.0)
         .or(completion)
@@ -336,7 +336,7 @@ fn block_cleared_event(
     let clearance = wfe
         .status
         .as_ref()
-        .and_then(|s| s.block_clearance.as_ref())
+        .and_then(|s| s.block_clearance.as_deref())
         .ok_or(missing_field(event_type)("status.blockClearance"))?;
     let cleared_at = clearance.cleared_at.0;
     let payload = BlockClearedPayload {

@@ -87,7 +87,7 @@ pub const RECORD_CLEARANCE_DENIED: &str = "workflowexecution.block.clearance_den
 /// The local record of a skipped WFE, or `None` if the WFE has no `status.skipDetails`.
 /// Deterministic (id and content derive from persisted state), like DataStorage events.
 pub fn skip_record(wfe: &WorkflowExecution, ctx: &EventContext) -> Option<Value> {
-    let details = wfe.status.as_ref()?.skip_details.as_ref()?;
+    let details = wfe.status.as_ref()?.skip_details.as_deref()?;
     let name = wfe.metadata.name.as_deref().unwrap_or_default();
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
     let at = details.skipped_at.0;
@@ -116,7 +116,7 @@ pub const RECORD_CLEARANCE_FORGED: &str = "workflowexecution.block.clearance_for
 /// an auditor reads why the block stayed.
 pub fn forged_clearance_record(wfe: &WorkflowExecution, ctx: &EventContext) -> Option<Value> {
     let status = wfe.status.as_ref()?;
-    let clearance = status.block_clearance.as_ref()?;
+    let clearance = status.block_clearance.as_deref()?;
     let name = wfe.metadata.name.as_deref().unwrap_or_default();
     let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
     // The id follows the record (deterministic across restarts). The time comes from the
@@ -145,7 +145,7 @@ pub fn forged_clearance_record(wfe: &WorkflowExecution, ctx: &EventContext) -> O
         "correlation_id": correlation_id(wfe, name),
         "target_resource": wfe.spec.target_resource,
         "block_clearance": serde_json::to_value(clearance).unwrap_or(Value::Null),
-        "failed_at": status.failure_details.as_ref().map(|f| f.failed_at.0.to_string()),
+        "failed_at": status.failure_details.as_deref().map(|f| f.failed_at.0.to_string()),
         "verdict": verdict,
     }))
 }

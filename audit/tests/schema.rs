@@ -451,7 +451,7 @@ proptest! {
         v["status"]["failureDetails"]["message"] = json!(message);
         let wfe = {
             let mut c = cleared(v, &clearer);
-            c.status.as_mut().unwrap().block_clearance.as_mut().unwrap().clear_reason = reason;
+            c.status.as_mut().unwrap().block_clearance.as_deref_mut().unwrap().clear_reason = reason;
             c
         };
         for ty in [AuditEventType::WorkflowStarted, AuditEventType::WorkflowFailed, AuditEventType::BlockCleared] {

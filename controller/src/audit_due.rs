@@ -185,14 +185,14 @@ mod tests {
             ..Default::default()
         };
         assert!(due(&skipped).is_empty());
-        skipped.skip_details = Some(SkipDetails {
+        skipped.skip_details = Some(Box::new(SkipDetails {
             reason: SkipReason::ResourceBusy,
             message: "busy".into(),
             skipped_at: Time(t("2026-01-01T00:00:00Z")),
             conflicting_workflow: None,
             recent_remediation: None,
             blocking_workflow: None,
-        });
+        }));
         assert_eq!(due(&skipped), vec![AuditEventType::WorkflowSkipped]);
         skipped.audited_events = vec![AuditEventType::WorkflowSkipped];
         assert!(due(&skipped).is_empty());
@@ -202,7 +202,7 @@ mod tests {
         WorkflowExecutionStatus {
             phase: Some(Phase::Failed),
             audited_events: vec![AuditEventType::WorkflowFailed],
-            failure_details: Some(FailureDetails {
+            failure_details: Some(Box::new(FailureDetails {
                 reason: FailureReason::TaskFailed,
                 message: "x".into(),
                 failed_task_name: None,
@@ -212,7 +212,7 @@ mod tests {
                 execution_time_before_failure: None,
                 natural_language_summary: None,
                 was_execution_failure: true,
-            }),
+            })),
             ..Default::default()
         }
     }
@@ -231,13 +231,13 @@ mod tests {
         let policy = BlockPolicy::default();
         let mut s = blocked_failure(failed_at);
         assert!(due(&s).is_empty());
-        s.block_clearance = Some(stamp_clearance(
+        s.block_clearance = Some(Box::new(stamp_clearance(
             &alice(),
             "r".into(),
             now,
             Some(Time(failed_at)),
             "uid-1",
-        ));
+        )));
         assert_eq!(due(&s), vec![AuditEventType::BlockCleared]);
         record_delivery(&mut s, &[AuditEventType::BlockCleared], &policy, None, now);
         assert!(due(&s).is_empty());
@@ -258,16 +258,22 @@ mod tests {
             username: wfe_api::keys::DEFAULT_CONTROLLER_USERNAME.into(),
             ..Default::default()
         };
-        s.block_clearance = Some(stamp_clearance(
+        s.block_clearance = Some(Box::new(stamp_clearance(
             &controller,
             "r".into(),
             now,
             Some(Time(failed_at)),
             "uid-1",
-        ));
+        )));
         assert_eq!(due(&s), vec![AuditEventType::ClearanceForged]);
         // Bound to another failure: not a release either.
-        s.block_clearance = Some(stamp_clearance(&alice(), "r".into(), now, None, "uid-2"));
+        s.block_clearance = Some(Box::new(stamp_clearance(
+            &alice(),
+            "r".into(),
+            now,
+            None,
+            "uid-2",
+        )));
         assert_eq!(due(&s), vec![AuditEventType::ClearanceForged]);
     }
 

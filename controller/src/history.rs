@@ -16,7 +16,7 @@ pub fn finished_at(wfe: &WorkflowExecution) -> Option<Timestamp> {
         .completion_time
         .as_ref()
         .map(|t| t.0)
-        .or_else(|| status.failure_details.as_ref().map(|f| f.failed_at.0))
+        .or_else(|| status.failure_details.as_deref().map(|f| f.failed_at.0))
 }
 
 /// Completed or Failed: the phases that count as history.

@@ -1102,8 +1102,15 @@ async fn a_lagging_cache_never_delivers_an_acknowledged_event_again() {
 /// the controller never sends.
 fn echo_with_clearance(w: &WorkflowExecution, body: &Value, rv: &str) -> (u16, Value) {
     let mut reply = echo_status(w, body, rv);
-    reply.1["status"]["blockClearance"] =
-        serde_json::to_value(w.status.as_ref().unwrap().block_clearance.as_ref().unwrap()).unwrap();
+    reply.1["status"]["blockClearance"] = serde_json::to_value(
+        w.status
+            .as_ref()
+            .unwrap()
+            .block_clearance
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
     reply
 }
 
@@ -1141,8 +1148,8 @@ async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
             .unwrap()
             .was_execution_failure
     );
-    let failed_at = status.failure_details.as_ref().unwrap().failed_at.clone();
-    status.block_clearance = Some(wfe_api::BlockClearance {
+    let failed_at = status.failure_details.as_deref().unwrap().failed_at.clone();
+    status.block_clearance = Some(Box::new(wfe_api::BlockClearance {
         cleared_by: "alice@example.com".into(),
         cleared_by_uid: None,
         cleared_by_groups: vec!["sre".into()],
@@ -1152,7 +1159,7 @@ async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
         clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
         admission_request_uid: "adm-1".into(),
         cleared_failure_at: Some(failed_at),
-    });
+    }));
     let mut h = harness(&[&a], &[]);
     let w = a.clone();
     let script = vec![
@@ -1194,18 +1201,18 @@ async fn persisted_clearance_releases_the_block_with_event_metric_and_audit() {
 async fn a_clearance_written_by_the_controllers_identity_keeps_the_block_and_is_reported() {
     let (mut a, _) = blocked_failed_wfe();
     let status = a.status.as_mut().unwrap();
-    let failed_at = status.failure_details.as_ref().unwrap().failed_at.clone();
+    let failed_at = status.failure_details.as_deref().unwrap().failed_at.clone();
     let controller = wfe_api::identity::UserInfo {
         username: keys::DEFAULT_CONTROLLER_USERNAME.into(),
         ..Default::default()
     };
-    status.block_clearance = Some(wfe_api::block::stamp_clearance(
+    status.block_clearance = Some(Box::new(wfe_api::block::stamp_clearance(
         &controller,
         "rolled back by hand and verified healthy, safe to remediate again now".into(),
         ago(5),
         Some(failed_at),
         "adm-forged",
-    ));
+    )));
     let mut h = harness(&[&a], &[]);
     let w = a.clone();
     let script = vec![

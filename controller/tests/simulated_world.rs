@@ -329,8 +329,8 @@ impl Sim {
         let i = blockers[pick % blockers.len()];
         let now = self.now;
         let status = self.wfes[i].status.as_mut().unwrap();
-        let failed_at = status.failure_details.as_ref().unwrap().failed_at.clone();
-        status.block_clearance = Some(BlockClearance {
+        let failed_at = status.failure_details.as_deref().unwrap().failed_at.clone();
+        status.block_clearance = Some(Box::new(BlockClearance {
             cleared_by: "alice".into(),
             cleared_by_uid: None,
             cleared_by_groups: vec![],
@@ -340,7 +340,7 @@ impl Sim {
             clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
             admission_request_uid: "adm".into(),
             cleared_failure_at: Some(failed_at),
-        });
+        }));
     }
 
     fn check_invariants(&self) -> Result<(), TestCaseError> {

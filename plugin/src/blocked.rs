@@ -76,7 +76,7 @@ pub fn blocked_rows(wfes: &[WorkflowExecution], policy: &BlockPolicy) -> Vec<Blo
             let details = first
                 .status
                 .as_ref()
-                .and_then(|s| s.failure_details.as_ref());
+                .and_then(|s| s.failure_details.as_deref());
             BlockedRow {
                 clear_command: commands::plugin_clear_command(&name, &namespace),
                 blocking_workflow_execution: name,

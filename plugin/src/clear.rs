@@ -40,7 +40,7 @@ pub fn check_clearable(wfe: &WorkflowExecution, policy: &BlockPolicy) -> Result<
 /// What the API server answered: the stamped record, or why there is none.
 pub fn stamped(answer: &WorkflowExecution) -> Result<&BlockClearance, PluginError> {
     let status = answer.status.as_ref();
-    match status.and_then(|s| s.block_clearance.as_ref()) {
+    match status.and_then(|s| s.block_clearance.as_deref()) {
         Some(record) => Ok(record),
         None if status.is_some_and(|s| s.block_clearance_request.is_some()) => {
             Err(PluginError::NotStamped(

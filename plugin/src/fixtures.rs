@@ -42,12 +42,12 @@ pub fn running(name: &str, started: i64) -> WorkflowExecution {
             name: "wfe-0d96b913074f137c".into(),
             namespace: "kubernaut-workflows".into(),
         });
-        s.pipeline_run_status = Some(PipelineRunStatus {
+        s.pipeline_run_status = Some(Box::new(PipelineRunStatus {
             status: Some("Unknown".into()),
             completed_tasks: 1,
             total_tasks: 3,
             ..Default::default()
-        });
+        }));
     })
 }
 
@@ -74,7 +74,7 @@ pub fn failed(name: &str, failed: i64, execution: bool, count: i32) -> WorkflowE
         } else {
             s.next_allowed_execution = Some(Time(at(failed + 60)));
         }
-        s.failure_details = Some(FailureDetails {
+        s.failure_details = Some(Box::new(FailureDetails {
             reason: FailureReason::TaskFailed,
             message: "task restart exited with code 2".into(),
             failed_task_name: Some("restart".into()),
@@ -86,14 +86,14 @@ pub fn failed(name: &str, failed: i64, execution: bool, count: i32) -> WorkflowE
                 "Workflow 'restart-deployment' failed on Deployment team-a/payment-api after running for 10s.".into(),
             ),
             was_execution_failure: execution,
-        });
+        }));
     })
 }
 
 pub fn cleared(w: WorkflowExecution, by: &str) -> WorkflowExecution {
     with(w, |s| {
-        let failed_at = s.failure_details.as_ref().unwrap().failed_at.clone();
-        s.block_clearance = Some(BlockClearance {
+        let failed_at = s.failure_details.as_deref().unwrap().failed_at.clone();
+        s.block_clearance = Some(Box::new(BlockClearance {
             cleared_by: by.into(),
             cleared_by_uid: None,
             cleared_by_groups: vec!["oncall".into()],
@@ -108,7 +108,7 @@ pub fn cleared(w: WorkflowExecution, by: &str) -> WorkflowExecution {
             clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
             admission_request_uid: "adm-1".into(),
             cleared_failure_at: Some(failed_at),
-        });
+        }));
     })
 }
 
@@ -117,7 +117,7 @@ pub fn skipped(name: &str, when: i64, details: SkipDetails) -> WorkflowExecution
         s.phase = Some(Phase::Skipped);
         s.reason = Some(PhaseReason::Skip(details.reason));
         s.completion_time = Some(Time(at(when)));
-        s.skip_details = Some(details);
+        s.skip_details = Some(Box::new(details));
     })
 }
 

@@ -81,7 +81,7 @@ fn row(w: &WorkflowExecution) -> HistoryRow {
             .map(PhaseReason::as_str)
             .map(str::to_owned),
         cleared: status
-            .and_then(|s| s.block_clearance.as_ref())
+            .and_then(|s| s.block_clearance.as_deref())
             .map(|c| Clearance {
                 by: c.cleared_by.clone(),
                 at: render::time(c.cleared_at.0),

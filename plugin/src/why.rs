@@ -11,7 +11,7 @@ use crate::render::{time, time_relative};
 
 /// The WFE a Skipped WFE points at, if any: its name and namespace.
 pub fn related(wfe: &WorkflowExecution) -> Option<(String, String)> {
-    let skip = wfe.status.as_ref()?.skip_details.as_ref()?;
+    let skip = wfe.status.as_ref()?.skip_details.as_deref()?;
     let own_ns = wfe.metadata.namespace.clone().unwrap_or_default();
     if let Some(b) = &skip.blocking_workflow {
         return Some((b.name.clone(), b.namespace.clone().unwrap_or(own_ns)));

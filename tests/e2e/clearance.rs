@@ -52,6 +52,7 @@ pub async fn clear(ctx: &Ctx, name: &str) -> BlockClearance {
     );
     status
         .block_clearance
+        .map(|c| *c)
         .unwrap_or_else(|| panic!("no blockClearance stamped: {}", wfe::summary(&cleared)))
 }
 
@@ -70,7 +71,7 @@ async fn blocked_wfe(ctx: &Ctx, name: &str, target: &str) -> WorkflowExecution {
 }
 
 fn stored_clearance(w: &WorkflowExecution) -> Option<BlockClearance> {
-    w.status.as_ref()?.block_clearance.clone()
+    w.status.as_ref()?.block_clearance.as_deref().cloned()
 }
 
 #[test]
@@ -113,7 +114,7 @@ fn authorised_clearance_is_stamped_releases_the_block_and_the_next_wfe_runs() {
                 .as_ref()
                 .is_some_and(|d| d.was_execution_failure)
         );
-        assert_eq!(status.block_clearance.as_ref(), Some(&record));
+        assert_eq!(status.block_clearance.as_deref(), Some(&record));
 
         let next = lifecycle::create_when_allowed(
             &ctx,

@@ -49,7 +49,7 @@ pub async fn create_when_allowed(
 
 /// The skip reason of a Skipped WFE.
 pub fn skip_reason(w: &WorkflowExecution) -> Option<SkipReason> {
-    w.status.as_ref()?.skip_details.as_ref().map(|d| d.reason)
+    w.status.as_ref()?.skip_details.as_deref().map(|d| d.reason)
 }
 
 /// Waits for an events.k8s.io event with `reason` about WFE `name`.
@@ -261,7 +261,7 @@ fn cooldown_skips_recent_targets_and_releases_the_lock_on_time() {
         let recent = skipped
             .status
             .as_ref()
-            .and_then(|s| s.skip_details.as_ref())
+            .and_then(|s| s.skip_details.as_deref())
             .and_then(|d| d.recent_remediation.clone())
             .expect("recentRemediation");
         assert_eq!(recent.name, "first");
@@ -378,7 +378,7 @@ fn task_failure_records_details_and_blocks_the_target() {
             let blocking = skipped
                 .status
                 .as_ref()
-                .and_then(|s| s.skip_details.as_ref())
+                .and_then(|s| s.skip_details.as_deref())
                 .and_then(|d| d.blocking_workflow.clone())
                 .expect("blockingWorkflow");
             assert_eq!(blocking.name, "broken");
@@ -447,7 +447,7 @@ fn twenty_concurrent_wfes_on_one_target_start_exactly_one_pipeline_run() {
             let conflict = s
                 .status
                 .as_ref()
-                .and_then(|st| st.skip_details.as_ref())
+                .and_then(|st| st.skip_details.as_deref())
                 .and_then(|d| d.conflicting_workflow.clone())
                 .expect("conflictingWorkflow");
             assert_eq!(conflict.name, winner_name);
@@ -529,7 +529,7 @@ fn pre_execution_failures_back_off_then_exhaust_retries() {
         let blocking = exhausted
             .status
             .as_ref()
-            .and_then(|s| s.skip_details.as_ref())
+            .and_then(|s| s.skip_details.as_deref())
             .and_then(|d| d.blocking_workflow.clone())
             .expect("blockingWorkflow");
         assert_eq!(blocking.name, last_failed);

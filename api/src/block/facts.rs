@@ -28,12 +28,12 @@ impl<'a> From<&'a WorkflowExecutionStatus> for BlockFacts<'a> {
     fn from(status: &'a WorkflowExecutionStatus) -> Self {
         BlockFacts {
             phase: status.phase,
-            failure: status.failure_details.as_ref().map(|f| FailureFacts {
+            failure: status.failure_details.as_deref().map(|f| FailureFacts {
                 was_execution_failure: f.was_execution_failure,
                 failed_at: Some(&f.failed_at),
             }),
             consecutive_failures: status.consecutive_failures.map(i64::from),
-            clearance: status.block_clearance.as_ref(),
+            clearance: status.block_clearance.as_deref(),
         }
     }
 }

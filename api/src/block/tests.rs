@@ -26,7 +26,7 @@ fn failed(execution: bool, failures: i32) -> WorkflowExecutionStatus {
     WorkflowExecutionStatus {
         phase: Some(Phase::Failed),
         consecutive_failures: Some(failures),
-        failure_details: Some(FailureDetails {
+        failure_details: Some(Box::new(FailureDetails {
             reason: FailureReason::TaskFailed,
             message: "task failed".into(),
             failed_task_name: None,
@@ -36,7 +36,7 @@ fn failed(execution: bool, failures: i32) -> WorkflowExecutionStatus {
             execution_time_before_failure: None,
             natural_language_summary: None,
             was_execution_failure: execution,
-        }),
+        })),
         ..WorkflowExecutionStatus::default()
     }
 }
@@ -190,7 +190,7 @@ fn only_a_webhook_stamped_record_for_this_failure_by_a_clearer_releases_the_bloc
         let mut status = failed(true, 0);
         let mut record = stamped(&by);
         edit(&mut record);
-        status.block_clearance = Some(record);
+        status.block_clearance = Some(Box::new(record));
         let facts = BlockFacts::from(&status);
         let verdict = facts.clearance(policy);
         match want {
@@ -224,7 +224,7 @@ fn only_a_webhook_stamped_record_for_this_failure_by_a_clearer_releases_the_bloc
     );
     // A record on a failure that blocks nothing releases nothing (step 3 is part of the rule).
     let mut not_blocking = failed(false, 1);
-    not_blocking.block_clearance = Some(stamped(&alice()));
+    not_blocking.block_clearance = Some(Box::new(stamped(&alice())));
     assert!(!BlockFacts::from(&not_blocking).is_cleared(&policy));
 }
 
@@ -253,7 +253,7 @@ fn clearable_only_when_failed_blocking_and_uncleared() {
     assert_eq!(err, NotClearable::NotFailed(Some(Phase::Running)));
     assert!(err.message("ns/w").contains("phase is Running, not Failed"));
     let mut cleared = failed(true, 0);
-    cleared.block_clearance = Some(stamped(&alice()));
+    cleared.block_clearance = Some(Box::new(stamped(&alice())));
     let err = BlockFacts::from(&cleared).clearable(&policy).unwrap_err();
     assert_eq!(
         err.message("ns/w"),
@@ -261,7 +261,7 @@ fn clearable_only_when_failed_blocking_and_uncleared() {
     );
     // Even a forged record is write-once: it cannot be replaced through the webhook.
     let mut forged = failed(true, 0);
-    forged.block_clearance = Some(stamped(&user(CONTROLLER, &[])));
+    forged.block_clearance = Some(Box::new(stamped(&user(CONTROLLER, &[]))));
     assert!(matches!(
         BlockFacts::from(&forged).clearable(&policy),
         Err(NotClearable::AlreadyCleared { .. })
@@ -451,7 +451,7 @@ fn reason_rules_in_order_with_stable_messages() {
 #[test]
 fn stored_status_view_reads_what_the_rules_need_and_skips_the_rest() {
     let mut status = failed(true, 3);
-    status.block_clearance = Some(stamped(&alice()));
+    status.block_clearance = Some(Box::new(stamped(&alice())));
     let json = serde_json::to_value(&status).expect("json");
     let mut with_noise = json.clone();
     with_noise["conditions"] = serde_json::json!([{"type": "X", "status": "True"}]);

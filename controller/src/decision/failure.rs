@@ -41,7 +41,7 @@ pub(super) fn fail(
             .ok()
             .map(Time)
     };
-    status.failure_details = Some(FailureDetails {
+    status.failure_details = Some(Box::new(FailureDetails {
         reason: f.reason,
         natural_language_summary: Some(tekton::natural_language_summary(
             wfe,
@@ -57,7 +57,7 @@ pub(super) fn fail(
         failed_at: Time(f.failed_at),
         execution_time_before_failure: f.ran_for.map(wfe_api::duration::format),
         was_execution_failure: f.was_execution_failure,
-    });
+    }));
     let generation = generation(wfe);
     if status.pipeline_run_ref.is_some() {
         set_condition(

@@ -35,17 +35,20 @@ pub fn transition_notices(
             }),
             Phase::Failed => out.push(Notice {
                 kind: NoticeKind::WorkflowFailed,
-                note: new.failure_details.as_ref().map_or_else(String::new, |f| {
-                    format!(
-                        "{}: {}",
-                        f.reason.as_str(),
-                        f.message.chars().take(900).collect::<String>()
-                    )
-                }),
+                note: new
+                    .failure_details
+                    .as_deref()
+                    .map_or_else(String::new, |f| {
+                        format!(
+                            "{}: {}",
+                            f.reason.as_str(),
+                            f.message.chars().take(900).collect::<String>()
+                        )
+                    }),
             }),
             Phase::Skipped => out.push(Notice {
                 kind: NoticeKind::Skipped,
-                note: new.skip_details.as_ref().map_or_else(String::new, |s| {
+                note: new.skip_details.as_deref().map_or_else(String::new, |s| {
                     format!("{}: {}", s.reason.as_str(), s.message)
                 }),
             }),

@@ -13,7 +13,7 @@ pub(super) fn skip(
         .completion_time
         .get_or_insert(details.skipped_at.clone());
     status.observed_generation = generation(wfe);
-    status.skip_details = Some(details);
+    status.skip_details = Some(Box::new(details));
     status
 }
 
@@ -114,7 +114,7 @@ pub(super) fn blocked_details(
     let details = blocker
         .status
         .as_ref()
-        .and_then(|s| s.failure_details.as_ref());
+        .and_then(|s| s.failure_details.as_deref());
     let message = match kind {
         BlockKind::PreviousExecutionFailed => format!(
             "workflow {name} failed during execution on {}; the target is blocked until an operator clears {name}",

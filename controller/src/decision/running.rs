@@ -35,7 +35,7 @@ pub(super) fn follow_run(
     status
         .start_time
         .get_or_insert(Time(run.start_time.unwrap_or(now)));
-    status.pipeline_run_status = Some(run_status_mirror(run));
+    status.pipeline_run_status = Some(Box::new(run_status_mirror(run)));
     set_condition(
         &mut status.conditions,
         keys::CONDITION_PIPELINE_RUN_CREATED,

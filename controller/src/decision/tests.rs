@@ -70,7 +70,7 @@ fn failed(
             ));
         }
         s.consecutive_failures = Some(count);
-        s.failure_details = Some(FailureDetails {
+        s.failure_details = Some(Box::new(FailureDetails {
             reason: if execution {
                 FailureReason::TaskFailed
             } else {
@@ -84,14 +84,14 @@ fn failed(
             execution_time_before_failure: None,
             natural_language_summary: None,
             was_execution_failure: execution,
-        });
+        }));
     })
 }
 
 fn cleared(w: WorkflowExecution) -> WorkflowExecution {
     with_status(w, |s| {
-        let failed_at = s.failure_details.as_ref().unwrap().failed_at.clone();
-        s.block_clearance = Some(BlockClearance {
+        let failed_at = s.failure_details.as_deref().unwrap().failed_at.clone();
+        s.block_clearance = Some(Box::new(BlockClearance {
             cleared_by: "alice".into(),
             cleared_by_uid: None,
             cleared_by_groups: vec![],
@@ -101,7 +101,7 @@ fn cleared(w: WorkflowExecution) -> WorkflowExecution {
             clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
             admission_request_uid: "adm-1".into(),
             cleared_failure_at: Some(failed_at),
-        });
+        }));
     })
 }
 
@@ -158,7 +158,7 @@ fn decide_at(
 
 fn skip_reason(d: &Decision) -> Option<SkipReason> {
     assert_eq!(d.status.phase, Some(Phase::Skipped));
-    d.status.skip_details.as_ref().map(|s| s.reason)
+    d.status.skip_details.as_deref().map(|s| s.reason)
 }
 
 fn kinds(d: &Decision) -> Vec<NoticeKind> {
@@ -174,7 +174,7 @@ fn row_invalid_spec_fails_with_configuration_error_pre_execution() {
     w.spec.target_resource = "not a target".into();
     let d = decide_at(&w, None, &[], t0(), &s);
     assert_eq!(d.status.phase, Some(Phase::Failed));
-    let f = d.status.failure_details.as_ref().unwrap();
+    let f = d.status.failure_details.as_deref().unwrap();
     assert_eq!(f.reason, FailureReason::ConfigurationError);
     assert!(!f.was_execution_failure);
     assert!(f.message.contains("spec.targetResource"), "{}", f.message);
@@ -477,7 +477,7 @@ fn row_running_succeeded_false_fails_classified_with_task_details_and_blocks() {
         d.status.reason,
         Some(PhaseReason::Failure(FailureReason::TaskFailed))
     );
-    let f = d.status.failure_details.as_ref().unwrap();
+    let f = d.status.failure_details.as_deref().unwrap();
     assert_eq!(
         (
             f.failed_task_name.as_deref(),
@@ -531,7 +531,7 @@ fn row_regression_8_externally_deleted_run_fails_unknown_saying_so() {
     let w = running("a");
     let d = decide_at(&w, None, &[], at(5), &s);
     assert_eq!(d.status.phase, Some(Phase::Failed));
-    let f = d.status.failure_details.as_ref().unwrap();
+    let f = d.status.failure_details.as_deref().unwrap();
     assert_eq!(f.reason, FailureReason::Unknown);
     assert!(f.message.contains("deleted externally"), "{}", f.message);
     let summary = f.natural_language_summary.as_deref().unwrap_or_default();
@@ -826,7 +826,7 @@ fn create_rejection_is_a_pre_execution_failure() {
         &world,
         &s,
     );
-    let f = d.status.failure_details.as_ref().unwrap();
+    let f = d.status.failure_details.as_deref().unwrap();
     assert_eq!(
         (f.reason, f.was_execution_failure),
         (FailureReason::Forbidden, false)
@@ -926,7 +926,10 @@ fn clearance_releases_the_block_once_with_event_and_next_wfe_proceeds() {
 fn clearance_for_another_failure_instant_does_not_release() {
     let s = Settings::default();
     let w = with_status(cleared(failed("old", t0(), true, 0, &s)), |st| {
-        st.block_clearance.as_mut().unwrap().cleared_failure_at = Some(Time(at(-5)));
+        st.block_clearance
+            .as_deref_mut()
+            .unwrap()
+            .cleared_failure_at = Some(Time(at(-5)));
     });
     let d = decide_at(&wfe("next"), None, &[&w], at(3600), &s);
     assert_eq!(skip_reason(&d), Some(SkipReason::PreviousExecutionFailed));
@@ -954,7 +957,7 @@ fn a_forged_clearance_never_releases_the_block_and_is_reported_once() {
     ];
     for (what, forge) in forgeries {
         let forged = with_status(cleared(blocked.clone()), |st| {
-            forge(st.block_clearance.as_mut().unwrap())
+            forge(st.block_clearance.as_deref_mut().unwrap())
         });
         let d = decide_at(&forged, None, &[], at(20), &s);
         let c = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
@@ -1130,7 +1133,7 @@ fn succeeded_is_false_on_failed_with_the_failure_reason() {
     let d = decide_at(&w, Some(&run), &[], at(31), &s);
     assert_eq!(d.status.phase, Some(Phase::Failed));
     let (status, reason, message) = succeeded_of(&d);
-    let failure = d.status.failure_details.as_ref().unwrap();
+    let failure = d.status.failure_details.as_deref().unwrap();
     assert_eq!(
         (status.as_str(), reason.as_str()),
         ("False", failure.reason.as_str())
@@ -1181,7 +1184,7 @@ fn succeeded_is_false_on_every_skip_with_the_skip_reason() {
             (status.as_str(), reason.as_str()),
             ("False", expected.as_str())
         );
-        assert_eq!(message, d.status.skip_details.as_ref().unwrap().message);
+        assert_eq!(message, d.status.skip_details.as_deref().unwrap().message);
     }
 }
 

@@ -30,7 +30,7 @@ fn count(m: &Metrics, wfe: &WorkflowExecution, notice: &Notice) {
         }
         NoticeKind::Skipped => {
             m.total.with_label_values(&["Skipped"]).inc();
-            if let Some(reason) = status.and_then(|s| s.skip_details.as_ref()) {
+            if let Some(reason) = status.and_then(|s| s.skip_details.as_deref()) {
                 m.skips.with_label_values(&[reason.reason.as_str()]).inc();
             }
         }

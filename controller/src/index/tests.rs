@@ -162,7 +162,7 @@ fn build(i: usize, s: &Shape) -> WorkflowExecution {
         st.consecutive_failures = Some(s.count);
         st.next_allowed_execution = s.backoff.map(|m| Time(at(m * 600)));
         let failed_at = finished.unwrap_or(Time(at(0)));
-        st.failure_details = Some(FailureDetails {
+        st.failure_details = Some(Box::new(FailureDetails {
             reason: FailureReason::TaskFailed,
             message: "boom".into(),
             failed_task_name: None,
@@ -172,10 +172,10 @@ fn build(i: usize, s: &Shape) -> WorkflowExecution {
             execution_time_before_failure: None,
             natural_language_summary: None,
             was_execution_failure: s.execution,
-        });
+        }));
         // 0: none; 1: valid; 2: another method; 3: bound to another failure; 4: the controller.
         if s.clearance > 0 {
-            st.block_clearance = Some(BlockClearance {
+            st.block_clearance = Some(Box::new(BlockClearance {
                 cleared_by: if s.clearance == 4 {
                     "system:serviceaccount:kubernaut-system:workflowexecution-controller".into()
                 } else {
@@ -196,7 +196,7 @@ fn build(i: usize, s: &Shape) -> WorkflowExecution {
                 } else {
                     failed_at
                 }),
-            });
+            }));
         }
     })
 }

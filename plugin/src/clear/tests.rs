@@ -43,9 +43,9 @@ fn the_answer_must_carry_a_stamped_record() {
     let answer = cleared(failed("boom", 100, true, 0), "alice");
     assert_eq!(stamped(&answer).unwrap().cleared_by, "alice");
     let unstamped = with(failed("boom", 100, true, 0), |s| {
-        s.block_clearance_request = Some(wfe_api::BlockClearanceRequest {
+        s.block_clearance_request = Some(Box::new(wfe_api::BlockClearanceRequest {
             clear_reason: GOOD.into(),
-        })
+        }))
     });
     let e = stamped(&unstamped).unwrap_err();
     assert!(
