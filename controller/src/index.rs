@@ -1,6 +1,6 @@
 //! Cache index from `spec.targetResource` to what the WFEs on that target mean for a decision,
 //! maintained from the WFE watch stream. A reconcile asks it for the few neighbours a decision
-//! can depend on, in O(log n) of the target's history, never for the whole history.
+//! can depend on, at a cost independent of the target's history, never for the whole history.
 //!
 //! Every history rule the decision applies (`crate::history`, DESIGN §4.2–4.3) is a "first
 //! Running WFE", a "WFE with this UID" or a "maximum by some key" over the other WFEs on the
@@ -185,11 +185,15 @@ struct State {
 }
 
 impl State {
-    fn place(&mut self, name: Name, p: Placement) {
+    fn place(&mut self, name: Name, mut p: Placement) {
         if self.placed.get(&name) == Some(&p) {
             return;
         }
         self.unplace(&name);
+        // One copy of a target's name however many WFEs it has.
+        if let Some((target, _)) = self.targets.get_key_value(&p.target) {
+            p.target = target.clone();
+        }
         self.targets
             .entry(p.target.clone())
             .or_default()
