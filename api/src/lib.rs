@@ -8,12 +8,14 @@ pub mod duration;
 pub mod identity;
 pub mod keys;
 pub mod naming;
+pub mod parameters;
 pub mod resource;
 pub mod status;
 pub mod target;
 pub mod validation;
 
 pub use bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMETERS};
+pub use parameters::Parameters;
 pub use resource::*;
 pub use status::*;
 pub use validation::{

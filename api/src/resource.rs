@@ -1,12 +1,11 @@
 //! The `WorkflowExecution` custom resource (`workflowexecutions.kubernaut.ai/v1alpha1`).
 
-use std::collections::BTreeMap;
-
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bounds;
+use crate::parameters::Parameters;
 use crate::status::{Phase, WorkflowExecutionStatus};
 
 /// Desired remediation: which workflow to run against which target. Immutable after creation.
@@ -46,9 +45,9 @@ pub struct WorkflowExecutionSpec {
     pub target_resource: String,
     /// Workflow parameters passed to the PipelineRun. Keys are UPPER_SNAKE_CASE;
     /// `TARGET_RESOURCE` is reserved and set by the controller.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "Parameters::is_empty")]
     #[schemars(schema_with = "bounds::parameters_schema")]
-    pub parameters: BTreeMap<String, String>,
+    pub parameters: Parameters,
     /// Orchestrator confidence in this remediation, from 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]

@@ -133,10 +133,7 @@ fn check_workflow_ref(out: &mut Vec<Violation>, wf: &crate::WorkflowRef) {
     }
 }
 
-fn check_parameters(
-    out: &mut Vec<Violation>,
-    parameters: &std::collections::BTreeMap<String, String>,
-) {
+fn check_parameters(out: &mut Vec<Violation>, parameters: &crate::parameters::Parameters) {
     if parameters.len() > MAX_PARAMETERS {
         out.push(Violation::new(
             "spec.parameters",

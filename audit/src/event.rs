@@ -384,7 +384,11 @@ fn workflow_payload(
         }
         _ => spec.workflow_ref.container_image.clone(),
     };
-    let mut parameters = spec.parameters.clone();
+    let mut parameters: BTreeMap<String, String> = spec
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     parameters.insert(
         keys::PARAM_TARGET_RESOURCE.to_owned(),
         spec.target_resource.clone(),

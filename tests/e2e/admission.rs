@@ -95,10 +95,7 @@ fn spec_is_immutable_after_creation() {
         }
         let stored = wfe::api(&ctx).get("fixed").await.expect("get");
         assert_eq!(stored.spec.target_resource, target);
-        assert_eq!(
-            stored.spec.parameters.get("EXIT_CODE").map(String::as_str),
-            Some("0")
-        );
+        assert_eq!(stored.spec.parameters.get("EXIT_CODE"), Some("0"));
         assert_eq!(stored.spec.workflow_ref.version, "v1");
         // Metadata stays editable (labels are not spec).
         wfe::api(&ctx)

@@ -1,6 +1,6 @@
 use super::*;
+use crate::parameters::Parameters;
 use crate::resource::{ExecutionConfig, RemediationRequestRef, WorkflowRef};
-use std::collections::BTreeMap;
 
 fn valid_spec() -> WorkflowExecutionSpec {
     WorkflowExecutionSpec {
@@ -15,7 +15,7 @@ fn valid_spec() -> WorkflowExecutionSpec {
             container_digest: Some(format!("sha256:{}", "a".repeat(64))),
         },
         target_resource: "team-a/Deployment/payment-api".into(),
-        parameters: BTreeMap::from([("NAMESPACE".into(), "team-a".into())]),
+        parameters: Parameters::from([("NAMESPACE".into(), "team-a".into())]),
         confidence: Some(0.92),
         rationale: Some("restart clears the leak".into()),
         execution_config: Some(ExecutionConfig {

@@ -93,7 +93,7 @@ pub fn build_pipeline_run(
     let spec = &wfe.spec;
     let timeout = pipeline_timeout(wfe, settings)?;
 
-    // BTreeMap iteration is sorted by name, which is the order DESIGN §4.4 asks for.
+    // Parameters iterate in name order, the order DESIGN §4.4 asks for.
     let mut params: Vec<Value> = spec
         .parameters
         .iter()
