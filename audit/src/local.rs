@@ -38,14 +38,10 @@ pub struct LocalRecorder {
 impl LocalRecorder {
     /// The local sink the settings describe (`audit.path` if set, else stdout).
     pub fn new(settings: &AuditSettings) -> Self {
-        match &settings.path {
-            Some(path) => LocalRecorder {
-                lines: JsonLines::file(path),
-            },
-            None => LocalRecorder {
-                lines: JsonLines::stdout(),
-            },
-        }
+        Self::from_lines(match &settings.path {
+            Some(path) => JsonLines::file(path),
+            None => JsonLines::stdout(),
+        })
     }
 
     /// A recorder writing to `lines`.
