@@ -6,12 +6,10 @@
 //! after a conflict retry, a restart or a failed delivery — yields byte-identical JSON with the
 //! same deterministic `event_id`.
 
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use wfe_api::{AuditEventType, FailureReason, WorkflowExecution, keys};
+use wfe_api::{AuditEventType, FailureReason, Parameters, WorkflowExecution, keys};
 
 /// `version` of the AuditEventRequest schema these events follow.
 pub const EVENT_VERSION: &str = "1.0";
@@ -143,7 +141,7 @@ pub struct WorkflowPayload {
     pub pipelinerun_name: Option<String>,
     /// Parameters given to the PipelineRun: `spec.parameters` plus `TARGET_RESOURCE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<BTreeMap<String, String>>,
+    pub parameters: Option<Parameters>,
 }
 
 /// DataStorage `ErrorDetails`.
@@ -384,11 +382,7 @@ fn workflow_payload(
         }
         _ => spec.workflow_ref.container_image.clone(),
     };
-    let mut parameters: BTreeMap<String, String> = spec
-        .parameters
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut parameters = spec.parameters.clone();
     parameters.insert(
         keys::PARAM_TARGET_RESOURCE.to_owned(),
         spec.target_resource.clone(),

@@ -62,9 +62,9 @@ fn started_event_describes_the_start_not_the_current_phase() {
     );
     assert_eq!(p.pipelinerun_name.as_deref(), Some("wfe-abc"));
     let params = p.parameters.unwrap();
-    assert_eq!(params.get("A").map(String::as_str), Some("1"));
+    assert_eq!(params.get("A"), Some("1"));
     assert_eq!(
-        params.get(keys::PARAM_TARGET_RESOURCE).map(String::as_str),
+        params.get(keys::PARAM_TARGET_RESOURCE),
         Some("ns/Deployment/app")
     );
 }
