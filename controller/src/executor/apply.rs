@@ -106,13 +106,20 @@ async fn acquire_lock(
                 ));
             }
         };
-        // The run read back may belong to a WFE the first look at the neighbours did not
-        // include (it was not the cached lock's owner): look again with it as the lock.
-        let neighbours = ctx.neighbours(wfe, Some(&outcome_run));
-        let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();
-        let world = World {
-            others: &others,
-            ..*world
+        // A run read back after AlreadyExists may belong to a WFE the first look at the
+        // neighbours did not include (it was not the cached lock's owner): look again with it.
+        let neighbours;
+        let others: Vec<&WorkflowExecution>;
+        let world = match outcome {
+            CreateOutcome::AlreadyExists(run) => {
+                neighbours = ctx.neighbours(wfe, Some(run));
+                others = neighbours.iter().map(AsRef::as_ref).collect();
+                World {
+                    others: &others,
+                    ..*world
+                }
+            }
+            _ => *world,
         };
         d = decision::decide_after_create(wfe, outcome, &world, &ctx.settings);
     }
