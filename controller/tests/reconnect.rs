@@ -16,6 +16,7 @@ use tower_test::mock;
 use wfe_api::{AuditEventType, WorkflowExecution};
 use wfe_audit::{AuditError, AuditTrail};
 use wfe_controller::reconnect::API_RETRY;
+use wfe_controller::runner::LIST_PAGE_SIZE;
 use wfe_controller::{Metrics, Settings};
 
 /// Acknowledges everything (no WFE exists in this test).
@@ -62,7 +63,11 @@ async fn caches_sync_within_the_retry_cap_after_the_api_server_returns() {
         let mut attempts = Vec::new();
         let mut open_watches = Vec::new();
         while let Some((request, send)) = handle.next_request().await {
-            attempts.push((request.uri().path().to_owned(), Instant::now()));
+            attempts.push((
+                request.uri().path().to_owned(),
+                request.uri().query().unwrap_or_default().to_owned(),
+                Instant::now(),
+            ));
             if Instant::now() < back_at {
                 refused += 1;
                 send.send_response(reply(
@@ -108,9 +113,23 @@ async fn caches_sync_within_the_retry_cap_after_the_api_server_returns() {
     ] {
         let times: Vec<Instant> = attempts
             .iter()
-            .filter(|(p, _)| p == path)
-            .map(|(_, t)| *t)
+            .filter(|(p, _, _)| p == path)
+            .map(|(_, _, t)| *t)
             .collect();
+        // Every list is paged at LIST_PAGE_SIZE: page size sets the RSS after a (re)list.
+        let page = format!("limit={LIST_PAGE_SIZE}");
+        let lists: Vec<&String> = attempts
+            .iter()
+            .filter(|(p, q, _)| p == path && !q.contains("watch=true"))
+            .map(|(_, q, _)| q)
+            .collect();
+        assert!(!lists.is_empty(), "{path}: never listed");
+        for query in lists {
+            assert!(
+                query.split('&').any(|kv| kv == page),
+                "{path}: list without {page}: {query}"
+            );
+        }
         assert!(times.len() >= 30, "{path}: only {} requests", times.len());
         let longest_gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
         assert!(
