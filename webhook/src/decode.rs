@@ -11,12 +11,12 @@ use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use wfe_api::WorkflowExecution;
 use wfe_api::validation::Violation;
 
 use crate::json_view::{Fields, Shallow, value_of};
-use crate::object_json::{MetadataWithoutManagedFields, metadata_value};
+use crate::object_json::{MANAGED_FIELDS, metadata_value};
+use crate::scan::{self, Raw};
 
 /// Why a value does not decode: the field path (`.` for the value itself) and the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError>
 }
 
 /// Decodes `T` from an unparsed value.
-pub fn decode<T: DeserializeOwned>(raw: &RawValue) -> Result<T, DecodeError> {
+pub fn decode<T: DeserializeOwned>(raw: Raw<'_>) -> Result<T, DecodeError> {
     match serde_json::from_str(raw.get()) {
         Ok(v) => Ok(v),
         Err(_) => decode_value(value_of(raw).map_err(DecodeError::whole)?),
@@ -104,7 +104,7 @@ pub fn decode_workflow_execution(
 /// The members of an object as a serde map, each value deserialized from its own bytes, then
 /// `status` if it was read separately.
 struct FieldsAccess<'f, 'a> {
-    members: std::slice::Iter<'f, (Cow<'a, str>, &'a RawValue)>,
+    members: std::slice::Iter<'f, (Cow<'a, str>, Raw<'a>)>,
     status: Option<&'f Shallow<'a>>,
     pending: Option<Pending<'f, 'a>>,
     /// Hide `metadata.managedFields` (for whole objects).
@@ -112,7 +112,7 @@ struct FieldsAccess<'f, 'a> {
 }
 
 enum Pending<'f, 'a> {
-    Member(&'f str, &'a RawValue),
+    Member(&'f str, Raw<'a>),
     Status(&'f Shallow<'a>),
 }
 
@@ -137,7 +137,7 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
         let (key, pending) = match (self.members.next(), self.status.take()) {
             (Some((key, raw)), status) => {
                 self.status = status;
-                (key.as_ref(), Pending::Member(key.as_ref(), raw))
+                (key.as_ref(), Pending::Member(key.as_ref(), *raw))
             }
             (None, Some(status)) => ("status", Pending::Status(status)),
             (None, None) => return Ok(None),
@@ -152,7 +152,16 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
     ) -> Result<V::Value, Self::Error> {
         match self.pending.take() {
             Some(Pending::Member(key, raw)) if self.prune_metadata && key == "metadata" => {
-                seed.deserialize(MetadataWithoutManagedFields(raw))
+                // Only an object is decoded here; anything else falls back to the `Value`
+                // form, which names the problem.
+                let Some(mut members) = scan::members(raw).map_err(de::Error::custom)? else {
+                    return Err(de::Error::custom("metadata is not an object"));
+                };
+                members.retain(|(k, _)| k != MANAGED_FIELDS);
+                let metadata = Fields::from_members(members);
+                seed.deserialize(MapAccessDeserializer::new(FieldsAccess::new(
+                    &metadata, false,
+                )))
             }
             Some(Pending::Member(_, raw)) => seed.deserialize(Unparsed(raw)),
             Some(Pending::Status(Shallow::Object(fields))) => {
@@ -164,14 +173,14 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
     }
 }
 
-/// An unparsed member as a deserializer that does not scan it again to ignore it (its bytes
-/// are known to be valid JSON); everything else is read from the bytes.
-struct Unparsed<'a>(&'a RawValue);
+/// An unparsed member as a deserializer that does not scan it again to ignore it (the
+/// structural scan already found its end); everything else is read from the bytes.
+struct Unparsed<'a>(Raw<'a>);
 
 macro_rules! forward_to_raw {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Self::Error> {
-            self.0.$method($($arg,)* visitor)
+            (&mut serde_json::Deserializer::from_str(self.0.get())).$method($($arg,)* visitor)
         }
     )*};
 }
@@ -204,7 +213,7 @@ mod tests {
     use wfe_api::block::StoredBlockStatus;
 
     fn fields(json: &str) -> Fields<'_> {
-        match Shallow::parse(serde_json::from_str(json).expect("raw")).expect("shallow") {
+        match Shallow::parse(Raw::parse(json).expect("raw")).expect("shallow") {
             Shallow::Object(f) => f,
             Shallow::Other(v) => panic!("not an object: {v}"),
         }
@@ -225,8 +234,30 @@ mod tests {
         assert!(!e.message.contains("line"), "{}", e.message);
         // A repeated key decodes as the Value path reads it: the last one wins.
         let dup: StoredBlockStatus =
-            decode(serde_json::from_str(r#"{"phase": "Exploded", "phase": "Failed"}"#).unwrap())
+            decode(Raw::parse(r#"{"phase": "Exploded", "phase": "Failed"}"#).unwrap())
                 .expect("last wins");
         assert_eq!(dup.phase, Some(wfe_api::Phase::Failed));
+    }
+
+    #[test]
+    fn whole_objects_are_decoded_without_managed_fields() {
+        let object = r#"{"apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}], "labels": {"x": "1"}, "uid": "u"},
+            "spec": {"workflowRef": {"workflowId": "w", "version": "v1", "containerImage": "quay.io/b:1"},
+                     "targetResource": "ns/Deployment/app",
+                     "remediationRequestRef": {"apiVersion": "kubernaut.ai/v1alpha1", "kind": "RemediationRequest", "name": "rr"}}}"#;
+        let wfe = decode_workflow_execution(&fields(object), None).expect("decodes");
+        assert_eq!(wfe.metadata.name.as_deref(), Some("a"));
+        assert_eq!(wfe.metadata.uid.as_deref(), Some("u"));
+        assert!(wfe.metadata.managed_fields.is_none());
+        assert_eq!(wfe.metadata.labels.expect("labels")["x"], "1");
+        for metadata in ["[1]", r#"{"name": 5}"#] {
+            let bad = object.replace(
+                r#"{"name": "a", "managedFields": [{"manager": "kubectl"}], "labels": {"x": "1"}, "uid": "u"}"#,
+                metadata,
+            );
+            let e = decode_workflow_execution(&fields(&bad), None).expect_err(metadata);
+            assert!(e.field.starts_with("metadata"), "{metadata}: {e:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Borrowed, one-level views of JSON: an object's members with their values left unparsed
-//! (`&RawValue`, pointing into the request body), so that admission reads only the fields its
-//! decisions use and skips the rest without building a `serde_json::Value` tree.
+//! ([`Raw`], pointing into the request body, found by the structural [`crate::scan`]), so that
+//! admission reads only the fields its decisions use and skips the rest without building a
+//! `serde_json::Value` tree.
 //!
 //! The rules were written against `serde_json::Value` and keep its semantics here: a repeated
 //! key keeps its last value, a member that is JSON `null` counts as absent, and two values are
@@ -10,9 +11,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::Value;
-use serde_json::value::RawValue;
+
+use crate::scan::{self, Members, Raw};
 
 /// A JSON string borrowed from the body unless it contained escapes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,26 +42,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
-/// `serde(deserialize_with)` for an optional string that borrows from the body (serde's own
-/// `Option<Cow<str>>` always copies).
-pub(crate) fn optional_cow<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Cow<'de, str>>, D::Error> {
-    Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|s| s.0))
-}
-
-/// Whether an unparsed value is JSON `null` (absent, for every rule).
-pub fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
-}
-
 /// The members of a JSON object with unparsed values: sorted by key, a repeated key keeping its
 /// last value (as `serde_json::Value` does).
 #[derive(Debug, Clone, Default)]
-pub struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub struct Fields<'a>(Members<'a>);
 
 impl<'a> Fields<'a> {
-    pub(crate) fn from_members(mut members: Vec<(Cow<'a, str>, &'a RawValue)>) -> Self {
+    pub(crate) fn from_members(mut members: Members<'a>) -> Self {
         // Go's encoder writes map keys sorted, so this is usually a no-op check.
         if !members.is_sorted_by(|a, b| a.0 < b.0) {
             members.reverse();
@@ -71,18 +60,18 @@ impl<'a> Fields<'a> {
     }
 
     /// The value of `key` unless it is absent or JSON `null`.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<Raw<'a>> {
         let i = self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
-        Some(self.0[i].1).filter(|v| !is_null(v))
+        Some(self.0[i].1).filter(|v| !v.is_null())
     }
 
     /// The members in key order, `null` ones included.
-    pub(crate) fn members(&self) -> &[(Cow<'a, str>, &'a RawValue)] {
+    pub(crate) fn members(&self) -> &[(Cow<'a, str>, Raw<'a>)] {
         &self.0
     }
 
     /// Every member in key order, `null` ones included.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Raw<'a>)> + '_ {
         self.0.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 
@@ -108,8 +97,11 @@ pub enum Shallow<'a> {
 
 impl<'a> Shallow<'a> {
     /// Reads an unparsed value one level deep.
-    pub fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(raw.get())
+    pub fn parse(raw: Raw<'a>) -> Result<Self, serde_json::Error> {
+        match scan::members(raw).map_err(de::Error::custom)? {
+            Some(members) => Ok(Shallow::Object(Fields::from_members(members))),
+            None => serde_json::from_str(raw.get()).map(Shallow::Other),
+        }
     }
 
     /// The members, if this is an object.
@@ -129,70 +121,14 @@ impl<'a> Shallow<'a> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Shallow<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ShallowVisitor)
-    }
-}
-
-pub(crate) struct ShallowVisitor;
-
-impl<'de> Visitor<'de> for ShallowVisitor {
-    type Value = Shallow<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(CowStr(key)) = map.next_key()? {
-            members.push((key, map.next_value::<&'de RawValue>()?));
-        }
-        Ok(Shallow::Object(Fields::from_members(members)))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(v) = seq.next_element::<Value>()? {
-            items.push(v);
-        }
-        Ok(Shallow::Other(Value::Array(items)))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Shallow::Other(Value::Bool(v)))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Shallow::Other(Value::from(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Shallow::Other(Value::from(v)))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Shallow::Other(Value::from(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Shallow::Other(Value::String(v.to_owned())))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Shallow::Other(Value::Null))
-    }
-}
-
 /// An unparsed value as a `Value`.
-pub fn value_of(raw: &RawValue) -> Result<Value, serde_json::Error> {
+pub fn value_of(raw: Raw<'_>) -> Result<Value, serde_json::Error> {
     serde_json::from_str(raw.get())
 }
 
 /// Whether two optional values are equal as `Value`s; a value that cannot be parsed (nesting
 /// beyond serde_json's limit) is never equal to anything, so a rule comparing it fails closed.
-pub fn same(a: Option<&RawValue>, b: Option<&RawValue>) -> bool {
+pub fn same(a: Option<Raw<'_>>, b: Option<Raw<'_>>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {
@@ -208,7 +144,7 @@ mod tests {
     use serde_json::json;
 
     fn shallow(json: &str) -> Shallow<'_> {
-        serde_json::from_str(json).expect("parses")
+        Shallow::parse(Raw::parse(json).expect("scans")).expect("parses")
     }
 
     #[test]
@@ -217,8 +153,8 @@ mod tests {
         let fields = s.fields().expect("object");
         let keys: Vec<&str> = fields.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["a", "b", "esc", "n"]);
-        assert_eq!(fields.get("b").map(RawValue::get), Some("2"));
-        assert_eq!(fields.get("a").map(RawValue::get), Some(r#"{"x": [1, 2]}"#));
+        assert_eq!(fields.get("b").map(Raw::get), Some("2"));
+        assert_eq!(fields.get("a").map(Raw::get), Some(r#"{"x": [1, 2]}"#));
         assert!(fields.get("n").is_none() && fields.get("missing").is_none());
         assert_eq!(
             s.to_value().expect("value"),
@@ -244,8 +180,8 @@ mod tests {
 
     #[test]
     fn equality_is_value_equality() {
-        fn raw(s: &str) -> &RawValue {
-            serde_json::from_str(s).expect("raw")
+        fn raw(s: &str) -> Raw<'_> {
+            Raw::parse(s).expect("raw")
         }
         let (a, b, c) = (
             raw(r#"{"x":1,"y":2}"#),

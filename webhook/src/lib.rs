@@ -14,6 +14,7 @@ pub mod provenance_policy;
 pub mod registration;
 pub mod response;
 pub mod review;
+pub mod scan;
 pub mod server;
 pub mod settings;
 pub mod spec_review;

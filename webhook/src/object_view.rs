@@ -1,18 +1,16 @@
 //! An embedded `object`/`oldObject` as the decisions read it: its members left unparsed
-//! (`&RawValue` into the request body) and its `status` read one level deep, all in the one
+//! ([`Raw`] into the request body) and its `status` read one level deep, all in the one
 //! pass that reads the request. Nothing else of the object is ever parsed unless a rule needs
 //! it (the whole WorkflowExecution only for spec validation).
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use wfe_api::WorkflowExecution;
 use wfe_api::validation::Violation;
 
 use crate::decode::decode_workflow_execution;
-use crate::json_view::{CowStr, Fields, Shallow, ShallowVisitor};
+use crate::json_view::{Fields, Shallow};
+use crate::scan::{ObjectWalk, Raw, ScanError};
 
 /// The member read one level deep instead of kept unparsed.
 const STATUS: &str = "status";
@@ -27,13 +25,55 @@ pub struct ObjectView<'a> {
 }
 
 impl<'a> ObjectView<'a> {
+    /// Reads an embedded object: its members found by the structural scan, `status` one level
+    /// deeper; a value that is not an object is kept whole.
+    pub fn parse(raw: Raw<'a>) -> Result<Self, serde_json::Error> {
+        match ObjectWalk::document(raw.get()) {
+            Some(mut walk) => Self::walk(&mut walk),
+            None => Ok(ObjectView {
+                whole: Shallow::Other(serde_json::from_str(raw.get())?),
+                status: None,
+            }),
+        }
+    }
+
+    /// Reads the object `walk` stands in, to its end, scanning each byte once.
+    pub(crate) fn walk(walk: &mut ObjectWalk<'a>) -> Result<Self, serde_json::Error> {
+        let scan = |e: ScanError| <serde_json::Error as de::Error>::custom(e);
+        let mut rest = Vec::with_capacity(8);
+        let mut status = None;
+        while let Some(key) = walk.next_key().map_err(scan)? {
+            if key != STATUS {
+                rest.push((key, walk.skip_value().map_err(scan)?));
+                continue;
+            }
+            // A repeated key keeps its last value, as for every other member.
+            status = match walk.enter() {
+                Some(mut nested) => {
+                    let members = nested.collect().map_err(scan)?;
+                    walk.resume(&nested).map_err(scan)?;
+                    Some(Shallow::Object(Fields::from_members(members)))
+                }
+                None => {
+                    let raw = walk.skip_value().map_err(scan)?;
+                    let value: Value = serde_json::from_str(raw.get())?;
+                    (value != Value::Null).then_some(Shallow::Other(value))
+                }
+            };
+        }
+        Ok(ObjectView {
+            whole: Shallow::Object(Fields::from_members(rest)),
+            status,
+        })
+    }
+
     /// Whether the object is a JSON object at all.
     pub fn is_object(&self) -> bool {
         self.whole.fields().is_some()
     }
 
     /// `spec`, unless absent or null.
-    pub fn spec(&self) -> Option<&'a RawValue> {
+    pub fn spec(&self) -> Option<Raw<'a>> {
         self.whole.fields().and_then(|f| f.get("spec"))
     }
 
@@ -64,84 +104,13 @@ impl<'a> ObjectView<'a> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for ObjectView<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ObjectVisitor)
-    }
-}
-
-struct ObjectVisitor;
-
-impl ObjectVisitor {
-    fn other<'a>(whole: Shallow<'a>) -> ObjectView<'a> {
-        ObjectView {
-            whole,
-            status: None,
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = ObjectView<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Kubernetes object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(8);
-        let mut status = None;
-        while let Some(CowStr(key)) = map.next_key()? {
-            if key == STATUS {
-                // A repeated key keeps its last value, as for every other member.
-                status = Some(map.next_value::<Shallow<'de>>()?)
-                    .filter(|s| !matches!(s, Shallow::Other(Value::Null)));
-            } else {
-                members.push((key, map.next_value::<&'de RawValue>()?));
-            }
-        }
-        Ok(ObjectView {
-            whole: Shallow::Object(Fields::from_members(members)),
-            status,
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        ShallowVisitor.visit_seq(seq).map(Self::other)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        ShallowVisitor.visit_bool(v).map(Self::other)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        ShallowVisitor.visit_i64(v).map(Self::other)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        ShallowVisitor.visit_u64(v).map(Self::other)
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        ShallowVisitor.visit_f64(v).map(Self::other)
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        ShallowVisitor.visit_str(v).map(Self::other)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        ShallowVisitor.visit_unit().map(Self::other)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn view(json: &str) -> ObjectView<'_> {
-        serde_json::from_str(json).expect("parses")
+        ObjectView::parse(Raw::parse(json).expect("scans")).expect("parses")
     }
 
     #[test]
@@ -150,9 +119,9 @@ mod tests {
             r#"{"spec": {"a": 1}, "status": {"phase": "Failed", "n": null}, "metadata": {"name": "x"}}"#,
         );
         assert!(v.is_object());
-        assert_eq!(v.spec().map(RawValue::get), Some(r#"{"a": 1}"#));
+        assert_eq!(v.spec().map(Raw::get), Some(r#"{"a": 1}"#));
         let status = v.status_fields().expect("status object");
-        assert_eq!(status.get("phase").map(RawValue::get), Some(r#""Failed""#));
+        assert_eq!(status.get("phase").map(Raw::get), Some(r#""Failed""#));
         assert_eq!(
             v.to_value().expect("value"),
             json!({"spec": {"a": 1}, "status": {"phase": "Failed", "n": null}, "metadata": {"name": "x"}})

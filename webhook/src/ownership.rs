@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::scan::Raw;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use wfe_api::BlockClearance;
 use wfe_api::block::{self, BlockPolicy};
 
@@ -128,7 +128,7 @@ pub fn status_problems(
 }
 
 fn added_clearance_problems(
-    added: &RawValue,
+    added: Raw<'_>,
     user: &UserInfo,
     old_status: &Fields<'_>,
     policy: &BlockPolicy,
@@ -162,7 +162,7 @@ fn added_clearance_problems(
 }
 
 /// Member `key` of `object` decoded as `T`, if `object` is an object and it decodes.
-fn member<T: serde::de::DeserializeOwned>(object: Option<&RawValue>, key: &str) -> Option<T> {
+fn member<T: serde::de::DeserializeOwned>(object: Option<Raw<'_>>, key: &str) -> Option<T> {
     let Ok(Shallow::Object(fields)) = Shallow::parse(object?) else {
         return None;
     };
@@ -172,13 +172,13 @@ fn member<T: serde::de::DeserializeOwned>(object: Option<&RawValue>, key: &str) 
 /// Leaf paths under `path` where two present values differ. Equal bytes are never parsed; a
 /// value too deeply nested to parse is reported as changed as a whole (fails closed).
 fn changed_paths(
-    old: Option<&RawValue>,
-    new: Option<&RawValue>,
+    old: Option<Raw<'_>>,
+    new: Option<Raw<'_>>,
     path: &str,
 ) -> impl Iterator<Item = String> {
     let mut out = Vec::new();
     if !same(old, new) {
-        let parse = |v: Option<&RawValue>| v.map(value_of).transpose();
+        let parse = |v: Option<Raw<'_>>| v.map(value_of).transpose();
         match (parse(old), parse(new)) {
             (Ok(o), Ok(n)) => diff_paths(o.as_ref(), n.as_ref(), path, &mut out),
             _ => out.push(path.to_owned()),

@@ -1,7 +1,9 @@
 //! Reading an AdmissionReview request: leniently enough to always echo the uid, and into
-//! borrowed, typed views of only what the decisions read. `object`/`oldObject` are kept as
-//! their members unparsed (`&RawValue` into the body), with `status` read one level deep;
-//! everything else (managedFields, annotations, options, ...) is skipped without allocating.
+//! borrowed, typed views of only what the decisions read. The body's structure is found by
+//! [`crate::scan`]; the request fields the decisions use are then parsed by serde_json from
+//! their own bytes. `object`/`oldObject` are kept as their members unparsed ([`Raw`] into the
+//! body), with `status` read one level deep; everything else (managedFields, annotations,
+//! options, ...) is stepped over without being read.
 
 use std::borrow::Cow;
 
@@ -10,48 +12,40 @@ use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::json_view::optional_cow;
+use crate::json_view::CowStr;
 pub use crate::object_view::ObjectView;
 pub use crate::response::{
     AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, error_review, to_review,
     too_large_review,
 };
 use crate::response::{REVIEW_API_VERSION, REVIEW_KIND};
+use crate::scan::{ObjectWalk, Raw, ScanError};
 use wfe_api::identity::UserInfo;
 
 /// The parts of `AdmissionReview.request` the decisions use, borrowed from the body.
 /// `object` and `oldObject` are not typed as WorkflowExecutions: mutating webhooks run before
 /// schema validation, so they may not fit the typed API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ReviewRequest<'a> {
     /// Request uid, echoed in the response.
-    #[serde(borrow)]
     pub uid: Cow<'a, str>,
     /// Kind of the object.
-    #[serde(borrow)]
     pub kind: KindRef<'a>,
     /// Subresource (`status`), absent for the main resource.
-    #[serde(default, borrow, deserialize_with = "optional_cow")]
     pub sub_resource: Option<Cow<'a, str>>,
     /// Object name.
-    #[serde(default, borrow)]
     pub name: Cow<'a, str>,
     /// Object namespace.
-    #[serde(default, borrow, deserialize_with = "optional_cow")]
     pub namespace: Option<Cow<'a, str>>,
     /// CREATE, UPDATE, DELETE or CONNECT.
     pub operation: Operation,
     /// Authenticated requester.
     pub user_info: UserInfo,
     /// New object (absent on DELETE).
-    #[serde(default, borrow)]
     pub object: Option<ObjectView<'a>>,
     /// Stored object (absent on CREATE).
-    #[serde(default, borrow)]
     pub old_object: Option<ObjectView<'a>>,
     /// Whether nothing will be persisted.
-    #[serde(default)]
     pub dry_run: bool,
 }
 
@@ -116,17 +110,6 @@ impl ReviewError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    api_version: Cow<'a, str>,
-    #[serde(borrow)]
-    request: Option<ReviewRequest<'a>>,
-}
-
 /// The owned shape of [`ReviewRequest`] (same fields, types and order; the embedded objects
 /// accept any JSON), decoded from a `Value` only to name the bad field of a rejected body.
 #[derive(Deserialize)]
@@ -149,33 +132,165 @@ struct RequestShape {
 
 /// Parses an `admission.k8s.io/v1` AdmissionReview request body.
 pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
-    // Fast path: one pass straight into the borrowed views. Anything it rejects goes through
-    // the slower path below, which finds the uid and names the offending field.
+    // Fast path: one structural pass, then each field a decision uses parsed from its own
+    // bytes. Anything it rejects goes through the slower path below, which finds the uid and
+    // names the offending field.
     // Validating UTF-8 once up front lets every borrowed string and unparsed member skip its
-    // own check (the byte reader re-validates each one).
+    // own check.
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(explain_rejection(body, None));
     };
-    let typed_error = match serde_json::from_str::<Envelope>(text) {
-        Ok(Envelope {
-            kind,
-            api_version,
-            request: Some(request),
-        }) if kind == REVIEW_KIND
-            && api_version == REVIEW_API_VERSION
-            && !request.uid.is_empty() =>
-        {
-            return Ok(request);
-        }
+    let fast_error = match read_envelope(text) {
+        Ok(Some(request)) if !request.uid.is_empty() => return Ok(request),
         Ok(_) => None,
         Err(e) => Some(e),
     };
-    Err(explain_rejection(body, typed_error))
+    Err(explain_rejection(body, fast_error))
+}
+
+/// The request of an AdmissionReview of the right kind and version; `None` if the kind,
+/// version or request is not there.
+fn read_envelope(text: &str) -> Result<Option<ReviewRequest<'_>>, String> {
+    let scan = |e: ScanError| e.to_string();
+    let Some(mut walk) = ObjectWalk::document(text) else {
+        return Ok(None);
+    };
+    let (mut kind, mut api_version, mut request) = (None, None, None);
+    while let Some(key) = walk.next_key().map_err(scan)? {
+        let duplicate = match key.as_ref() {
+            "kind" => kind.replace(walk.skip_value().map_err(scan)?).is_some(),
+            "apiVersion" => api_version
+                .replace(walk.skip_value().map_err(scan)?)
+                .is_some(),
+            "request" => {
+                // The request is read in the same pass, before the kind is known to be right;
+                // a body of the wrong kind is explained by the slow path anyway.
+                let read = match walk.enter() {
+                    Some(mut nested) => {
+                        let read = read_request(&mut nested)?;
+                        walk.resume(&nested).map_err(scan)?;
+                        Some(read)
+                    }
+                    None => {
+                        let raw = walk.skip_value().map_err(scan)?;
+                        if !raw.is_null() {
+                            return Err("request is not an object".to_owned());
+                        }
+                        None
+                    }
+                };
+                request.replace(read).is_some()
+            }
+            _ => {
+                walk.skip_value().map_err(scan)?;
+                false
+            }
+        };
+        if duplicate {
+            return Err(format!("duplicate field `{key}`"));
+        }
+    }
+    walk.finish_document().map_err(scan)?;
+    let is = |raw: Option<Raw<'_>>, want: &str| {
+        raw.is_some_and(
+            |r| matches!(serde_json::from_str::<CowStr>(r.get()), Ok(CowStr(s)) if s == want),
+        )
+    };
+    if !is(kind, REVIEW_KIND) || !is(api_version, REVIEW_API_VERSION) {
+        return Ok(None);
+    }
+    Ok(request.flatten())
+}
+
+/// `request`, field by field; a field the decisions use must appear at most once.
+fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, String> {
+    fn field<'a, T: Deserialize<'a>>(name: &str, raw: Raw<'a>) -> Result<T, String> {
+        serde_json::from_str(raw.get()).map_err(|e| format!("request.{name}: {e}"))
+    }
+    fn text<'a>(name: &str, raw: Raw<'a>) -> Result<Cow<'a, str>, String> {
+        field::<CowStr>(name, raw).map(|s| s.0)
+    }
+    fn optional_text<'a>(name: &str, raw: Raw<'a>) -> Result<Option<Cow<'a, str>>, String> {
+        Ok(field::<Option<CowStr>>(name, raw)?.map(|s| s.0))
+    }
+    fn required<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Raw<'a>, String> {
+        raw.ok_or_else(|| format!("missing field `{name}`"))
+    }
+    /// `object`/`oldObject`: walked in place when it is an object, as before otherwise.
+    fn object<'a>(walk: &mut ObjectWalk<'a>, name: &str) -> Result<Option<ObjectView<'a>>, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("request.{name}: {e}");
+        match walk.enter() {
+            Some(mut nested) => {
+                let view = ObjectView::walk(&mut nested).map_err(|e| failed(&e))?;
+                walk.resume(&nested).map_err(|e| failed(&e))?;
+                Ok(Some(view))
+            }
+            None => {
+                let raw = walk.skip_value().map_err(|e| failed(&e))?;
+                if raw.is_null() {
+                    return Ok(None);
+                }
+                ObjectView::parse(raw).map(Some).map_err(|e| failed(&e))
+            }
+        }
+    }
+    let (mut uid, mut kind, mut sub_resource, mut name, mut namespace) =
+        (None, None, None, None, None);
+    let (mut operation, mut user_info, mut dry_run) = (None, None, None);
+    let (mut object_, mut old_object) = (None, None);
+    while let Some(key) = walk.next_key().map_err(|e| e.to_string())? {
+        let duplicate = match key.as_ref() {
+            "object" => object_.replace(object(walk, "object")?).is_some(),
+            "oldObject" => old_object.replace(object(walk, "oldObject")?).is_some(),
+            other => {
+                let slot = match other {
+                    "uid" => &mut uid,
+                    "kind" => &mut kind,
+                    "subResource" => &mut sub_resource,
+                    "name" => &mut name,
+                    "namespace" => &mut namespace,
+                    "operation" => &mut operation,
+                    "userInfo" => &mut user_info,
+                    "dryRun" => &mut dry_run,
+                    _ => &mut None,
+                };
+                let value = walk.skip_value().map_err(|e| e.to_string())?;
+                slot.replace(value).is_some()
+            }
+        };
+        if duplicate {
+            return Err(format!("duplicate field `{key}`"));
+        }
+    }
+    Ok(ReviewRequest {
+        uid: text("uid", required(uid, "uid")?)?,
+        kind: field("kind", required(kind, "kind")?)?,
+        sub_resource: sub_resource
+            .map(|r| optional_text("subResource", r))
+            .transpose()?
+            .flatten(),
+        name: name
+            .map(|r| text("name", r))
+            .transpose()?
+            .unwrap_or_default(),
+        namespace: namespace
+            .map(|r| optional_text("namespace", r))
+            .transpose()?
+            .flatten(),
+        operation: field("operation", required(operation, "operation")?)?,
+        user_info: field("userInfo", required(user_info, "userInfo")?)?,
+        object: object_.flatten(),
+        old_object: old_object.flatten(),
+        dry_run: dry_run
+            .map(|r| field("dryRun", r))
+            .transpose()?
+            .unwrap_or_default(),
+    })
 }
 
 /// Why the fast path rejected `body`, found the slow way: as a `Value`, so that the uid can be
 /// echoed and the offending field named.
-fn explain_rejection(body: &[u8], typed_error: Option<serde_json::Error>) -> ReviewError {
+fn explain_rejection(body: &[u8], fast_error: Option<String>) -> ReviewError {
     if body.iter().all(u8::is_ascii_whitespace) {
         return ReviewError::new(
             None,
@@ -241,7 +356,7 @@ fn explain_rejection(body: &[u8], typed_error: Option<serde_json::Error>) -> Rev
         uid,
         format!(
             "AdmissionReview request is invalid: {}",
-            typed_error.map_or_else(|| "cannot be read".to_owned(), |e| e.to_string())
+            fast_error.as_deref().unwrap_or("cannot be read")
         ),
     )
 }

@@ -329,18 +329,28 @@ async fn read_body(
         drain(body, drain_within);
         return Err(BodyError::TooLarge);
     }
+    // A body that arrives as one frame (the common case) is kept as it is, not copied.
+    let mut first: Option<axum::body::Bytes> = None;
     let mut collected = Vec::new();
+    let mut length = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > limit {
+            length += data.len();
+            if length > limit {
                 drain(body, drain_within);
                 return Err(BodyError::TooLarge);
             }
-            collected.extend_from_slice(&data);
+            match first.take() {
+                None if collected.is_empty() => first = Some(data),
+                earlier => {
+                    collected.extend_from_slice(earlier.as_deref().unwrap_or_default());
+                    collected.extend_from_slice(&data);
+                }
+            }
         }
     }
-    Ok(collected.into())
+    Ok(first.unwrap_or_else(|| collected.into()))
 }
 
 /// Most bytes of an oversized body read and discarded after the 413.

@@ -276,6 +276,26 @@ async fn http2_is_negotiated_and_served() {
 }
 
 #[tokio::test]
+async fn a_body_sent_in_several_frames_is_reviewed_like_one_sent_whole() {
+    let server = start().await;
+    let mut sender = h2_client(&server).await;
+    let fixture = fixture("05-alice-status-clearance-request-mutate.json");
+    let (_, whole, _) = h2_post(&mut sender, MUTATE, vec![fixture.clone()], true).await;
+    let chunks: Vec<Vec<u8>> = fixture
+        .chunks(fixture.len() / 3 + 1)
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(chunks.len(), 3);
+    for declare_length in [true, false] {
+        let (status, split, sent) =
+            h2_post(&mut sender, MUTATE, chunks.clone(), declare_length).await;
+        assert_eq!((status, sent.load(Ordering::SeqCst)), (200, 3));
+        assert_eq!(split["response"]["allowed"], true);
+        assert_eq!(split["response"]["patch"], whole["response"]["patch"]);
+    }
+}
+
+#[tokio::test]
 async fn http2_oversized_and_malformed_bodies_get_http_answers_like_http1() {
     let server = start().await;
     let limit = wfe_webhook::Settings::default().max_body_bytes;

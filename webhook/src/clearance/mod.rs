@@ -11,10 +11,10 @@ mod stamp;
 #[cfg(test)]
 mod tests;
 
+use crate::scan::Raw;
 use json_patch::Patch;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
-use serde_json::value::RawValue;
 use wfe_api::BlockClearance;
 use wfe_api::block::{self, StoredBlockStatus};
 
@@ -250,7 +250,7 @@ fn check_block_state(
     }
 }
 
-fn read_reason(block_request: Option<&RawValue>) -> Result<String, Refusal> {
+fn read_reason(block_request: Option<Raw<'_>>) -> Result<String, Refusal> {
     let refuse = |m: String| Err(Refusal::new(ClearanceStep::Request, m));
     let Some(Ok(Shallow::Object(fields))) = block_request.map(Shallow::parse) else {
         return refuse(format!(

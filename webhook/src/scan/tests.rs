@@ -1,0 +1,228 @@
+use std::fmt;
+
+use proptest::prelude::*;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::*;
+
+/// An object's members in document order as serde_json reads them: the reference.
+fn serde_members(text: &str) -> Option<Vec<(String, String)>> {
+    struct Members;
+    impl<'de> Visitor<'de> for Members {
+        type Value = Option<Vec<(String, String)>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("anything")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value: &RawValue = map.next_value()?;
+                out.push((key, value.get().to_owned()));
+            }
+            Ok(Some(out))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut s: A,
+        ) -> Result<Self::Value, A::Error> {
+            while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let out = (&mut de).deserialize_any(Members).expect("valid JSON");
+    de.end().expect("one value");
+    out
+}
+
+fn scanned_members(text: &str) -> Option<Vec<(String, String)>> {
+    let raw = Raw::parse(text).expect("scans");
+    members(raw).expect("members").map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (k.into_owned(), v.get().to_owned()))
+            .collect()
+    })
+}
+
+/// Strings that stress the scan: quotes, runs of backslashes, brackets and multi-byte text.
+fn tricky_string() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just("\"".to_owned()),
+            Just("\\".to_owned()),
+            Just("\\\\".to_owned()),
+            Just("{".to_owned()),
+            Just("]".to_owned()),
+            Just("é€".to_owned()),
+            "[a-z:]{0,70}",
+        ],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        tricky_string().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::vec((tricky_string(), inner), 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever the value and however it is laid out, the scan finds the members serde_json
+    /// finds, with the same keys and the same value text.
+    #[test]
+    fn members_are_those_serde_json_reads(value in json_value(), pretty in any::<bool>(), pad in 0usize..70) {
+        let object = Value::Object([("pad".to_owned(), Value::String("x".repeat(pad))), ("v".to_owned(), value.clone())].into_iter().collect());
+        for v in [&object, &value] {
+            let text = if pretty { serde_json::to_string_pretty(v) } else { serde_json::to_string(v) }.expect("encodes");
+            prop_assert_eq!(scanned_members(&text), serde_members(&text), "{}", text);
+        }
+    }
+
+    /// The vector masks are the bytewise ones.
+    #[test]
+    fn block_masks_match_the_bytewise_reference(bytes in proptest::collection::vec(prop_oneof![prop::sample::select(b"\"\\{[}]a\xc3".to_vec()), any::<u8>()], 64)) {
+        let block: &[u8; 64] = bytes.as_slice().try_into().expect("64 bytes");
+        prop_assert_eq!(Masks::of_block(block), Masks::of_block_bytewise(block));
+    }
+}
+
+#[test]
+fn escapes_across_block_boundaries_are_followed() {
+    // A string whose backslash runs and escaped quotes land on every offset around the 64-byte
+    // block edges, inside a container that must be skipped whole.
+    for shift in 0..130 {
+        for run in 1..5 {
+            let s = format!("{}{}\"{{]", "a".repeat(shift), "\\".repeat(run));
+            let value = serde_json::json!({"k": [s, {"x": "}"}], "after": 1});
+            let text = serde_json::to_string(&value).expect("encodes");
+            assert_eq!(scanned_members(&text), serde_members(&text), "{text}");
+        }
+    }
+}
+
+#[test]
+fn every_admission_fixture_scans_like_serde_json() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/admission"
+    );
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let compact = serde_json::to_string(&serde_json::from_str::<Value>(&text).expect("json"))
+            .expect("encodes");
+        for text in [&text, &compact] {
+            assert_eq!(
+                scanned_members(text),
+                serde_members(text),
+                "{}",
+                path.display()
+            );
+            let request = serde_json::from_str::<Value>(text).expect("json")["request"].to_string();
+            assert_eq!(
+                scanned_members(&request),
+                serde_members(&request),
+                "{}",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 20, "only {seen} fixtures found in {dir}");
+}
+
+#[test]
+fn broken_structure_is_an_error_not_a_panic() {
+    for text in [
+        "",
+        " ",
+        "{",
+        "[",
+        "{\"a\"",
+        "{\"a\":",
+        "{\"a\": 1",
+        "{\"a\" 1}",
+        "{\"a\": 1,}",
+        "{1: 2}",
+        "{\"a\": [1, 2}",
+        "\"open",
+        "{\"a\": \"x\\\"}",
+        "tru",
+        "nul",
+        "{} x",
+        "{\"a\": @}",
+        "{\"a\": [}",
+        "[[[[",
+        "{\"a\\u00\": 1}",
+    ] {
+        let outcome = Raw::parse(text).and_then(|raw| members(raw).map(|_| ()));
+        assert!(outcome.is_err(), "{text:?} should not scan");
+    }
+    let e = Raw::parse("{\"a\": \"never closed").expect_err("unterminated");
+    assert_eq!(e.to_string(), "unterminated object or array at byte 0");
+}
+
+#[test]
+fn values_are_exact_and_null_is_recognised() {
+    let raw = Raw::parse(" \n {\"a\" :\t[1, {\"b\": null}] , \"n\": null, \"s\": \"q\\\"\"}  ")
+        .expect("scans");
+    let m = members(raw).expect("members").expect("object");
+    let got: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", "[1, {\"b\": null}]"),
+            ("n", "null"),
+            ("s", "\"q\\\"\"")
+        ]
+    );
+    assert!(m[1].1.is_null() && !m[0].1.is_null());
+    assert_eq!(
+        members(Raw::parse("[1]").expect("array")).expect("scans"),
+        None
+    );
+    assert_eq!(
+        members(Raw::parse("{}").expect("empty"))
+            .expect("scans")
+            .map(|m| m.len()),
+        Some(0)
+    );
+}
