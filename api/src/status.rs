@@ -66,7 +66,9 @@ pub struct WorkflowExecutionStatus {
     /// skip reason as its reason, so `kubectl wait --for=condition=Succeeded` (or
     /// `--for=condition=Succeeded=False`) returns for every outcome. `TargetBlocked` is True on a
     /// failed WFE that blocks its target (reason PreviousExecutionFailed or ExhaustedRetries; the
-    /// message says how to clear it) and False with reason BlockCleared once cleared.
+    /// message says how to clear it) and False with reason BlockCleared once cleared, or with
+    /// reason NoLongerBlocking once a raised `backoff.maxConsecutiveFailures` no longer counts
+    /// its failures as exhausting the retries.
     /// `PipelineRunCreated`, `PipelineRunRunning` and `PipelineRunComplete` follow the
     /// PipelineRun; `AuditRecorded` is True once the audit sink acknowledged every event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -27,6 +27,10 @@ pub use record::*;
 /// Reason of `TargetBlocked=False` once a clearance released the block.
 pub const REASON_BLOCK_CLEARED: &str = "BlockCleared";
 
+/// Reason of `TargetBlocked=False` on a failure that blocked the target and no longer does under
+/// the current settings (`backoff.maxConsecutiveFailures` raised since).
+pub const REASON_NO_LONGER_BLOCKING: &str = "NoLongerBlocking";
+
 /// The reason the `TargetBlocked` message shows; the reason rules refuse it, so a command pasted
 /// without replacing it fails with an explanation instead of clearing a block for no reason.
 pub const CLEAR_REASON_PLACEHOLDER: &str =

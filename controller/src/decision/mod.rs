@@ -7,7 +7,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wfe_api::block::{
-    BlockFacts, BlockKind, BlockPolicy, ClearanceVerdict, REASON_BLOCK_CLEARED, RecordProblem,
+    BlockFacts, BlockKind, BlockPolicy, ClearanceVerdict, REASON_BLOCK_CLEARED,
+    REASON_NO_LONGER_BLOCKING, RecordProblem,
 };
 use wfe_api::{
     BlockClearance, BlockingWorkflow, ConflictingWorkflow, FailureDetails, FailureReason, Phase,

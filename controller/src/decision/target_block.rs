@@ -11,6 +11,26 @@ pub(super) fn apply_block_condition(
 ) {
     let facts = BlockFacts::from(&*status);
     let Some(kind) = facts.blocking_kind(&settings.block) else {
+        // Blocked under the settings it failed with, not under today's (the failure limit was
+        // raised): the condition must not go on showing a block no rule enforces.
+        let shown = find(&status.conditions, keys::CONDITION_TARGET_BLOCKED);
+        if shown.is_some_and(|c| c.status == "True") {
+            let message = format!(
+                "this failure no longer blocks {}: {} consecutive pre-execution failures is below backoff.maxConsecutiveFailures ({})",
+                wfe.spec.target_resource,
+                facts.consecutive_failures.unwrap_or(0),
+                settings.block.max_consecutive_failures
+            );
+            set_condition(
+                &mut status.conditions,
+                keys::CONDITION_TARGET_BLOCKED,
+                false,
+                REASON_NO_LONGER_BLOCKING,
+                message,
+                generation(wfe),
+                now,
+            );
+        }
         return;
     };
     let (blocked, reason, message) = match facts.clearance(&settings.block) {

@@ -710,6 +710,59 @@ fn exhausted_retries_are_judged_on_the_latest_outcome_only() {
     assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
 }
 
+/// Raising `backoff.maxConsecutiveFailures` after a target was blocked for exhausted retries:
+/// the failure's own reconcile (every WFE is reconciled at start-up) turns its TargetBlocked
+/// False instead of showing a block no rule enforces any more; lowering it again re-blocks, and
+/// a failure that never showed a block gets no condition.
+#[test]
+fn a_raised_failure_limit_lifts_the_shown_block() {
+    let strict = Settings::default();
+    let limit = strict.block.max_consecutive_failures;
+    let mut w = failed("w", t0(), false, limit as i32, &strict);
+    let d = decide_at(&w, None, &[], at(60), &strict);
+    let c = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "ExhaustedRetries")
+    );
+    w.status = Some(d.status);
+
+    let mut lenient = Settings::default();
+    lenient.block.max_consecutive_failures = limit + 2;
+    let d = decide_at(&w, None, &[], at(120), &lenient);
+    let c = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", REASON_NO_LONGER_BLOCKING)
+    );
+    assert!(
+        c.message.contains(&format!(
+            "below backoff.maxConsecutiveFailures ({})",
+            limit + 2
+        )),
+        "{}",
+        c.message
+    );
+    assert!(
+        d.notices
+            .iter()
+            .all(|n| !matches!(n.kind, NoticeKind::BlockCleared)),
+        "not a clearance"
+    );
+    w.status = Some(d.status);
+
+    let d = decide_at(&w, None, &[], at(180), &strict);
+    let c = find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "ExhaustedRetries")
+    );
+
+    let below = failed("below", t0(), false, 1, &strict);
+    let d = decide_at(&below, None, &[], at(60), &strict);
+    assert!(find(&d.status.conditions, keys::CONDITION_TARGET_BLOCKED).is_none());
+}
+
 #[test]
 fn success_resets_the_failure_count() {
     let s = Settings::default();
