@@ -3,6 +3,9 @@
 //! members), the request fields and both embedded objects read by the webhook are exactly what
 //! serde_json reads from the same body.
 
+mod common;
+
+use common::fixture_json as fixture;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use wfe_webhook::review::{ObjectView, parse_review};
@@ -17,15 +20,6 @@ const FIXTURES: &[&str] = &[
     "12-alice-status-server-side-apply-mutate.json",
     "15-alice-main-resource-patch-with-status-dropped.json",
 ];
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../shared/fixtures/admission/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
-        .expect("json")
-}
 
 /// An embedded object as the reference reads it: a null `status` counts as absent.
 fn reference_object(value: &Value) -> Option<Value> {
