@@ -180,7 +180,10 @@ struct Unparsed<'a>(Raw<'a>);
 macro_rules! forward_to_raw {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Self::Error> {
-            (&mut serde_json::Deserializer::from_str(self.0.get())).$method($($arg,)* visitor)
+            let mut de = serde_json::Deserializer::from_str(self.0.get());
+            let value = (&mut de).$method($($arg,)* visitor)?;
+            de.end()?;
+            Ok(value)
         }
     )*};
 }

@@ -235,7 +235,7 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
         Some(b't') => literal_end(b, start, b"true"),
         Some(b'f') => literal_end(b, start, b"false"),
         Some(b'n') => literal_end(b, start, b"null"),
-        Some(b'-' | b'0'..=b'9') => Ok(number_end(b, start)),
+        Some(b'-' | b'0'..=b'9') => number_end(b, start),
         Some(_) => Err(ScanError::at("expected a JSON value", start)),
         None => Err(ScanError::at("unexpected end of input", start)),
     }
@@ -249,13 +249,34 @@ fn literal_end(b: &[u8], start: usize, literal: &[u8]) -> Result<usize, ScanErro
     }
 }
 
-/// Numbers are read leniently here; any number a rule reads is parsed by serde_json.
-fn number_end(b: &[u8], start: usize) -> usize {
-    let mut pos = start + 1;
-    while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = b.get(pos) {
-        pos += 1;
+/// The offset just past a number, which must follow JSON's grammar:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn number_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
+    let digits = |mut pos: usize| {
+        let from = pos;
+        while b.get(pos).is_some_and(u8::is_ascii_digit) {
+            pos += 1;
+        }
+        (pos > from).then_some(pos)
+    };
+    let invalid = || ScanError::at("invalid number", start);
+    let mut pos = start + usize::from(b[start] == b'-');
+    pos = match b.get(pos) {
+        Some(b'0') => pos + 1,
+        Some(b'1'..=b'9') => digits(pos).ok_or_else(invalid)?,
+        _ => return Err(invalid()),
+    };
+    if b.get(pos) == Some(&b'.') {
+        pos = digits(pos + 1).ok_or_else(invalid)?;
     }
-    pos
+    if let Some(b'e' | b'E') = b.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = b.get(pos) {
+            pos += 1;
+        }
+        pos = digits(pos).ok_or_else(invalid)?;
+    }
+    Ok(pos)
 }
 
 /// The offset just past the string whose opening quote is at `start`.

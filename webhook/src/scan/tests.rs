@@ -170,6 +170,32 @@ fn every_admission_fixture_scans_like_serde_json() {
 }
 
 #[test]
+fn unicode_escapes_of_quotes_and_backslashes_scan_like_serde_json() {
+    for text in [
+        r#"{"a\u0022b": "x\u005C\"y", "c": 1}"#,
+        r#"{"k": "\u005c", "l": ["\u0022]", "\\\u0022"], "m": {"n": "\/\b\f\n\r\t"}}"#,
+        r#"{"u\u0069d": "\ud83d\ude00", "z": "\\\\"}"#,
+    ] {
+        assert_eq!(scanned_members(text), serde_members(text), "{text}");
+    }
+}
+
+#[test]
+fn numbers_follow_the_json_grammar() {
+    for ok in ["0", "-0", "12", "-3.25", "1e9", "2E-7", "6.02e+23"] {
+        let text = format!("{{\"n\": {ok}, \"m\": [{ok}]}}");
+        assert_eq!(scanned_members(&text), serde_members(&text), "{text}");
+    }
+    for bad in [
+        "3-9", "01", "-", "1.", ".5", "1e", "7--", "1+1", "+1", "1.e3",
+    ] {
+        let text = format!("{{\"n\": {bad}}}");
+        let outcome = Raw::parse(&text).and_then(|raw| members(raw).map(|_| ()));
+        assert!(outcome.is_err(), "{text} should not scan");
+    }
+}
+
+#[test]
 fn broken_structure_is_an_error_not_a_panic() {
     for text in [
         "",
