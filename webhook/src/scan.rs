@@ -5,9 +5,10 @@
 //! at a time with bit masks of their quotes, backslashes and brackets, in the manner of
 //! simdjson's first stage; only the members a rule reads are then parsed, by serde_json.
 //!
-//! The scan checks structure (strings closed, brackets balanced, members separated), not every
-//! token of a skipped value: the API server encodes what it sends, and every value a rule reads
-//! is parsed strictly before it is used.
+//! The scan checks structure (strings closed, brackets balanced, members separated, numbers and
+//! literals that are member values well formed), not every token inside a skipped container:
+//! the API server encodes what it sends, and every value a rule reads is parsed strictly, by
+//! serde_json, before it is used.
 
 use std::borrow::Cow;
 use std::fmt;
