@@ -233,8 +233,14 @@ fn tail_latency(iterations: usize) {
         .build()
         .expect("runtime");
     let router = admission_router();
+    // `WFE_BENCH_FIXTURE=05-` limits the pass to the fixtures whose name starts with it (to
+    // profile one path, e.g. under callgrind).
+    let only = std::env::var("WFE_BENCH_FIXTURE").unwrap_or_default();
     runtime.block_on(async {
         for (name, path, body) in all_fixtures() {
+            if !name.starts_with(&only) {
+                continue;
+            }
             let body = axum::body::Bytes::from(body);
             for _ in 0..iterations / 10 {
                 black_box(admit(&router, path, &body).await);
