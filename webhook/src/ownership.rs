@@ -211,7 +211,7 @@ fn present(v: Option<&Value>) -> Option<&Value> {
 mod tests {
     use super::*;
     use crate::authorizer::Authorization;
-    use crate::clearance::{ClearanceOutcome, decide_clearance};
+    use crate::clearance::{ClearanceOutcome, ClearancePatch, decide_clearance};
     use crate::test_fixtures::{ALICE_05, edited, new_status, old_status, review};
     use serde_json::json;
 
@@ -226,7 +226,7 @@ mod tests {
     fn mutated_05_then(edit: impl FnOnce(&mut Value)) -> ReviewRequest<'static> {
         let mutate = review(ALICE_05);
         let now = "2026-11-22T02:12:00.5Z".parse().expect("ts");
-        let ClearanceOutcome::Cleared { patch, .. } = decide_clearance(
+        let ClearanceOutcome::Cleared { record } = decide_clearance(
             &mutate,
             &Settings::default(),
             Some(&Authorization::Allowed { reason: None }),
@@ -235,6 +235,10 @@ mod tests {
             panic!("alice must be cleared");
         };
         edited(VALIDATE_05, |r| {
+            let patch: json_patch::Patch = serde_json::from_value(
+                serde_json::to_value(ClearancePatch(&record)).expect("json"),
+            )
+            .expect("a JSON patch");
             json_patch::patch(&mut r["object"], &patch).expect("patch applies");
             edit(&mut r["object"]["status"]);
         })

@@ -14,8 +14,8 @@ pub(crate) const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
 pub enum Verdict {
     /// Let the request through, optionally changed by a JSON patch.
     Allow {
-        /// Patch for mutating webhooks.
-        patch: Option<json_patch::Patch>,
+        /// JSON patch for mutating webhooks, already encoded as JSON.
+        patch: Option<Vec<u8>>,
         /// Recorded in the API server audit log (prefixed with the webhook name by the server).
         audit_annotations: BTreeMap<String, String>,
     },
@@ -76,14 +76,6 @@ impl Verdict {
         match self {
             Verdict::Deny { message, .. } => Some(message),
             Verdict::Allow { .. } => None,
-        }
-    }
-
-    /// The patch, if any.
-    pub fn patch(&self) -> Option<&json_patch::Patch> {
-        match self {
-            Verdict::Allow { patch, .. } => patch.as_ref(),
-            Verdict::Deny { .. } => None,
         }
     }
 }
@@ -155,21 +147,7 @@ pub fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
             patch,
             audit_annotations,
         } => {
-            let encoded = match patch.map(|p| serde_json::to_vec(&p)).transpose() {
-                Ok(bytes) => bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
-                Err(e) => {
-                    // A patch of plain JSON values always serialises; if it ever does not,
-                    // failing closed is the only safe answer.
-                    return to_review(
-                        uid,
-                        Verdict::Deny {
-                            code: 500,
-                            message: format!("internal error: cannot serialise patch: {e}"),
-                            audit_annotations: BTreeMap::new(),
-                        },
-                    );
-                }
-            };
+            let encoded = patch.map(|b| base64::engine::general_purpose::STANDARD.encode(b));
             AdmissionAnswer {
                 uid: uid.to_owned(),
                 allowed: true,
@@ -256,7 +234,7 @@ mod tests {
         let review = to_review(
             "def",
             Verdict::Allow {
-                patch: Some(patch),
+                patch: Some(serde_json::to_vec(&patch).expect("encodes")),
                 audit_annotations: BTreeMap::from([("k".into(), "v".into())]),
             },
         );

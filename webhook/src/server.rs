@@ -14,7 +14,8 @@ use http_body_util::BodyExt;
 
 use crate::authorizer::{Authorization, Authorizer};
 use crate::clearance::{
-    ClearanceOutcome, ClearancePlan, Refusal, conclude_clearance, grant_annotations, plan_clearance,
+    ClearanceOutcome, ClearancePatch, ClearancePlan, Refusal, conclude_clearance,
+    grant_annotations, plan_clearance,
 };
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
@@ -259,7 +260,19 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
                 audit_annotations: annotations.into_iter().collect(),
             }
         }
-        ClearanceOutcome::Cleared { patch, record } => {
+        ClearanceOutcome::Cleared { record } => {
+            let patch = match serde_json::to_vec(&ClearancePatch(&record)) {
+                Ok(patch) => patch,
+                // A record of strings and timestamps always encodes; if it ever does not,
+                // failing closed is the only safe answer.
+                Err(e) => {
+                    return Verdict::Deny {
+                        code: 500,
+                        message: format!("internal error: cannot encode the clearance patch: {e}"),
+                        audit_annotations: Default::default(),
+                    };
+                }
+            };
             tracing::info!(uid = %req.uid, object = %req.object_ref(), cleared_by = %record.cleared_by,
                 cleared_by_uid = record.cleared_by_uid.as_deref().unwrap_or(""), groups = ?record.cleared_by_groups,
                 dry_run = req.dry_run, "block clearance granted");

@@ -5,7 +5,7 @@
 
 use kube_cel::{AdmissionRequest, VapEvaluator, VapExpression};
 use serde_json::{Value, json};
-use wfe_webhook::clearance::{ClearanceOutcome, decide_clearance};
+use wfe_webhook::clearance::{ClearanceOutcome, ClearancePatch, decide_clearance};
 use wfe_webhook::provenance_policy::{ProvenancePolicyOptions, provenance_policy, validations};
 use wfe_webhook::review::parse_review;
 use wfe_webhook::{Authorization, Settings};
@@ -122,11 +122,13 @@ fn an_operators_webhook_stamped_clearance_passes() {
     settings.block.clearance.require_subject_access_review = true;
     let allowed = Authorization::Allowed { reason: None };
     let now = "2026-11-22T02:12:00Z".parse().unwrap();
-    let ClearanceOutcome::Cleared { patch, .. } =
+    let ClearanceOutcome::Cleared { record } =
         decide_clearance(&review, &settings, Some(&allowed), now)
     else {
         panic!("fixture 05 is a grantable clearance");
     };
+    let patch: json_patch::Patch =
+        serde_json::from_value(serde_json::to_value(ClearancePatch(&record)).unwrap()).unwrap();
     let (user, old, mut new) = review_parts("05-alice-status-clearance-request-mutate.json");
     json_patch::patch(&mut new, &patch).unwrap();
     assert_eq!(new["status"]["blockClearance"]["clearedBy"], "alice");

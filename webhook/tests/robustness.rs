@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use wfe_webhook::clearance::{ClearanceOutcome, decide_clearance};
+use wfe_webhook::clearance::{ClearanceOutcome, ClearancePatch, decide_clearance};
 use wfe_webhook::ownership::review_status_ownership;
 use wfe_webhook::review::{error_review, parse_review, to_review};
 use wfe_webhook::spec_review::review_spec;
@@ -68,9 +68,13 @@ fn exercise(body: &[u8]) {
         decide_clearance(&request, &settings, None, now()),
         ClearanceOutcome::Cleared { .. }
     ));
-    if let ClearanceOutcome::Cleared { patch, record } =
+    if let ClearanceOutcome::Cleared { record } =
         decide_clearance(&request, &settings, Some(&allowed), now())
     {
+        let patch: json_patch::Patch = serde_json::from_value(
+            serde_json::to_value(ClearancePatch(&record)).expect("the patch encodes"),
+        )
+        .expect("a JSON patch");
         assert_eq!(record.cleared_by, request.user_info.username);
         assert_eq!(record.admission_request_uid, request.uid);
         let mut object = request

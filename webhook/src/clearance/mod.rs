@@ -12,7 +12,6 @@ mod stamp;
 mod tests;
 
 use crate::scan::Raw;
-use json_patch::Patch;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
 use wfe_api::BlockClearance;
@@ -20,7 +19,7 @@ use wfe_api::block::{self, StoredBlockStatus};
 
 use self::refusal::DENIED;
 pub use self::refusal::{ClearanceStep, Refusal};
-pub use self::stamp::grant_annotations;
+pub use self::stamp::{ClearancePatch, grant_annotations};
 use crate::authorizer::{Authorization, AuthorizationRequest};
 use crate::decode::decode_shallow;
 use crate::json_view::{Shallow, same};
@@ -52,10 +51,8 @@ pub enum ClearanceOutcome {
     Pass,
     /// Refused.
     Refused(Refusal),
-    /// Granted: apply `patch`, which stamps `record`.
+    /// Granted: answer with the [`ClearancePatch`] of `record`.
     Cleared {
-        /// Minimal JSON patch: add `status.blockClearance`, remove `status.blockClearanceRequest`.
-        patch: Patch,
         /// The stamped record.
         record: Box<BlockClearance>,
     },

@@ -3,18 +3,20 @@
 
 use std::collections::BTreeMap;
 
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
 use wfe_api::BlockClearance;
 use wfe_api::block;
 
-use super::refusal::{ClearanceStep, DENIED, Refusal};
-use super::{CLEARANCE, ClearanceOutcome, REQUEST};
+use super::ClearanceOutcome;
 use crate::review::ReviewRequest;
 
-/// Stamps the requester's clearance bound to `failed_at`: add `status.blockClearance`, remove
-/// `status.blockClearanceRequest`.
+/// JSON pointer of `status.blockClearance`.
+const CLEARANCE_PATH: &str = "/status/blockClearance";
+/// JSON pointer of `status.blockClearanceRequest`.
+const REQUEST_PATH: &str = "/status/blockClearanceRequest";
+
+/// Stamps the requester's clearance bound to `failed_at`.
 pub(super) fn stamp(
     request: &ReviewRequest<'_>,
     reason: String,
@@ -22,29 +24,39 @@ pub(super) fn stamp(
     now: jiff::Timestamp,
 ) -> ClearanceOutcome {
     let record = block::stamp_clearance(&request.user_info, reason, now, failed_at, &request.uid);
-    let value = match serde_json::to_value(&record) {
-        Ok(v) => v,
-        Err(e) => {
-            return ClearanceOutcome::Refused(Refusal::new(
-                ClearanceStep::Request,
-                format!(
-                    "{DENIED}: internal error encoding the clearance record ({e}); retry later"
-                ),
-            ));
-        }
-    };
-    let patch = Patch(vec![
-        PatchOperation::Add(AddOperation {
-            path: PointerBuf::from_tokens(["status", CLEARANCE]),
-            value,
-        }),
-        PatchOperation::Remove(RemoveOperation {
-            path: PointerBuf::from_tokens(["status", REQUEST]),
-        }),
-    ]);
     ClearanceOutcome::Cleared {
-        patch,
         record: Box::new(record),
+    }
+}
+
+/// The minimal JSON patch a granted clearance answers with: add `status.blockClearance` (the
+/// record), remove `status.blockClearanceRequest`. Serialised straight from the record, never
+/// through a `serde_json::Value` or the whole object.
+#[derive(Debug, Clone, Copy)]
+pub struct ClearancePatch<'a>(pub &'a BlockClearance);
+
+impl Serialize for ClearancePatch<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Operation<'a> {
+            op: &'static str,
+            path: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            value: Option<&'a BlockClearance>,
+        }
+        [
+            Operation {
+                op: "add",
+                path: CLEARANCE_PATH,
+                value: Some(self.0),
+            },
+            Operation {
+                op: "remove",
+                path: REQUEST_PATH,
+                value: None,
+            },
+        ]
+        .serialize(serializer)
     }
 }
 
@@ -65,4 +77,23 @@ pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
         out.insert("cleared-by-uid".to_owned(), uid.clone());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CLEARANCE, REQUEST};
+    use super::*;
+
+    #[test]
+    fn the_patch_paths_are_the_status_members_as_json_pointers() {
+        use json_patch::jsonptr::PointerBuf;
+        assert_eq!(
+            CLEARANCE_PATH,
+            PointerBuf::from_tokens(["status", CLEARANCE]).as_str()
+        );
+        assert_eq!(
+            REQUEST_PATH,
+            PointerBuf::from_tokens(["status", REQUEST]).as_str()
+        );
+    }
 }

@@ -24,7 +24,9 @@ fn refusal(outcome: ClearanceOutcome) -> Refusal {
 
 fn patch_json(outcome: &ClearanceOutcome) -> Value {
     match outcome {
-        ClearanceOutcome::Cleared { patch, .. } => serde_json::to_value(patch).expect("json"),
+        ClearanceOutcome::Cleared { record } => {
+            serde_json::to_value(ClearancePatch(record)).expect("json")
+        }
         other => panic!("expected a clearance, got {other:?}"),
     }
 }
