@@ -106,10 +106,16 @@ pub fn check_reason(reason: &str, rules: &ClearanceRules) -> Result<(), ReasonPr
     Ok(())
 }
 
-/// Whether `reason` still carries the placeholder (pasted alone, or with words around it).
+/// Whether `reason` still carries the placeholder (pasted alone, or with words around it), in
+/// any letter case. The placeholder is ASCII, so comparing ASCII case-insensitively finds what
+/// lowercasing both would, without allocating (the webhook checks every clearance reason).
 pub(super) fn is_placeholder(reason: &str) -> bool {
     let inner = CLEAR_REASON_PLACEHOLDER
         .trim_start_matches('<')
-        .trim_end_matches('>');
-    reason.to_lowercase().contains(&inner.to_lowercase())
+        .trim_end_matches('>')
+        .as_bytes();
+    reason
+        .as_bytes()
+        .windows(inner.len())
+        .any(|window| window.eq_ignore_ascii_case(inner))
 }

@@ -461,3 +461,63 @@ fn stored_status_view_reads_what_the_rules_need_and_skips_the_rest() {
     let empty: StoredBlockStatus = serde_json::from_value(serde_json::json!({})).expect("empty");
     assert_eq!(empty.facts(), BlockFacts::default());
 }
+
+/// The placeholder check finds exactly what lowercasing both strings would, for any text
+/// (non-ASCII letters whose lowercase is ASCII included).
+#[test]
+fn placeholder_check_matches_the_lowercase_comparison() {
+    let inner = CLEAR_REASON_PLACEHOLDER
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    assert!(inner.is_ascii(), "the check relies on an ASCII placeholder");
+    let reference = |r: &str| r.to_lowercase().contains(&inner.to_lowercase());
+    let upper = inner.to_uppercase();
+    let mixed: String = inner
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cut = inner.replacen("placeholder", "place\u{212A}holder", 1);
+    for text in [
+        inner.to_owned(),
+        upper.clone(),
+        mixed.clone(),
+        format!("é€ {mixed} 😀"),
+        format!("İ{upper}İ"),
+        inner.replace(' ', "\u{A0}"),
+        cut,
+        inner[..inner.len() - 1].to_owned(),
+        "\u{212A}elvin and friends".to_owned(),
+        String::new(),
+    ] {
+        assert_eq!(is_placeholder(&text), reference(&text), "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    /// Random text around random-case pieces of the placeholder: the same answer as lowercasing.
+    #[test]
+    fn placeholder_check_agrees_on_random_text(
+        before in "\\PC{0,12}",
+        after in "\\PC{0,12}",
+        upper in proptest::collection::vec(proptest::bool::ANY, 80),
+        keep in 40usize..80,
+    ) {
+        let inner = CLEAR_REASON_PLACEHOLDER.trim_start_matches('<').trim_end_matches('>');
+        let piece: String = inner
+            .chars()
+            .zip(upper.iter().cycle())
+            .take(keep.min(inner.len()))
+            .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c })
+            .collect();
+        let text = format!("{before}{piece}{after}");
+        let reference = text.to_lowercase().contains(&inner.to_lowercase());
+        proptest::prop_assert_eq!(is_placeholder(&text), reference, "{:?}", text);
+    }
+}
