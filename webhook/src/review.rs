@@ -401,6 +401,30 @@ mod tests {
         );
     }
 
+    /// What the structural pass alone enforces at the envelope: one review, each field once.
+    #[test]
+    fn trailing_text_and_repeated_envelope_fields_are_refused() {
+        let trailing = format!("{FIXTURE_05} x");
+        let e = parse_review(trailing.as_bytes()).expect_err("trailing text");
+        assert!(e.message.contains("not JSON"), "{}", e.message);
+        let repeated = FIXTURE_05.replacen(
+            r#""kind": "AdmissionReview""#,
+            r#""kind": "AdmissionReview", "kind": "AdmissionReview""#,
+            1,
+        );
+        assert_ne!(repeated, FIXTURE_05);
+        let e = parse_review(repeated.as_bytes()).expect_err("repeated kind");
+        assert!(
+            e.message.contains("duplicate field `kind`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.uid.as_deref(),
+            Some("f68b493b-c8d8-45f4-a78a-c1976893fea5")
+        );
+    }
+
     #[test]
     fn malformed_bodies_are_errors_with_uid_when_readable() {
         let cases: &[(&[u8], Option<&str>, &str)] = &[

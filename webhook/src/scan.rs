@@ -169,18 +169,17 @@ impl<'a> ObjectWalk<'a> {
     }
 
     /// Goes on after a nested walk from [`enter`](Self::enter) that has read its object to
-    /// the end; returns the nested object's text.
-    pub fn resume(&mut self, nested: &ObjectWalk<'a>) -> Result<Raw<'a>, ScanError> {
+    /// the end.
+    pub fn resume(&mut self, nested: &ObjectWalk<'a>) -> Result<(), ScanError> {
         if self.state != WalkState::Value || nested.state != WalkState::Done {
             return Err(ScanError::at(
                 "a nested object was not read to its end",
                 nested.pos,
             ));
         }
-        let start = self.pos;
         self.pos = nested.pos;
         self.state = WalkState::Next;
-        Ok(Raw(&self.text[start..self.pos]))
+        Ok(())
     }
 
     /// Every remaining member, values unread.
