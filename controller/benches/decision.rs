@@ -1,8 +1,8 @@
 //! DESIGN §10 "reconcile cost independent of the number of terminal WFEs (indexed cache, no
 //! per-reconcile LIST)", measured (never asserted).
 //!
-//! What one reconcile does before any I/O: look up the WFE's neighbours through the target index
-//! and the reflector store (as `executor::Context::neighbours` does), then run the pure
+//! What one reconcile does before any I/O: look up the WFE's neighbours in the target index (as
+//! `executor::Context::neighbours` does), then run the pure
 //! `decision::decide`. Measured for a new Pending WFE on its own target with 0, 100 and 10 000
 //! terminal WFEs on *other* targets in the cache (the production shape: cost must be flat), and,
 //! separately, with 0, 100 and 10 000 terminal WFEs on the *same* target: the index hands the
@@ -12,18 +12,17 @@
 //! Run with `cargo bench -p wfe-controller --bench decision`.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::reflector::{Store, store::Writer};
 use kube::runtime::watcher;
 use wfe_api::{Phase, PipelineRunRef, WorkflowExecution, WorkflowExecutionStatus};
 use wfe_controller::Settings;
 use wfe_controller::decision::{Step, World, decide};
 use wfe_controller::index::TargetIndex;
+use wfe_controller::neighbour::Neighbour;
 
 const SIZES: [usize; 3] = [0, 100, 10_000];
 
@@ -64,36 +63,25 @@ fn completed(name: &str, target: &str, age_secs: i64) -> WorkflowExecution {
     w
 }
 
-/// The reflector store and target index holding `wfes`, fed the way the watch stream feeds them.
-fn cache(
-    wfes: &[WorkflowExecution],
-    settings: &Settings,
-) -> (Store<WorkflowExecution>, TargetIndex) {
-    let mut writer = Writer::<WorkflowExecution>::default();
+/// The target index holding `wfes`, fed the way the watch stream feeds it.
+fn cache(wfes: &[WorkflowExecution], settings: &Settings) -> TargetIndex {
     let index = TargetIndex::new(settings);
     for w in wfes {
-        let event = watcher::Event::Apply(w.clone());
-        index.observe(&event);
-        writer.apply_watcher_event(&event);
+        index.observe(&watcher::Event::Apply(w.clone()));
     }
-    (writer.as_reader(), index)
+    index
 }
 
 /// The neighbours lookup of a reconcile plus the decision.
-fn reconcile_core(
-    wfe: &WorkflowExecution,
-    store: &Store<WorkflowExecution>,
-    index: &TargetIndex,
-    settings: &Settings,
-) -> Step {
-    let uid = wfe.metadata.uid.as_deref();
-    let neighbours: Vec<Arc<WorkflowExecution>> = index
-        .relevant(&wfe.spec.target_resource, None)
-        .iter()
-        .filter_map(|r| store.get(r))
-        .filter(|w| w.metadata.uid.as_deref() != uid)
-        .collect();
-    let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();
+fn reconcile_core(wfe: &WorkflowExecution, index: &TargetIndex, settings: &Settings) -> Step {
+    let uid = wfe
+        .metadata
+        .uid
+        .as_deref()
+        .map(wfe_api::naming::label_value);
+    let mut neighbours = index.relevant(&wfe.spec.target_resource, None);
+    neighbours.retain(|n| n.owner_uid.as_deref() != uid.as_deref());
+    let others: Vec<&Neighbour> = neighbours.iter().map(AsRef::as_ref).collect();
     let world = World {
         lock: None,
         others: &others,
@@ -112,23 +100,16 @@ fn bench_other_targets(c: &mut Criterion) {
             .collect();
         let subject = wfe("new", "team-a/Deployment/payment-api");
         wfes.push(subject.clone());
-        let (store, index) = cache(&wfes, &settings);
+        let index = cache(&wfes, &settings);
         assert!(
             matches!(
-                reconcile_core(&subject, &store, &index, &settings),
+                reconcile_core(&subject, &index, &settings),
                 Step::Start { .. }
             ),
             "a new WFE on a free target starts"
         );
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| {
-                black_box(reconcile_core(
-                    black_box(&subject),
-                    &store,
-                    &index,
-                    &settings,
-                ))
-            })
+            b.iter(|| black_box(reconcile_core(black_box(&subject), &index, &settings)))
         });
     }
     group.finish();
@@ -145,23 +126,16 @@ fn bench_same_target(c: &mut Criterion) {
             .collect();
         let subject = wfe("new", shared);
         wfes.push(subject.clone());
-        let (store, index) = cache(&wfes, &settings);
+        let index = cache(&wfes, &settings);
         assert!(
             matches!(
-                reconcile_core(&subject, &store, &index, &settings),
+                reconcile_core(&subject, &index, &settings),
                 Step::Start { .. }
             ),
             "a new WFE on a target whose history is past its cooldown starts"
         );
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| {
-                black_box(reconcile_core(
-                    black_box(&subject),
-                    &store,
-                    &index,
-                    &settings,
-                ))
-            })
+            b.iter(|| black_box(reconcile_core(black_box(&subject), &index, &settings)))
         });
     }
     group.finish();

@@ -1,12 +1,11 @@
 //! What the other WFEs on a target say about it: blocks, failure counts, time windows
 //! (DESIGN §4.2–4.3). Only Completed and Failed WFEs count; Skipped never does.
 
-use std::time::Duration;
-
 use jiff::Timestamp;
 use wfe_api::block::{BlockFacts, BlockKind};
 use wfe_api::{Phase, WorkflowExecution};
 
+use crate::neighbour::Neighbour;
 use crate::settings::Settings;
 
 /// When a terminal WFE finished: `completionTime`, else `failureDetails.failedAt`.
@@ -50,26 +49,19 @@ pub fn block_reason(wfe: &WorkflowExecution, settings: &Settings) -> Option<Bloc
 }
 
 /// The most recent Completed/Failed WFE among `others`.
-pub fn latest_terminal<'a>(others: &[&'a WorkflowExecution]) -> Option<&'a WorkflowExecution> {
+pub fn latest_terminal<'a>(others: &[&'a Neighbour]) -> Option<&'a Neighbour> {
     others
         .iter()
         .copied()
-        .filter(|w| counts_as_history(w))
-        .max_by_key(|w| {
-            (
-                finished_at(w),
-                w.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            )
-        })
+        .filter(|w| w.counts_as_history())
+        .max_by_key(|w| (w.finished, w.created))
 }
 
 /// Pre-execution failures in a row on the target before a new terminal WFE.
-pub fn previous_failure_count(others: &[&WorkflowExecution], settings: &Settings) -> u32 {
+pub fn previous_failure_count(others: &[&Neighbour]) -> u32 {
     match latest_terminal(others) {
-        Some(w) if w.phase() == Phase::Failed && !is_cleared(w, settings) => w
-            .status
-            .as_ref()
-            .and_then(|s| s.consecutive_failures)
+        Some(w) if w.phase == Phase::Failed && !w.cleared => w
+            .consecutive_failures
             .and_then(|c| u32::try_from(c).ok())
             .unwrap_or(0),
         _ => 0,
@@ -77,39 +69,28 @@ pub fn previous_failure_count(others: &[&WorkflowExecution], settings: &Settings
 }
 
 /// The uncleared failed WFE blocking the target, most recent first, with the block's kind.
-pub fn blocking_workflow<'a>(
-    others: &[&'a WorkflowExecution],
-    settings: &Settings,
-) -> Option<(&'a WorkflowExecution, BlockKind)> {
+pub fn blocking_workflow<'a>(others: &[&'a Neighbour]) -> Option<(&'a Neighbour, BlockKind)> {
     // Exhausted retries are a property of the target's latest outcome (DESIGN §4.3): an old
     // failure whose count reached the limit blocks nothing once something newer finished.
     let latest = latest_terminal(others);
     others
         .iter()
         .copied()
-        .filter_map(|w| block_reason(w, settings).map(|r| (w, r)))
+        .filter_map(|w| w.block.map(|r| (w, r)))
         .filter(|(w, r)| {
             *r == BlockKind::PreviousExecutionFailed || latest.is_some_and(|l| std::ptr::eq(l, *w))
         })
         // An execution failure outranks exhausted retries (the kinds' order); then the most recent.
-        .max_by_key(|(w, r)| (*r, finished_at(w)))
+        .max_by_key(|(w, r)| (*r, w.finished))
 }
 
 /// A time window (cooldown or backoff) that still forbids running on the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenWindow<'a> {
     /// The WFE whose end (or failure) opened the window.
-    pub wfe: &'a WorkflowExecution,
+    pub wfe: &'a Neighbour,
     /// When the window closes; running exactly then is allowed.
     pub ends_at: Timestamp,
-}
-
-/// End of the cooldown a terminal WFE started, if it ran a PipelineRun and cooldown is on.
-pub fn cooldown_end(wfe: &WorkflowExecution, cooldown: Duration) -> Option<Timestamp> {
-    if cooldown.is_zero() || !counts_as_history(wfe) || !had_run(wfe) {
-        return None;
-    }
-    finished_at(wfe)?.checked_add(cooldown).ok()
 }
 
 /// End of the backoff window a pre-execution failure started, unless cleared.
@@ -130,7 +111,7 @@ pub fn backoff_end(wfe: &WorkflowExecution, settings: &Settings) -> Option<Times
 
 /// The latest-ending window still open at `now` (the later end wins, DESIGN §4.2).
 pub fn open_window<'a>(
-    others: &[&'a WorkflowExecution],
+    others: &[&'a Neighbour],
     now: Timestamp,
     settings: &Settings,
 ) -> Option<OpenWindow<'a>> {
@@ -138,7 +119,7 @@ pub fn open_window<'a>(
         .iter()
         .copied()
         .flat_map(|w| {
-            [cooldown_end(w, settings.cooldown), backoff_end(w, settings)]
+            [w.cooldown_end(settings.cooldown), w.backoff_end]
                 .into_iter()
                 .flatten()
                 .map(move |ends_at| OpenWindow { wfe: w, ends_at })

@@ -1,6 +1,8 @@
 //! Cache index from `spec.targetResource` to what the WFEs on that target mean for a decision,
 //! maintained from the WFE watch stream. A reconcile asks it for the few neighbours a decision
 //! can depend on, at a cost independent of the target's history, never for the whole history.
+//! It is also where those neighbours live: each WFE's [`Neighbour`] projection is made once per
+//! watch event and kept here, so the WFE cache need not keep whole objects for their sake.
 //!
 //! Every history rule the decision applies (`crate::history`, DESIGN §4.2–4.3) is a "first
 //! Running WFE", a "WFE with this UID" or a "maximum by some key" over the other WFEs on the
@@ -13,61 +15,49 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use std::time::Duration;
+
 use jiff::Timestamp;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use wfe_api::{Phase, WorkflowExecution};
+use wfe_api::Phase;
+use wfe_api::WorkflowExecution;
+use wfe_api::block::BlockKind;
 
-use crate::history;
+use crate::neighbour::{Name, Neighbour};
 use crate::settings::Settings;
-
-type Ref = ObjectRef<WorkflowExecution>;
-
-/// Namespace and name: the order the decision visits neighbours in. Shared, because one WFE's
-/// name sits in several orders.
-type Name = Arc<(Option<String>, String)>;
 
 /// `(finished, created)` of a Completed/Failed WFE: `history::latest_terminal`'s key.
 type TerminalKey = (Option<Timestamp>, Option<Timestamp>);
 
-/// Where one WFE sits in its target's orders, computed once per watch event.
+/// Where one WFE sits: its target and what the decision reads of it, from which its place in
+/// each of the target's orders follows.
 #[derive(Debug, Clone, PartialEq)]
 struct Placement {
     target: Arc<str>,
-    /// The UID as the lock PipelineRun's owner label carries it.
-    owner_uid: Option<Arc<str>>,
-    running: bool,
-    terminal: Option<TerminalKey>,
-    /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
-    execution_block: Option<Option<Timestamp>>,
-    cooldown_end: Option<Timestamp>,
-    backoff_end: Option<Timestamp>,
+    facts: Arc<Neighbour>,
 }
 
 impl Placement {
     fn of(w: &WorkflowExecution, settings: &Settings) -> Self {
-        let terminal = history::counts_as_history(w).then(|| {
-            (
-                history::finished_at(w),
-                w.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            )
-        });
-        let execution_block = (history::block_reason(w, settings)
-            == Some(wfe_api::block::BlockKind::PreviousExecutionFailed))
-        .then(|| history::finished_at(w));
         Placement {
             target: Arc::from(w.spec.target_resource.as_str()),
-            owner_uid: w
-                .metadata
-                .uid
-                .as_deref()
-                .map(|uid| Arc::from(wfe_api::naming::label_value(uid))),
-            running: w.phase() == Phase::Running,
-            terminal,
-            execution_block,
-            cooldown_end: history::cooldown_end(w, settings.cooldown),
-            backoff_end: history::backoff_end(w, settings),
+            facts: Arc::new(Neighbour::of(w, settings)),
         }
+    }
+
+    fn running(&self) -> bool {
+        self.facts.phase == Phase::Running
+    }
+
+    fn terminal(&self) -> Option<TerminalKey> {
+        let f = &self.facts;
+        f.counts_as_history().then_some((f.finished, f.created))
+    }
+
+    /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
+    fn execution_block(&self) -> Option<Option<Timestamp>> {
+        let f = &self.facts;
+        (f.block == Some(BlockKind::PreviousExecutionFailed)).then_some(f.finished)
     }
 }
 
@@ -121,40 +111,40 @@ struct Target {
 }
 
 impl Target {
-    fn add(&mut self, name: &Name, p: &Placement) {
+    fn add(&mut self, name: &Name, p: &Placement, cooldown: Duration) {
         self.members += 1;
-        if p.running {
+        if p.running() {
             self.running.insert((), name);
         }
-        if let Some(key) = p.terminal {
+        if let Some(key) = p.terminal() {
             self.terminal.insert(key, name);
         }
-        if let Some(key) = p.execution_block {
+        if let Some(key) = p.execution_block() {
             self.execution_blocks.insert(key, name);
         }
-        if let Some(key) = p.cooldown_end {
+        if let Some(key) = p.facts.cooldown_end(cooldown) {
             self.cooldowns.insert(key, name);
         }
-        if let Some(key) = p.backoff_end {
+        if let Some(key) = p.facts.backoff_end {
             self.backoffs.insert(key, name);
         }
     }
 
-    fn remove(&mut self, name: &Name, p: &Placement) {
+    fn remove(&mut self, name: &Name, p: &Placement, cooldown: Duration) {
         self.members -= 1;
-        if p.running {
+        if p.running() {
             self.running.remove((), name);
         }
-        if let Some(key) = p.terminal {
+        if let Some(key) = p.terminal() {
             self.terminal.remove(key, name);
         }
-        if let Some(key) = p.execution_block {
+        if let Some(key) = p.execution_block() {
             self.execution_blocks.remove(key, name);
         }
-        if let Some(key) = p.cooldown_end {
+        if let Some(key) = p.facts.cooldown_end(cooldown) {
             self.cooldowns.remove(key, name);
         }
-        if let Some(key) = p.backoff_end {
+        if let Some(key) = p.facts.backoff_end {
             self.backoffs.remove(key, name);
         }
     }
@@ -176,6 +166,8 @@ impl Target {
 
 #[derive(Default)]
 struct State {
+    /// The controller's cooldown, which places a WFE in the cooldown order.
+    cooldown: Duration,
     targets: HashMap<Arc<str>, Target>,
     placed: HashMap<Name, Placement>,
     /// Every WFE by the UID its lock PipelineRuns' owner label carries.
@@ -185,7 +177,8 @@ struct State {
 }
 
 impl State {
-    fn place(&mut self, name: Name, mut p: Placement) {
+    fn place(&mut self, mut p: Placement) {
+        let name = p.facts.name.clone();
         if self.placed.get(&name) == Some(&p) {
             return;
         }
@@ -197,8 +190,8 @@ impl State {
         self.targets
             .entry(p.target.clone())
             .or_default()
-            .add(&name, &p);
-        if let Some(uid) = &p.owner_uid {
+            .add(&name, &p, self.cooldown);
+        if let Some(uid) = &p.facts.owner_uid {
             self.by_owner_uid.insert(uid.clone(), name.clone());
         }
         self.placed.insert(name, p);
@@ -208,13 +201,13 @@ impl State {
         let Some(old) = self.placed.remove(name) else {
             return;
         };
-        if let Some(uid) = &old.owner_uid
+        if let Some(uid) = &old.facts.owner_uid
             && self.by_owner_uid.get(uid) == Some(name)
         {
             self.by_owner_uid.remove(uid);
         }
         if let Some(target) = self.targets.get_mut(&old.target) {
-            target.remove(name, &old);
+            target.remove(name, &old, self.cooldown);
             if target.members == 0 {
                 self.targets.remove(&old.target);
             }
@@ -248,7 +241,10 @@ impl TargetIndex {
     /// its lifetime).
     pub fn new(settings: &Settings) -> Self {
         TargetIndex {
-            state: RwLock::default(),
+            state: RwLock::new(State {
+                cooldown: settings.cooldown,
+                ..State::default()
+            }),
             settings: settings.clone(),
         }
     }
@@ -271,7 +267,7 @@ impl TargetIndex {
     pub fn observe(&self, event: &watcher::Event<WorkflowExecution>) {
         let mut state = self.write();
         match event {
-            watcher::Event::Apply(w) => state.place(name_of(w), Placement::of(w, &self.settings)),
+            watcher::Event::Apply(w) => state.place(Placement::of(w, &self.settings)),
             watcher::Event::Delete(w) => state.unplace(&name_of(w)),
             watcher::Event::Init => state.relisting = Some(HashMap::new()),
             watcher::Event::InitApply(w) => {
@@ -279,15 +275,15 @@ impl TargetIndex {
                 state
                     .relisting
                     .get_or_insert_with(HashMap::new)
-                    .insert(name_of(w), placement);
+                    .insert(placement.facts.name.clone(), placement);
             }
             watcher::Event::InitDone => {
                 let listed = state.relisting.take().unwrap_or_default();
                 state.targets.clear();
                 state.placed.clear();
                 state.by_owner_uid.clear();
-                for (name, p) in listed {
-                    state.place(name, p);
+                for p in listed.into_values() {
+                    state.place(p);
                 }
             }
         }
@@ -296,7 +292,7 @@ impl TargetIndex {
     /// The WFEs on `target` that a decision can depend on, sorted by namespace and name: the
     /// Running ones, the top two of each history order and the lock PipelineRun's owner (by the
     /// UID its label carries). Its size does not grow with the target's history.
-    pub fn relevant(&self, target: &str, lock_owner_uid: Option<&str>) -> Vec<Ref> {
+    pub fn relevant(&self, target: &str, lock_owner_uid: Option<&str>) -> Vec<Arc<Neighbour>> {
         let state = self.read();
         let Some(t) = state.targets.get(target) else {
             return Vec::new();
@@ -315,14 +311,7 @@ impl TargetIndex {
         names.dedup();
         names
             .into_iter()
-            .map(|name| {
-                let (namespace, name) = name.as_ref();
-                let r = ObjectRef::new(name);
-                match namespace {
-                    Some(ns) => r.within(ns),
-                    None => r,
-                }
-            })
+            .filter_map(|name| state.placed.get(name).map(|p| p.facts.clone()))
             .collect()
     }
 }

@@ -10,6 +10,7 @@ pub mod executor;
 pub mod history;
 pub mod index;
 pub mod metrics;
+pub mod neighbour;
 pub mod reconnect;
 pub mod runner;
 pub mod settings;

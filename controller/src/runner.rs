@@ -150,7 +150,6 @@ pub async fn run(
         metrics,
         audit,
         recorder,
-        wfes: wfe_store.clone(),
         runs: run_store,
         index,
         synced: synced.clone(),

@@ -15,7 +15,7 @@ use kube::api::DynamicObject;
 use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
@@ -133,7 +133,7 @@ struct Harness {
     ctx: Arc<Context>,
     handle: Option<Handle<Request<Body>, Response<Body>>>,
     audit: Arc<RecordingAudit>,
-    _writers: (Writer<WorkflowExecution>, Writer<DynamicObject>),
+    _runs: Writer<DynamicObject>,
 }
 
 fn harness(wfes: &[&WorkflowExecution], runs: &[&DynamicObject]) -> Harness {
@@ -148,12 +148,9 @@ fn harness_with_trail(
 ) -> Harness {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
-    let (wfe_store, mut wfe_writer) = reflector::store::<WorkflowExecution>();
     let index = Arc::new(TargetIndex::new(&Settings::default()));
     for w in wfes {
-        let event = watcher::Event::Apply((*w).clone());
-        wfe_writer.apply_watcher_event(&event);
-        index.observe(&event);
+        index.observe(&watcher::Event::Apply((*w).clone()));
     }
     let mut run_writer = Writer::<DynamicObject>::new(tekton::pipeline_run_resource());
     for r in runs {
@@ -173,7 +170,6 @@ fn harness_with_trail(
                 instance: None,
             },
         ),
-        wfes: wfe_store,
         runs: run_writer.as_reader(),
         index,
         synced: Arc::new(AtomicBool::new(true)),
@@ -183,7 +179,7 @@ fn harness_with_trail(
         ctx: Arc::new(ctx),
         handle: Some(handle),
         audit,
-        _writers: (wfe_writer, run_writer),
+        _runs: run_writer,
     }
 }
 

@@ -12,6 +12,7 @@ use wfe_api::{BlockClearance, Phase, WorkflowExecution, keys, naming};
 use wfe_controller::Settings;
 use wfe_controller::decision::{CreateOutcome, Step, World, decide, decide_after_create};
 use wfe_controller::history;
+use wfe_controller::neighbour::Neighbour;
 use wfe_controller::tekton::{
     ChildTaskRun, FailedTask, RunOwner, RunView, SucceededCondition, TaskRunView,
 };
@@ -157,14 +158,20 @@ impl Sim {
         Ok(())
     }
 
+    /// The other WFEs on `target`, as the target index hands them to the decision.
+    fn neighbours(&self, target: &str, wfe: &WorkflowExecution) -> Vec<Neighbour> {
+        self.wfes
+            .iter()
+            .filter(|w| w.spec.target_resource == target && w.metadata.uid != wfe.metadata.uid)
+            .map(|w| Neighbour::of(w, &self.settings))
+            .collect()
+    }
+
     fn reconcile(&mut self, index: usize, persist: bool) -> Result<(), TestCaseError> {
         let wfe = self.wfes[index].clone();
         let target = wfe.spec.target_resource.clone();
-        let others: Vec<&WorkflowExecution> = self
-            .wfes
-            .iter()
-            .filter(|w| w.spec.target_resource == target && w.metadata.uid != wfe.metadata.uid)
-            .collect();
+        let others = self.neighbours(&target, &wfe);
+        let others: Vec<&Neighbour> = others.iter().collect();
         let lock = self.runs.get(&target).cloned();
         let failed = self.failed_tasks.get(&target).cloned();
         let world = World {
@@ -192,11 +199,8 @@ impl Sim {
                     self.failed_tasks.remove(&target);
                 }
             }
-            let others: Vec<&WorkflowExecution> = self
-                .wfes
-                .iter()
-                .filter(|w| w.spec.target_resource == target && w.metadata.uid != wfe.metadata.uid)
-                .collect();
+            let others = self.neighbours(&target, &wfe);
+            let others: Vec<&Neighbour> = others.iter().collect();
             let world = World {
                 lock: None,
                 others: &others,

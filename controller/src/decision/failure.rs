@@ -19,7 +19,7 @@ pub(super) fn fail(
     world: &World<'_>,
     settings: &Settings,
 ) -> WorkflowExecutionStatus {
-    let previous = history::previous_failure_count(world.others, settings);
+    let previous = history::previous_failure_count(world.others);
     let count = if f.was_execution_failure {
         previous
     } else {

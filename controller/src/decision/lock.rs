@@ -12,7 +12,7 @@ pub enum LockState<'a> {
     /// Someone holds it.
     Held {
         /// The owning WFE, when it is known and still exists.
-        owner: Option<&'a WorkflowExecution>,
+        owner: Option<&'a Neighbour>,
         /// Whether the holder is still running (Pending/Running) or unknown, rather than a
         /// finished WFE inside its cooldown.
         live: bool,
@@ -23,7 +23,7 @@ pub enum LockState<'a> {
 pub fn lock_state<'a>(
     run: &RunView,
     uid: &str,
-    others: &[&'a WorkflowExecution],
+    others: &[&'a Neighbour],
     now: Timestamp,
     settings: &Settings,
 ) -> LockState<'a> {
@@ -41,15 +41,10 @@ pub fn lock_state<'a>(
         name: run.name.clone(),
         uid: run_uid,
     });
-    let owner_wfe = others.iter().copied().find(|w| {
-        w.metadata
-            .uid
-            .as_deref()
-            .is_some_and(|u| wfe_api::naming::label_value(u) == owner.uid)
-    });
+    let owner_wfe = others.iter().copied().find(|w| w.has_owner_uid(&owner.uid));
     match owner_wfe {
-        Some(w) if history::counts_as_history(w) || w.phase() == Phase::Skipped => {
-            let expired = match history::finished_at(w) {
+        Some(w) if w.counts_as_history() || w.phase == Phase::Skipped => {
+            let expired = match w.finished {
                 Some(end) => {
                     settings.cooldown.is_zero()
                         || end.checked_add(settings.cooldown).is_ok_and(|e| now >= e)

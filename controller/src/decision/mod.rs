@@ -19,6 +19,7 @@ use wfe_api::{
 use crate::audit_due::set_audit_condition;
 use crate::conditions::{find, set_condition};
 use crate::history;
+use crate::neighbour::Neighbour;
 use crate::settings::Settings;
 use crate::tekton::{self, FailedTask, RunView};
 

@@ -19,18 +19,16 @@ pub(super) fn skip(
 
 pub(super) fn busy(
     wfe: &WorkflowExecution,
-    holder: Option<&WorkflowExecution>,
+    holder: Option<&Neighbour>,
     now: Timestamp,
 ) -> SkipDetails {
     let target = wfe.spec.target_resource.clone();
     let conflicting = ConflictingWorkflow {
         name: holder
-            .and_then(|h| h.metadata.name.clone())
+            .map(|h| h.name().to_owned())
             .unwrap_or_else(|| wfe_api::naming::pipeline_run_name(&target)),
-        workflow_id: holder.map(|h| h.spec.workflow_ref.workflow_id.clone()),
-        started_at: holder
-            .and_then(|h| h.status.as_ref())
-            .and_then(|s| s.start_time.clone()),
+        workflow_id: holder.map(|h| h.workflow_id.to_string()),
+        started_at: holder.and_then(|h| h.started.clone()),
         target_resource: target.clone(),
     };
     SkipDetails {
@@ -64,7 +62,7 @@ pub(super) fn decide_pending(
         };
         return (fail(wfe, status, f, world, settings), Step::Nothing);
     }
-    if let Some((blocker, kind)) = history::blocking_workflow(world.others, settings) {
+    if let Some((blocker, kind)) = history::blocking_workflow(world.others) {
         let details = blocked_details(wfe, blocker, kind, now, settings);
         return (skip(wfe, status, details), Step::Nothing);
     }
@@ -72,7 +70,7 @@ pub(super) fn decide_pending(
         .others
         .iter()
         .copied()
-        .find(|w| w.phase() == Phase::Running)
+        .find(|w| w.phase == Phase::Running)
     {
         return (
             skip(wfe, status, busy(wfe, Some(running), now)),
@@ -105,16 +103,12 @@ pub(super) fn decide_pending(
 /// Skipped `PreviousExecutionFailed` or `ExhaustedRetries`, naming the WFE to clear.
 pub(super) fn blocked_details(
     wfe: &WorkflowExecution,
-    blocker: &WorkflowExecution,
+    blocker: &Neighbour,
     kind: BlockKind,
     now: Timestamp,
     settings: &Settings,
 ) -> SkipDetails {
-    let name = blocker.metadata.name.clone().unwrap_or_default();
-    let details = blocker
-        .status
-        .as_ref()
-        .and_then(|s| s.failure_details.as_deref());
+    let name = blocker.name().to_owned();
     let message = match kind {
         BlockKind::PreviousExecutionFailed => format!(
             "workflow {name} failed during execution on {}; the target is blocked until an operator clears {name}",
@@ -133,9 +127,9 @@ pub(super) fn blocked_details(
         recent_remediation: None,
         blocking_workflow: Some(BlockingWorkflow {
             name,
-            namespace: blocker.metadata.namespace.clone(),
-            failed_at: details.map(|d| d.failed_at.clone()),
-            reason: details.map(|d| d.reason),
+            namespace: blocker.namespace().map(str::to_owned),
+            failed_at: blocker.failure.as_ref().map(|(at, _)| at.clone()),
+            reason: blocker.failure.as_ref().map(|(_, reason)| *reason),
         }),
     }
 }
@@ -148,7 +142,7 @@ pub(super) fn recent_details(
 ) -> SkipDetails {
     let w = window.wfe;
     let remaining = duration_between(now, window.ends_at);
-    let name = w.metadata.name.clone().unwrap_or_default();
+    let name = w.name().to_owned();
     SkipDetails {
         reason: SkipReason::RecentlyRemediated,
         message: format!(
@@ -161,9 +155,9 @@ pub(super) fn recent_details(
         conflicting_workflow: None,
         recent_remediation: Some(RecentRemediation {
             name,
-            workflow_id: w.spec.workflow_ref.workflow_id.clone(),
-            completed_at: history::finished_at(w).map(Time),
-            outcome: w.phase(),
+            workflow_id: w.workflow_id.to_string(),
+            completed_at: w.finished.map(Time),
+            outcome: w.phase,
             cooldown_remaining: wfe_api::duration::format(remaining),
         }),
         blocking_workflow: None,

@@ -144,16 +144,22 @@ fn decide_at(
     now: Timestamp,
     s: &Settings,
 ) -> Decision {
+    let neighbours = project(others, s);
     decide(
         w,
         &World {
             lock,
-            others,
+            others: &neighbours.iter().collect::<Vec<_>>(),
             failed_task: None,
             now,
         },
         s,
     )
+}
+
+/// What the target index hands the decision for `others`.
+fn project(others: &[&WorkflowExecution], s: &Settings) -> Vec<Neighbour> {
+    others.iter().map(|w| Neighbour::of(w, s)).collect()
 }
 
 fn skip_reason(d: &Decision) -> Option<SkipReason> {
@@ -795,7 +801,7 @@ fn regression_7_new_wfe_arriving_as_old_lock_expires_takes_it_over_and_runs() {
     // The cache had not seen the old lock yet: the create conflicts, and the decision is the same.
     let world = World {
         lock: None,
-        others: &[&old],
+        others: &[&Neighbour::of(&old, &s)],
         failed_task: None,
         now: at(300),
     };
@@ -826,7 +832,7 @@ fn already_exists_ours_carries_on_and_theirs_is_busy() {
     let theirs = run_of(&other, None);
     let world = World {
         lock: None,
-        others: &[&other],
+        others: &[&Neighbour::of(&other, &s)],
         failed_task: None,
         now: t0(),
     };

@@ -8,7 +8,7 @@ pub struct World<'a> {
     /// The lock PipelineRun (named after the WFE's target), if it exists.
     pub lock: Option<&'a RunView>,
     /// The other WFEs on the same target (from the cache index), excluding this one.
-    pub others: &'a [&'a WorkflowExecution],
+    pub others: &'a [&'a Neighbour],
     /// The first failed TaskRun of the lock run, when the run failed and it could be looked up.
     pub failed_task: Option<&'a FailedTask>,
     /// The current time.

@@ -10,7 +10,7 @@ pub(super) async fn apply(wfe: &WorkflowExecution, ctx: &Context) -> Result<Acti
     let now = ctx.clock.now();
     let (lock, failed_task) = observe_lock(wfe, ctx).await?;
     let neighbours = ctx.neighbours(wfe, lock.as_ref());
-    let others: Vec<&WorkflowExecution> = neighbours.iter().map(AsRef::as_ref).collect();
+    let others: Vec<&Neighbour> = neighbours.iter().map(AsRef::as_ref).collect();
     let world = World {
         lock: lock.as_ref(),
         others: &others,
@@ -109,7 +109,7 @@ async fn acquire_lock(
         // A run read back after AlreadyExists may belong to a WFE the first look at the
         // neighbours did not include (it was not the cached lock's owner): look again with it.
         let neighbours;
-        let others: Vec<&WorkflowExecution>;
+        let others: Vec<&Neighbour>;
         let world = match outcome {
             CreateOutcome::AlreadyExists(run) => {
                 neighbours = ctx.neighbours(wfe, Some(run));

@@ -27,6 +27,7 @@ use crate::decision::{
 use crate::error::Error;
 use crate::index::TargetIndex;
 use crate::metrics::Metrics;
+use crate::neighbour::Neighbour;
 use crate::settings::Settings;
 use crate::tekton::{self, FailedTask, RunView, TaskRunView};
 
@@ -60,11 +61,9 @@ pub struct Context {
     pub audit: Arc<dyn AuditTrail>,
     /// events.k8s.io publisher.
     pub recorder: Recorder,
-    /// WFE cache.
-    pub wfes: Store<WorkflowExecution>,
     /// PipelineRun cache (execution namespace).
     pub runs: Store<DynamicObject>,
-    /// WFEs by target.
+    /// WFEs by target, and what a decision reads of each (`crate::neighbour`).
     pub index: Arc<TargetIndex>,
     /// True once both caches hold their initial list.
     pub synced: Arc<AtomicBool>,
@@ -99,21 +98,14 @@ impl Context {
         self.runs.get(&key).map(|o| RunView::from_object(&o))
     }
 
-    /// The other WFEs on `wfe`'s target its decision can depend on, from the index and the
-    /// cache; `lock` is the lock PipelineRun the decision will see (its owner must be among them).
-    fn neighbours(
-        &self,
-        wfe: &WorkflowExecution,
-        lock: Option<&RunView>,
-    ) -> Vec<Arc<WorkflowExecution>> {
-        let uid = wfe.metadata.uid.as_deref();
+    /// The other WFEs on `wfe`'s target its decision can depend on, from the index; `lock` is
+    /// the lock PipelineRun the decision will see (its owner must be among them).
+    fn neighbours(&self, wfe: &WorkflowExecution, lock: Option<&RunView>) -> Vec<Arc<Neighbour>> {
+        let uid = wfe.metadata.uid.as_deref().map(naming::label_value);
         let lock_owner = lock.and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str());
-        self.index
-            .relevant(&wfe.spec.target_resource, lock_owner)
-            .iter()
-            .filter_map(|r| self.wfes.get(r))
-            .filter(|w| w.metadata.uid.as_deref() != uid)
-            .collect()
+        let mut neighbours = self.index.relevant(&wfe.spec.target_resource, lock_owner);
+        neighbours.retain(|n| n.owner_uid.as_deref() != uid.as_deref());
+        neighbours
     }
 }
 

@@ -16,7 +16,7 @@ fn names(index: &TargetIndex, target: &str) -> Vec<String> {
     index
         .relevant(target, None)
         .into_iter()
-        .map(|r| r.name)
+        .map(|r| r.name().to_owned())
         .collect()
 }
 
@@ -83,7 +83,7 @@ fn a_long_history_yields_a_bounded_neighbourhood() {
     let with_owner: Vec<String> = index
         .relevant(TARGET, Some("uid-done-0003"))
         .into_iter()
-        .map(|r| r.name)
+        .map(|r| r.name().to_owned())
         .collect();
     assert!(with_owner.contains(&"done-0003".to_owned()));
 }
@@ -273,11 +273,18 @@ proptest! {
         // order and the owner.
         let running = wfes.iter().filter(|w| w.phase() == Phase::Running).count();
         prop_assert!(relevant_refs.len() <= running + 2 * 4 + 1);
-        let relevant: Vec<&WorkflowExecution> = relevant_refs
+        // What the index hands the decision is the projection of the indexed copy.
+        for r in &relevant_refs {
+            let indexed = wfes.iter().find(|w| w.metadata.name.as_deref() == Some(r.name())).unwrap();
+            prop_assert_eq!(r.as_ref(), &Neighbour::of(indexed, &settings));
+        }
+        let relevant: Vec<&Neighbour> = relevant_refs
             .iter()
-            .map(|r| wfes.iter().find(|w| w.metadata.name.as_deref() == Some(r.name.as_str())).unwrap())
-            .filter(|w| w.metadata.uid.as_deref() != uid)
+            .map(AsRef::as_ref)
+            .filter(|n| n.owner_uid.as_deref() != uid.map(wfe_api::naming::label_value).as_deref())
             .collect();
+        let all: Vec<Neighbour> = all.into_iter().map(|w| Neighbour::of(w, &settings)).collect();
+        let all: Vec<&Neighbour> = all.iter().collect();
         let world = |others| World { lock: lock.as_ref(), others, failed_task: None, now: at(now * 600) };
         prop_assert_eq!(
             decide(subject, &world(&relevant), &settings),
