@@ -16,9 +16,12 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use serde_json::json;
 use wfe_api::{AuditEventType, Phase, PipelineRunRef, WorkflowExecution, keys};
+use wfe_controller::audit_due::{due_events, record_delivery};
+use wfe_controller::cached::CachedWfe;
 use wfe_controller::decision::{World, decide};
+use wfe_controller::executor::is_quiet;
 use wfe_controller::index::TargetIndex;
-use wfe_controller::runner::{decode_event, slim};
+use wfe_controller::runner::{cache_event, decode_event, slim};
 use wfe_controller::tekton::{RunOwner, RunView, SucceededCondition};
 use wfe_controller::{Metrics, Settings};
 
@@ -103,10 +106,15 @@ fn listed(i: usize, settings: &Settings) -> DynamicObject {
         now: t0 + jiff::SignedDuration::from_secs(43),
     };
     let mut status = decide(&w, &world, settings).status;
-    status.audited_events = vec![
-        AuditEventType::WorkflowStarted,
-        AuditEventType::WorkflowCompleted,
-    ];
+    // Every audit event acknowledged, as the controller records it.
+    let due = due_events(&status, &settings.block);
+    record_delivery(
+        &mut status,
+        &due,
+        &settings.block,
+        w.metadata.generation,
+        world.now,
+    );
     w.status = Some(status);
     let mut value = serde_json::to_value(&w).expect("serialisable");
     // What the API server adds: one managedFields entry per writer (client, controller status, finalizer).
@@ -127,25 +135,22 @@ fn listed(i: usize, settings: &Settings) -> DynamicObject {
     serde_json::from_value(value).expect("a DynamicObject")
 }
 
-fn main() {
-    let count: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse().expect("usage: cache_footprint [COUNT]"))
-        .unwrap_or(10_000);
-    let settings = Settings::default();
+/// Heap the WFE cache and the target index hold after `count` listed WFEs went through the
+/// watch path; `quiet` is the judgement `runner` caches with (`executor::is_quiet`).
+fn held(
+    count: usize,
+    settings: &Settings,
+    quiet: impl Fn(&WorkflowExecution) -> bool,
+) -> (isize, isize) {
     let metrics = Metrics::new(&prometheus::Registry::new()).expect("metrics");
-    let listed: Vec<DynamicObject> = (0..count).map(|i| listed(i, &settings)).collect();
-    let json_bytes: usize = listed
-        .iter()
-        .map(|o| serde_json::to_vec(o).map(|v| v.len()).unwrap_or(0))
-        .sum();
-
-    let index = TargetIndex::new(&settings);
-    let mut writer = Writer::<WorkflowExecution>::default();
+    let index = TargetIndex::new(settings);
+    let mut writer = Writer::<CachedWfe>::default();
     let mut index_bytes = 0;
-    let mut store_bytes = 0;
-    for object in listed {
-        let event = decode_event(watcher::Event::InitApply(object), &metrics)
+    // Each listed object is made, decoded and dropped in turn, so what is still live afterwards
+    // is the cache and the index.
+    let start = live();
+    for i in 0..count {
+        let event = decode_event(watcher::Event::InitApply(listed(i, settings)), &metrics)
             .expect("every listed WFE decodes");
         let event = match event {
             watcher::Event::InitApply(mut w) => {
@@ -157,28 +162,58 @@ fn main() {
         let at = live();
         index.observe(&event);
         index_bytes += live() - at;
-        let at = live();
-        writer.apply_watcher_event(&event);
-        store_bytes += live() - at;
+        writer.apply_watcher_event(&cache_event(event, &quiet));
     }
     let at = live();
     index.observe(&watcher::Event::InitDone);
     index_bytes += live() - at;
-    let at = live();
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    store_bytes += live() - at;
-    let held = store_bytes + index_bytes;
-    let per = |bytes: isize| bytes as f64 / count as f64;
+    assert_eq!(writer.as_reader().state().len(), count);
+    (live() - start - index_bytes, index_bytes)
+}
+
+fn main() {
+    let count: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("usage: cache_footprint [COUNT]"))
+        .unwrap_or(10_000);
+    let settings = Settings::default();
+    let json_bytes: usize = (0..count)
+        .map(|i| serde_json::to_vec(&listed(i, &settings)).map_or(0, |v| v.len()))
+        .sum();
     println!(
         "{count} Completed WFEs ({:.0} bytes of JSON each as listed, managedFields included)",
         json_bytes as f64 / count as f64
     );
-    println!(
-        "heap held: {:.1} MiB in all, {:.0} bytes per WFE (reflector store {:.0}, target index {:.0})",
-        held as f64 / 1048576.0,
-        per(held),
-        per(store_bytes),
-        per(index_bytes),
+    let per = |bytes: isize| bytes as f64 / count as f64;
+    let report = |what: &str, (store, index): (isize, isize)| {
+        println!(
+            "{what}: {:.1} MiB in all, {:.0} bytes per WFE (WFE cache {:.0}, target index {:.0})",
+            (store + index) as f64 / 1048576.0,
+            per(store + index),
+            per(store),
+            per(index),
+        )
+    };
+    let now = Timestamp::now();
+    assert!(
+        is_quiet(&decoded(0, &settings), &settings, now),
+        "the listed WFEs are settled ones"
     );
-    assert_eq!(writer.as_reader().state().len(), count);
+    report(
+        "heap held, every object kept (as before the slim cache)",
+        held(count, &settings, |_| false),
+    );
+    report(
+        "heap held, settled WFEs cached by name (shipped)",
+        held(count, &settings, |w| is_quiet(w, &settings, now)),
+    );
+}
+
+fn decoded(i: usize, settings: &Settings) -> WorkflowExecution {
+    let metrics = Metrics::new(&prometheus::Registry::new()).expect("metrics");
+    match decode_event(watcher::Event::Apply(listed(i, settings)), &metrics) {
+        Some(watcher::Event::Apply(w)) => w,
+        _ => panic!("the listed WFE decodes"),
+    }
 }

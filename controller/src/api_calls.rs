@@ -53,6 +53,13 @@ pub const API_CALLS: &[ApiCall] = &[
     ApiCall {
         verb: "get",
         group: "kubernaut.ai",
+        resource: "workflowexecutions",
+        scope: "wfe",
+        purpose: "read a settled WFE, whose cache entry keeps only its name, when it is reconciled again",
+    },
+    ApiCall {
+        verb: "get",
+        group: "kubernaut.ai",
         resource: "workflowexecutions/status",
         scope: "wfe",
         purpose: "read the stored status before delivering audit on the cache's word",

@@ -289,6 +289,18 @@ impl TargetIndex {
         }
     }
 
+    /// The target of the indexed WFE `namespace/name` and its UID in label form.
+    pub fn target_and_owner(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(Arc<str>, Option<Arc<str>>)> {
+        let key: Name = Arc::new((Some(namespace.to_owned()), name.to_owned()));
+        let state = self.read();
+        let p = state.placed.get(&key)?;
+        Some((p.target.clone(), p.facts.owner_uid.clone()))
+    }
+
     /// The WFEs on `target` that a decision can depend on, sorted by namespace and name: the
     /// Running ones, the top two of each history order and the lock PipelineRun's owner (by the
     /// UID its label carries). Its size does not grow with the target's history.

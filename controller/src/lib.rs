@@ -3,6 +3,7 @@
 
 pub mod api_calls;
 pub mod audit_due;
+pub mod cached;
 pub mod conditions;
 pub mod decision;
 pub mod error;

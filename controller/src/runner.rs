@@ -16,8 +16,9 @@ use wfe_api::clock::{Clock, SystemClock};
 use wfe_api::{WorkflowExecution, keys};
 use wfe_audit::AuditTrail;
 
+use crate::cached::CachedWfe;
 use crate::error::Error;
-use crate::executor::{Context, error_policy, reconcile};
+use crate::executor::{Context, error_policy, is_quiet, reconcile_cached};
 use crate::index::TargetIndex;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -71,8 +72,31 @@ pub fn decode_event(
     }
 }
 
+/// The cache entry of a decoded WFE watch event: the index has seen the whole object; the cache
+/// keeps it only if `quiet` says a reconcile may have something to do with it
+/// (`executor::is_quiet`).
+pub fn cache_event(
+    event: watcher::Event<WorkflowExecution>,
+    quiet: impl Fn(&WorkflowExecution) -> bool,
+) -> watcher::Event<CachedWfe> {
+    let entry = |w: WorkflowExecution| {
+        if quiet(&w) {
+            CachedWfe::settled(&w)
+        } else {
+            CachedWfe::new(w)
+        }
+    };
+    match event {
+        watcher::Event::Apply(w) => watcher::Event::Apply(entry(w)),
+        watcher::Event::Delete(w) => watcher::Event::Delete(CachedWfe::settled(&w)),
+        watcher::Event::InitApply(w) => watcher::Event::InitApply(entry(w)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
 /// The WFE a PipelineRun belongs to, from its exact `namespace/name` annotation.
-pub fn owner_of_run(run: &DynamicObject) -> Option<ObjectRef<WorkflowExecution>> {
+pub fn owner_of_run(run: &DynamicObject) -> Option<ObjectRef<CachedWfe>> {
     let owner = RunView::from_object(run).owner?;
     Some(ObjectRef::new(&owner.name).within(&owner.namespace))
 }
@@ -118,13 +142,18 @@ pub async fn run(
         synced: synced.clone(),
     });
 
-    let (wfe_store, wfe_writer) = reflector::store::<WorkflowExecution>();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (wfe_store, wfe_writer) = reflector::store::<CachedWfe>();
     let wfe_stream = wfe_events(
         &client,
         wfe_writer,
         index.clone(),
         sync.clone(),
         metrics.clone(),
+        Quiet {
+            settings: settings.clone(),
+            clock: clock.clone(),
+        },
     );
     let ar = tekton::pipeline_run_resource();
     let run_writer: Writer<DynamicObject> = Writer::new(ar.clone());
@@ -136,7 +165,6 @@ pub async fn run(
         sync.clone(),
     );
 
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -164,7 +192,7 @@ pub async fn run(
         .trigger_backoff(crate::reconnect::no_second_backoff())
         .watches_stream_with(run_stream, |run| owner_of_run(&run), ar)
         .graceful_shutdown_on(async move { token.cancelled().await })
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_cached, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 warn!(error = %e, "controller event");
@@ -189,15 +217,22 @@ pub fn slim(w: &mut WorkflowExecution) {
     w.managed_fields_mut().clear();
 }
 
+/// What `executor::is_quiet` judges with: the controller's settings and clock.
+struct Quiet {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+}
+
 /// WorkflowExecutions as the controller sees them: decoded one by one, indexed by target, cached
 /// slim.
 fn wfe_events(
     client: &Client,
-    writer: Writer<WorkflowExecution>,
+    writer: Writer<CachedWfe>,
     index: Arc<TargetIndex>,
     sync: Arc<CacheSync>,
     metrics: Arc<Metrics>,
-) -> impl futures::Stream<Item = Result<WorkflowExecution, watcher::Error>> + use<> {
+    quiet: Quiet,
+) -> impl futures::Stream<Item = Result<CachedWfe, watcher::Error>> + use<> {
     // Listed as untyped objects and decoded one by one: a single stored WFE that no longer
     // decodes (e.g. written under an older schema) is reported and skipped instead of failing the
     // whole list and stalling every other WFE.
@@ -215,7 +250,7 @@ fn wfe_events(
         .map_ok(move |event| {
             index.observe(&event);
             sync.observe(&event, &sync.wfes);
-            event
+            cache_event(event, |w| is_quiet(w, &quiet.settings, quiet.clock.now()))
         })
         .reflect(writer)
         .applied_objects()

@@ -22,9 +22,11 @@ use tower_test::mock::{self, Handle};
 use wfe_api::{AuditEventType, Phase, WorkflowExecution, keys, naming};
 use wfe_audit::{AuditError, AuditTrail};
 use wfe_controller::audit_due::{due_events, record_delivery};
+use wfe_controller::cached::CachedWfe;
 use wfe_controller::decision::{World, decide};
-use wfe_controller::executor::{Context, RUNNING_RESYNC, reconcile};
+use wfe_controller::executor::{Context, RUNNING_RESYNC, is_quiet, reconcile, reconcile_cached};
 use wfe_controller::index::TargetIndex;
+use wfe_controller::runner::cache_event;
 use wfe_controller::tekton::{self, RunView};
 use wfe_controller::{Metrics, Settings};
 
@@ -324,14 +326,30 @@ async fn run_script(
     w: &WorkflowExecution,
     script: Vec<Exchange>,
 ) -> Result<Action, wfe_controller::Error> {
+    let ctx = h.ctx.clone();
+    run_scripted(h, script, reconcile(Arc::new(w.clone()), ctx)).await
+}
+
+/// Runs one reconcile of a cache entry, as the controller does, against the script.
+async fn run_cached_script(
+    h: &mut Harness,
+    cached: &Arc<CachedWfe>,
+    script: Vec<Exchange>,
+) -> Result<Action, wfe_controller::Error> {
+    let ctx = h.ctx.clone();
+    run_scripted(h, script, reconcile_cached(cached.clone(), ctx)).await
+}
+
+async fn run_scripted(
+    h: &mut Harness,
+    script: Vec<Exchange>,
+    reconcile: impl std::future::Future<Output = Result<Action, wfe_controller::Error>>,
+) -> Result<Action, wfe_controller::Error> {
     let handle = h.handle.take().expect("handle in use");
     let verifier = tokio::spawn(serve(handle, script));
-    let result = tokio::time::timeout(
-        Duration::from_secs(30),
-        reconcile(Arc::new(w.clone()), h.ctx.clone()),
-    )
-    .await
-    .expect("reconcile hung: it made a request the script did not expect");
+    let result = tokio::time::timeout(Duration::from_secs(30), reconcile)
+        .await
+        .expect("reconcile hung: it made a request the script did not expect");
     let handle = tokio::time::timeout(Duration::from_secs(30), verifier)
         .await
         .expect("reconcile finished without making every expected request")
@@ -763,6 +781,207 @@ async fn lock_is_released_exactly_at_cooldown_end_with_uid_precondition() {
     assert_eq!(action, Action::await_change(), "nothing left to wait for");
 }
 
+const WFE_PATH: &str = "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a";
+
+#[tokio::test]
+async fn a_settled_cache_entry_lets_go_of_its_object_and_is_read_fresh_when_reconciled_again() {
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(400).to_string(),
+            "completionTime": ago(300).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    // Finished, its lock already released: nothing left to do.
+    let a_done = settled(&a, &done, ago(300));
+    let mut h = harness(&[&a_done], &[]);
+    let cached = Arc::new(CachedWfe::new(a_done.clone()));
+    let action = run_cached_script(&mut h, &cached, vec![]).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    assert!(
+        cached.body().is_none(),
+        "settled: the entry keeps only the name"
+    );
+    // Reconciled again (a timer, a PipelineRun event): it holds no lock, so still nothing to do.
+    let action = run_cached_script(&mut h, &cached, vec![]).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    // It holds its lock after all: read fresh. Deleted in between: nothing to do; its deletion
+    // event removes the entry.
+    let mut h = harness(&[&a_done], &[&done]);
+    let script = vec![expect(Method::GET, WFE_PATH, |_, _| {
+        api_error(404, "NotFound", "workflowexecutions \"a\" not found")
+    })];
+    let action = run_cached_script(&mut h, &cached, script).await.unwrap();
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_quiet_wfe_is_cached_settled_and_reconciled_without_an_api_call_until_it_holds_its_lock()
+{
+    let s = Settings::default();
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(400).to_string(),
+            "completionTime": ago(300).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let a_done = settled(&a, &done, ago(300));
+    let (failed, _) = blocked_failed_wfe();
+    assert!(is_quiet(&a_done, &s, now()));
+    assert!(
+        is_quiet(&failed, &s, now()),
+        "a block awaiting its clearance"
+    );
+    // The watch path caches it without its object.
+    let event = cache_event(watcher::Event::InitApply(a_done.clone()), |w| {
+        is_quiet(w, &s, now())
+    });
+    let watcher::Event::InitApply(entry) = event else {
+        panic!("the event kind is kept")
+    };
+    let entry = Arc::new(entry);
+    assert!(entry.body().is_none());
+    // Its reconcile (start-up pass, a re-list) makes no API call: the script is empty.
+    let mut h = harness(&[&a_done], &[]);
+    assert_eq!(
+        run_cached_script(&mut h, &entry, vec![]).await.unwrap(),
+        Action::await_change()
+    );
+    // The full reconcile agrees: nothing to write, announce, deliver or wait for.
+    assert_eq!(
+        run_script(&mut h, &a_done, vec![]).await.unwrap(),
+        Action::await_change()
+    );
+    // Its own lock PipelineRun still exists (a restart inside the cooldown): read and reconciled.
+    let mut h = harness(&[&a_done], &[&done]);
+    let fresh = a_done.clone();
+    let script = vec![
+        expect(Method::GET, WFE_PATH, move |_, _| {
+            (200, serde_json::to_value(&fresh).unwrap())
+        }),
+        expect(
+            Method::DELETE,
+            format!("{RUNS_PATH}/{}", run_name()),
+            |_, _| {
+                (
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                )
+            },
+        ),
+        expect_event("LockReleased", "Normal"),
+    ];
+    run_cached_script(&mut h, &entry, script).await.unwrap();
+}
+
+#[test]
+fn a_wfe_with_something_left_to_do_is_not_quiet() {
+    let s = Settings::default();
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(400).to_string(),
+            "completionTime": ago(300).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    let a_done = settled(&a, &done, ago(300));
+    assert!(is_quiet(&a_done, &s, now()));
+    let mut unaudited = a_done.clone();
+    unaudited.status.as_mut().unwrap().audited_events.clear();
+    let mut no_finalizer = a_done.clone();
+    no_finalizer.metadata.finalizers = None;
+    let mut deleting = a_done.clone();
+    deleting.metadata.deletion_timestamp = Some(Time(ago(1)));
+    let mut no_completion_time = a_done.clone();
+    no_completion_time.status.as_mut().unwrap().completion_time = None;
+    let running = running_wfe(&run_of(
+        &a,
+        "run-a",
+        Some(json!({"startTime": ago(60).to_string()})),
+    ));
+    assert_eq!(running.phase(), Phase::Running);
+    for (what, w) in [
+        ("an audit event not acknowledged", &unaudited),
+        ("no finalizer yet", &no_finalizer),
+        ("being deleted", &deleting),
+        ("a status the decision would complete", &no_completion_time),
+        ("running", &running),
+        ("pending", &a),
+    ] {
+        assert!(!is_quiet(w, &s, now()), "{what}");
+    }
+    // Blocked under the settings it failed with, not under today's: the condition must change.
+    let (failed, _) = blocked_failed_wfe();
+    let mut raised = Settings::default();
+    raised.block.max_consecutive_failures = 10;
+    assert!(is_quiet(&failed, &s, now()));
+    let mut exhausted = failed.clone();
+    let status = exhausted.status.as_mut().unwrap();
+    status
+        .failure_details
+        .as_mut()
+        .unwrap()
+        .was_execution_failure = false;
+    status.consecutive_failures = Some(5);
+    let status = decide(
+        &exhausted,
+        &World {
+            lock: None,
+            others: &[],
+            failed_task: None,
+            now: now(),
+        },
+        &s,
+    )
+    .status;
+    exhausted.status = Some(status);
+    assert!(is_quiet(&exhausted, &s, now()));
+    assert!(!is_quiet(&exhausted, &raised, now()));
+}
+
+#[tokio::test]
+async fn a_cache_entry_with_work_ahead_keeps_its_object() {
+    let a = wfe("a");
+    let done = run_of(
+        &a,
+        "run-a",
+        Some(json!({
+            "startTime": ago(60).to_string(),
+            "completionTime": ago(10).to_string(),
+            "conditions": succeeded("True", "Succeeded", ""),
+        })),
+    );
+    // Finished ten seconds ago and still holding the lock: it must come back at cooldown end.
+    let a_done = settled(&a, &done, ago(10));
+    let mut h = harness(&[&a_done], &[&done]);
+    let cached = Arc::new(CachedWfe::new(a_done.clone()));
+    let action = run_cached_script(&mut h, &cached, vec![]).await.unwrap();
+    assert_ne!(action, Action::await_change(), "requeued at cooldown end");
+    assert_eq!(
+        cached.body().as_deref(),
+        Some(&a_done),
+        "not settled: the object stays cached for the next reconcile"
+    );
+    // A failed reconcile keeps it too.
+    let mut h = harness(&[&a_done], &[]);
+    let pending = Arc::new(CachedWfe::new(wfe("a")));
+    let script = vec![expect(Method::POST, RUNS_PATH, |_, _| {
+        api_error(500, "InternalError", "etcd is down")
+    })];
+    assert!(run_cached_script(&mut h, &pending, script).await.is_err());
+    assert!(pending.body().is_some());
+}
+
 #[tokio::test]
 async fn deletion_cancels_our_run_announces_and_removes_the_finalizer() {
     let a = wfe("a");
@@ -863,7 +1082,11 @@ async fn finalizer_removal_that_finds_the_object_gone_is_success() {
     let (h, result) = finalizer_removal_answered_with(500).await;
     let error = result.expect_err("a failed removal is an error");
     assert_eq!(error.kind(), "finalizer");
-    let action = wfe_controller::executor::error_policy(Arc::new(wfe("a")), &error, h.ctx.clone());
+    let action = wfe_controller::executor::error_policy(
+        Arc::new(CachedWfe::new(wfe("a"))),
+        &error,
+        h.ctx.clone(),
+    );
     assert_eq!(action, Action::requeue(error.retry_after()));
     assert_eq!(
         counter(&h, |m| m

@@ -21,6 +21,7 @@ use wfe_api::{Phase, WorkflowExecution, WorkflowExecutionStatus, keys, naming};
 use wfe_audit::{AuditError, AuditTrail};
 
 use crate::audit_due::{audit_retry_after, due_events, record_delivery, set_audit_condition};
+use crate::cached::CachedWfe;
 use crate::decision::{
     self, CreateOutcome, Decision, Notice, NoticeKind, RunDeletion, Step, World,
 };
@@ -98,6 +99,18 @@ impl Context {
         self.runs.get(&key).map(|o| RunView::from_object(&o))
     }
 
+    /// Whether the indexed WFE `namespace/name` owns its target's lock PipelineRun, in the
+    /// PipelineRun cache.
+    fn holds_lock(&self, namespace: &str, name: &str) -> bool {
+        self.index
+            .target_and_owner(namespace, name)
+            .is_some_and(|(target, owner_uid)| {
+                self.cached_run(&naming::pipeline_run_name(&target))
+                    .and_then(|run| run.owner)
+                    .is_some_and(|owner| owner_uid.as_deref() == Some(owner.uid.as_str()))
+            })
+    }
+
     /// The other WFEs on `wfe`'s target its decision can depend on, from the index; `lock` is
     /// the lock PipelineRun the decision will see (its owner must be among them).
     fn neighbours(&self, wfe: &WorkflowExecution, lock: Option<&RunView>) -> Vec<Arc<Neighbour>> {
@@ -147,8 +160,79 @@ pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result
     }
 }
 
+/// Whether a reconcile of `wfe` would find nothing to do (no API call, nothing to wait for) as
+/// long as no lock PipelineRun of its own exists: a finished WFE whose finalizer is on, whose
+/// status is what the decision would write and whose audit events are all acknowledged. Judged
+/// by the same decision and audit rules the reconcile applies, none of which reads the clock
+/// unless something changes; such a WFE is cached settled from the start (`crate::cached`).
+pub fn is_quiet(wfe: &WorkflowExecution, settings: &Settings, now: Timestamp) -> bool {
+    let Some(status) = wfe.status.as_ref() else {
+        return false;
+    };
+    let finished = matches!(
+        wfe.phase(),
+        Phase::Completed | Phase::Failed | Phase::Skipped
+    );
+    let finalized = wfe.finalizers().iter().any(|f| f == keys::FINALIZER);
+    if !finished || !finalized || wfe.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let world = World {
+        lock: None,
+        others: &[],
+        failed_task: None,
+        now,
+    };
+    let d = decision::decide(wfe, &world, settings);
+    d.step == Step::Nothing
+        && d.notices.is_empty()
+        && d.requeue_after.is_none()
+        && &d.status == status
+        && due_events(status, &settings.block).is_empty()
+}
+
+/// Reconciles a cache entry: with the object the watch delivered while the entry still holds it,
+/// else, when the WFE holds its target's lock PipelineRun, with the WFE read fresh from the API
+/// server (`crate::cached`). A settled entry (its last reconcile, or `is_quiet`, found nothing
+/// to do until the WFE changes) of a WFE that holds no lock has nothing to do: whatever changes
+/// the WFE arrives as a new entry. An entry whose reconcile ends with nothing to do until the
+/// WFE changes lets go of its object.
+pub async fn reconcile_cached(cached: Arc<CachedWfe>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.synced.load(Ordering::Acquire) {
+        return Ok(Action::requeue(NOT_SYNCED_RETRY));
+    }
+    let wfe = match cached.body() {
+        Some(wfe) => wfe,
+        None => {
+            let namespace = cached
+                .namespace()
+                .ok_or(Error::MissingMetadata("namespace"))?;
+            let name = cached.name_any();
+            if !ctx.holds_lock(&namespace, &name) {
+                return Ok(Action::await_change());
+            }
+            debug!(wfe = %name, %namespace, "settled WorkflowExecution holds its lock; reading it");
+            match ctx
+                .wfe_api(&namespace)
+                .get_opt(&name)
+                .await
+                .map_err(kube_err("get workflowexecution"))?
+            {
+                Some(wfe) => Arc::new(wfe),
+                // Deleted since: its deletion event removes the entry.
+                None => return Ok(Action::await_change()),
+            }
+        }
+    };
+    let action = reconcile(wfe, ctx).await?;
+    if action == Action::await_change() {
+        cached.settle();
+    }
+    Ok(action)
+}
+
 /// Error policy: count, log, and retry with a delay that depends on the kind of error.
-pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(wfe: Arc<CachedWfe>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics
         .reconcile_errors
         .with_label_values(&[error.kind()])
