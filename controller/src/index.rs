@@ -168,7 +168,8 @@ impl Target {
 struct State {
     /// The controller's cooldown, which places a WFE in the cooldown order.
     cooldown: Duration,
-    targets: HashMap<Arc<str>, Target>,
+    /// Boxed: the table is sized in powers of two, and most targets hold one or two WFEs.
+    targets: HashMap<Arc<str>, Box<Target>>,
     placed: HashMap<Name, Placement>,
     /// Every WFE by the UID its lock PipelineRuns' owner label carries.
     by_owner_uid: HashMap<Arc<str>, Name>,

@@ -206,9 +206,10 @@ pub async fn run(
 
 /// Objects per page of the initial (and any re-) list. kube's default is 500; each page is
 /// decoded through JSON trees that glibc keeps in its arenas after they are freed, so smaller
-/// pages cut the process's RSS with 10 000 WFEs from ~72 to ~56 MiB for ~2 s more to list them
+/// pages cut the process's RSS with 10 000 WFEs (from ~72 to ~56 MiB at 100 with the old cache;
+/// 31.8 -> 30.4 MiB from 100 to 50 with the slim one, no slower to sync within the noise)
 /// (BENCHMARKS.md, memory).
-pub const LIST_PAGE_SIZE: u32 = 100;
+pub const LIST_PAGE_SIZE: u32 = 50;
 
 /// Drops from a WFE what the controller never reads, before it is cached: the bulk of a cached
 /// object (BENCHMARKS.md, memory). Safe because every controller write is a patch or a

@@ -854,6 +854,11 @@ async fn a_quiet_wfe_is_cached_settled_and_reconciled_without_an_api_call_until_
         run_cached_script(&mut h, &entry, vec![]).await.unwrap(),
         Action::await_change()
     );
+    assert_eq!(
+        counter(&h, |m| m.reconcile_duration.get_sample_count()),
+        1,
+        "counted as a reconcile like any other"
+    );
     // The full reconcile agrees: nothing to write, announce, deliver or wait for.
     assert_eq!(
         run_script(&mut h, &a_done, vec![]).await.unwrap(),

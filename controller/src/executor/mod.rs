@@ -132,7 +132,6 @@ fn kube_err(call: &'static str) -> impl FnOnce(kube::Error) -> Error {
 
 /// Reconciles one WFE: finalizer bookkeeping, then apply or cleanup.
 pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_duration.start_timer();
     if !ctx.synced.load(Ordering::Acquire) {
         return Ok(Action::requeue(NOT_SYNCED_RETRY));
     }
@@ -198,6 +197,8 @@ pub fn is_quiet(wfe: &WorkflowExecution, settings: &Settings, now: Timestamp) ->
 /// the WFE arrives as a new entry. An entry whose reconcile ends with nothing to do until the
 /// WFE changes lets go of its object.
 pub async fn reconcile_cached(cached: Arc<CachedWfe>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Every reconcile the controller runs, the settled ones that end here included.
+    let _timer = ctx.metrics.reconcile_duration.start_timer();
     if !ctx.synced.load(Ordering::Acquire) {
         return Ok(Action::requeue(NOT_SYNCED_RETRY));
     }
