@@ -64,12 +64,6 @@ impl CachedWfe {
     }
 }
 
-impl From<WorkflowExecution> for CachedWfe {
-    fn from(wfe: WorkflowExecution) -> Self {
-        CachedWfe::new(wfe)
-    }
-}
-
 impl Clone for CachedWfe {
     fn clone(&self) -> Self {
         CachedWfe {
