@@ -748,8 +748,8 @@ async fn failure_looks_up_the_failed_task_run() {
     run_script(&mut h, &a_running, script).await.unwrap();
 }
 
-#[tokio::test]
-async fn lock_is_released_exactly_at_cooldown_end_with_uid_precondition() {
+/// A WFE whose run succeeded 300 s ago (the default cooldown), as persisted, and that run.
+fn completed_past_cooldown() -> (WorkflowExecution, DynamicObject) {
     let a = wfe("a");
     let done = run_of(
         &a,
@@ -760,7 +760,12 @@ async fn lock_is_released_exactly_at_cooldown_end_with_uid_precondition() {
             "conditions": succeeded("True", "Succeeded", ""),
         })),
     );
-    let a_done = settled(&a, &done, ago(300));
+    (settled(&a, &done, ago(300)), done)
+}
+
+#[tokio::test]
+async fn lock_is_released_exactly_at_cooldown_end_with_uid_precondition() {
+    let (a_done, done) = completed_past_cooldown();
     assert_eq!(a_done.phase(), Phase::Completed);
     let mut h = harness(&[&a_done], &[&done]);
     let script = vec![
@@ -822,17 +827,7 @@ async fn a_settled_cache_entry_lets_go_of_its_object_and_is_read_fresh_when_reco
 async fn a_quiet_wfe_is_cached_settled_and_reconciled_without_an_api_call_until_it_holds_its_lock()
 {
     let s = Settings::default();
-    let a = wfe("a");
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(400).to_string(),
-            "completionTime": ago(300).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
-    let a_done = settled(&a, &done, ago(300));
+    let (a_done, done) = completed_past_cooldown();
     let (failed, _) = blocked_failed_wfe();
     assert!(is_quiet(&a_done, &s, now()));
     assert!(
@@ -890,16 +885,7 @@ async fn a_quiet_wfe_is_cached_settled_and_reconciled_without_an_api_call_until_
 fn a_wfe_with_something_left_to_do_is_not_quiet() {
     let s = Settings::default();
     let a = wfe("a");
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(400).to_string(),
-            "completionTime": ago(300).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
-    let a_done = settled(&a, &done, ago(300));
+    let (a_done, _) = completed_past_cooldown();
     assert!(is_quiet(&a_done, &s, now()));
     let mut unaudited = a_done.clone();
     unaudited.status.as_mut().unwrap().audited_events.clear();
