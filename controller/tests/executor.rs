@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
 use wfe_api::{AuditEventType, Phase, WorkflowExecution, keys, naming};
 use wfe_audit::{AuditError, AuditTrail};
-use wfe_controller::audit_due::{due_events, record_delivery};
+use wfe_controller::audit_due::{due_events, record_delivery, set_audit_condition};
 use wfe_controller::cached::CachedWfe;
 use wfe_controller::decision::{World, decide};
 use wfe_controller::executor::{Context, RUNNING_RESYNC, is_quiet, reconcile, reconcile_cached};
@@ -901,8 +901,32 @@ fn a_wfe_with_something_left_to_do_is_not_quiet() {
         Some(json!({"startTime": ago(60).to_string()})),
     ));
     assert_eq!(running.phase(), Phase::Running);
+    // Its delivery failed: nothing acknowledged, and AuditRecorded says why. The decision keeps
+    // that condition as it is, so it would write the very same status; only the events still
+    // due say that a retry is owed.
+    let mut audit_failed = unaudited.clone();
+    let generation = audit_failed.metadata.generation;
+    set_audit_condition(
+        audit_failed.status.as_mut().unwrap(),
+        &s.block,
+        generation,
+        ago(60),
+        Some("sink down"),
+    );
+    let world = World {
+        lock: None,
+        others: &[],
+        failed_task: None,
+        now: now(),
+    };
+    assert_eq!(
+        Some(&decide(&audit_failed, &world, &s).status),
+        audit_failed.status.as_ref(),
+        "the decision would write nothing"
+    );
     for (what, w) in [
         ("an audit event not acknowledged", &unaudited),
+        ("an audit delivery that failed", &audit_failed),
         ("no finalizer yet", &no_finalizer),
         ("being deleted", &deleting),
         ("a status the decision would complete", &no_completion_time),
