@@ -1261,3 +1261,7 @@ fn terminal_wfes_written_before_the_condition_existed_get_it() {
     let d = decide_at(&old, None, &[], at(1000), &s);
     assert_eq!(succeeded_of(&d).0, "True");
 }
+
+// What a skip says about the WFE it names (`conflictingWorkflow`, `recentRemediation`), and a
+// lock held by a Skipped WFE: in their own file, to keep this one from growing further.
+mod skip_details;

@@ -292,3 +292,160 @@ proptest! {
         );
     }
 }
+
+/// A failed WFE with every field a neighbour is made of set, each to a value of its own: failed
+/// before execution (Forbidden at +50 s) with `count` failures in a row, finished at +100 s,
+/// started at +10 s, a backoff window until +700 s, created at -600 s.
+fn failed_with_everything(count: i32) -> WorkflowExecution {
+    let mut w = wfe_on("w-1", TARGET);
+    // Not a valid label value, so its label form differs from it.
+    w.metadata.uid = Some("uid/of w-1, as no API server would write it".into());
+    w.metadata.creation_timestamp = Some(Time(at(-600)));
+    w.spec.workflow_ref.workflow_id = "scale-down".into();
+    with_status(w, |s| {
+        s.phase = Some(Phase::Failed);
+        s.start_time = Some(Time(at(10)));
+        s.completion_time = Some(Time(at(100)));
+        s.consecutive_failures = Some(count);
+        s.next_allowed_execution = Some(Time(at(700)));
+        s.failure_details = Some(Box::new(FailureDetails {
+            reason: FailureReason::Forbidden,
+            message: "forbidden".into(),
+            failed_task_name: None,
+            failed_task_index: None,
+            exit_code: None,
+            failed_at: Time(at(50)),
+            execution_time_before_failure: None,
+            natural_language_summary: None,
+            was_execution_failure: false,
+        }));
+    })
+}
+
+#[test]
+fn a_neighbour_carries_each_field_of_its_object() {
+    let settings = Settings::default();
+    let max = i32::try_from(settings.block.max_consecutive_failures).unwrap();
+    let w = failed_with_everything(max);
+    let uid = w.metadata.uid.as_deref().unwrap();
+    let label = wfe_api::naming::label_value(uid);
+    assert_ne!(label, uid, "the test needs a UID whose label form differs");
+    let expected = Neighbour {
+        name: Arc::new((Some("team-a".to_owned()), "w-1".to_owned())),
+        owner_uid: Some(Arc::from(label.as_str())),
+        phase: Phase::Failed,
+        workflow_id: "scale-down".into(),
+        created: Some(at(-600)),
+        started: Some(Time(at(10))),
+        // completionTime, not failureDetails.failedAt.
+        finished: Some(at(100)),
+        had_run: true,
+        cleared: false,
+        block: Some(BlockKind::ExhaustedRetries),
+        consecutive_failures: Some(max),
+        failure: Some((Time(at(50)), FailureReason::Forbidden)),
+        backoff_end: Some(at(700)),
+    };
+    let n = Neighbour::of(&w, &settings);
+    assert_eq!(n, expected);
+    assert_eq!((n.namespace(), n.name()), (Some("team-a"), "w-1"));
+    assert!(n.has_owner_uid(&label) && !n.has_owner_uid(uid));
+
+    // Without a completionTime it finished when it failed.
+    let no_completion = with_status(w.clone(), |s| s.completion_time = None);
+    assert_eq!(
+        Neighbour::of(&no_completion, &settings),
+        Neighbour {
+            finished: Some(at(50)),
+            ..expected.clone()
+        }
+    );
+    // One failure short of the limit: no block, the backoff window still open.
+    assert_eq!(
+        Neighbour::of(&failed_with_everything(max - 1), &settings),
+        Neighbour {
+            block: None,
+            consecutive_failures: Some(max - 1),
+            ..expected.clone()
+        }
+    );
+    // Validly cleared: no block and no backoff window.
+    let cleared = with_status(w.clone(), |s| {
+        s.block_clearance = Some(Box::new(BlockClearance {
+            cleared_by: "alice".into(),
+            cleared_by_uid: None,
+            cleared_by_groups: vec![],
+            cleared_at: MicroTime(at(200)),
+            clear_reason: "rolled back by hand and verified healthy by the on-call".into(),
+            clear_method: keys::CLEAR_METHOD_WEBHOOK.into(),
+            admission_request_uid: "adm-1".into(),
+            cleared_failure_at: Some(Time(at(50))),
+        }));
+    });
+    assert_eq!(
+        Neighbour::of(&cleared, &settings),
+        Neighbour {
+            cleared: true,
+            block: None,
+            backoff_end: None,
+            ..expected.clone()
+        }
+    );
+    // Failed during execution: that block, and no backoff window.
+    let execution = with_status(w.clone(), |s| {
+        s.failure_details.as_mut().unwrap().was_execution_failure = true;
+    });
+    assert_eq!(
+        Neighbour::of(&execution, &settings),
+        Neighbour {
+            block: Some(BlockKind::PreviousExecutionFailed),
+            backoff_end: None,
+            ..expected.clone()
+        }
+    );
+    // A PipelineRun reference alone says it ran; neither says it did not.
+    let referenced = with_status(w.clone(), |s| {
+        s.start_time = None;
+        s.pipeline_run_ref = Some(PipelineRunRef {
+            name: wfe_api::naming::pipeline_run_name(TARGET),
+            namespace: "kubernaut-workflows".into(),
+        });
+    });
+    assert_eq!(
+        Neighbour::of(&referenced, &settings),
+        Neighbour {
+            started: None,
+            ..expected.clone()
+        }
+    );
+    let never_ran = with_status(w.clone(), |s| s.start_time = None);
+    assert_eq!(
+        Neighbour::of(&never_ran, &settings),
+        Neighbour {
+            started: None,
+            had_run: false,
+            ..expected
+        }
+    );
+    // A new WFE: Pending, nothing known yet; a valid UID is its own label form.
+    let mut fresh = wfe_on("w-2", TARGET);
+    fresh.metadata.namespace = Some("team-b".into());
+    assert_eq!(
+        Neighbour::of(&fresh, &settings),
+        Neighbour {
+            name: Arc::new((Some("team-b".to_owned()), "w-2".to_owned())),
+            owner_uid: Some(Arc::from("uid-w-2")),
+            phase: Phase::Pending,
+            workflow_id: wfe_testing::WORKFLOW_ID.into(),
+            created: None,
+            started: None,
+            finished: None,
+            had_run: false,
+            cleared: false,
+            block: None,
+            consecutive_failures: None,
+            failure: None,
+            backoff_end: None,
+        }
+    );
+}
