@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::json_view::CowStr;
 pub use crate::object_view::ObjectView;
 pub use crate::response::{
-    AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, error_review, to_review,
-    too_large_review,
+    AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, encode_review, error_uid,
+    error_verdict, too_large_verdict,
 };
 use crate::response::{REVIEW_API_VERSION, REVIEW_KIND};
 use crate::scan::{ObjectWalk, Raw, ScanError};

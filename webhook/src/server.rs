@@ -21,7 +21,8 @@ use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
 use crate::ownership::review_status_ownership;
 use crate::review::{
-    ReviewRequest, ReviewResponse, Verdict, error_review, parse_review, to_review, too_large_review,
+    ReviewRequest, Verdict, encode_review, error_uid, error_verdict, parse_review,
+    too_large_verdict,
 };
 use crate::settings::Settings;
 use crate::spec_review::review_spec;
@@ -156,7 +157,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             );
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                too_large_review(limit),
+                encode_review("", &too_large_verdict(limit)),
                 UNKNOWN_OPERATION,
                 false,
             )
@@ -169,7 +170,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             };
             (
                 StatusCode::BAD_REQUEST,
-                error_review(&err),
+                encode_review(error_uid(&err), &error_verdict(&err)),
                 UNKNOWN_OPERATION,
                 false,
             )
@@ -179,7 +180,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
                 tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
                 (
                     StatusCode::BAD_REQUEST,
-                    error_review(&e),
+                    encode_review(error_uid(&e), &error_verdict(&e)),
                     UNKNOWN_OPERATION,
                     false,
                 )
@@ -196,7 +197,7 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
                 }
                 (
                     StatusCode::OK,
-                    to_review(&req.uid, verdict),
+                    encode_review(&req.uid, &verdict),
                     operation_label(&req),
                     allowed,
                 )
@@ -209,7 +210,12 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
         allowed,
         started.elapsed().as_secs_f64(),
     );
-    json(status, &review)
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        review,
+    )
+        .into_response()
 }
 
 async fn decide(state: &AppState, webhook: Webhook, req: &ReviewRequest<'_>) -> Verdict {
@@ -342,7 +348,9 @@ async fn read_body(
         drain(body, drain_within);
         return Err(BodyError::TooLarge);
     }
-    // A body that arrives as one frame (the common case) is kept as it is, not copied.
+    // A body that arrives as one frame is kept as it is, not copied; one that arrives in
+    // several (a 7.8 KB review often does) is copied once into a buffer of its announced size.
+    let expected = usize::try_from(body.size_hint().lower()).map_or(limit, |n| n.min(limit));
     let mut first: Option<axum::body::Bytes> = None;
     let mut collected = Vec::new();
     let mut length = 0;
@@ -357,6 +365,9 @@ async fn read_body(
             match first.take() {
                 None if collected.is_empty() => first = Some(data),
                 earlier => {
+                    if collected.capacity() == 0 {
+                        collected.reserve(expected.max(length));
+                    }
                     collected.extend_from_slice(earlier.as_deref().unwrap_or_default());
                     collected.extend_from_slice(&data);
                 }
@@ -391,20 +402,4 @@ fn drain(mut body: Body, within: std::time::Duration) {
         })
         .await;
     });
-}
-
-fn json(status: StatusCode, review: &ReviewResponse) -> Response {
-    match serde_json::to_vec(review) {
-        Ok(body) => (
-            status,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode AdmissionReview: {e}"),
-        )
-            .into_response(),
-    }
 }

@@ -5,7 +5,9 @@ use proptest::prelude::*;
 use serde_json::Value;
 use wfe_webhook::clearance::{ClearanceOutcome, ClearancePatch, decide_clearance};
 use wfe_webhook::ownership::review_status_ownership;
-use wfe_webhook::review::{error_review, parse_review, to_review};
+use wfe_webhook::review::{
+    ReviewResponse, Verdict, encode_review, error_uid, error_verdict, parse_review,
+};
 use wfe_webhook::spec_review::review_spec;
 use wfe_webhook::{Authorization, Settings};
 
@@ -37,21 +39,27 @@ fn now() -> jiff::Timestamp {
     "2026-11-22T02:12:00Z".parse().expect("ts")
 }
 
+/// The answer as the API server reads it: encoded, then decoded.
+fn answer(uid: &str, verdict: &Verdict) -> ReviewResponse {
+    serde_json::from_slice(&encode_review(uid, verdict)).expect("the answer is valid JSON")
+}
+
 /// Runs every decision on a body; panics only on broken invariants.
 fn exercise(body: &[u8]) {
     let settings = Settings::default();
     let request = match parse_review(body) {
         Ok(r) => r,
         Err(e) => {
-            let review = error_review(&e);
+            let review = answer(error_uid(&e), &error_verdict(&e));
             assert!(!review.response.allowed);
+            assert_eq!(review.response.uid, error_uid(&e));
             return;
         }
     };
     let spec = review_spec(&request, &settings);
     let ownership = review_status_ownership(&request, &settings);
-    assert_eq!(to_review(&request.uid, spec).response.uid, request.uid);
-    assert_eq!(to_review(&request.uid, ownership).response.uid, request.uid);
+    assert_eq!(answer(&request.uid, &spec).response.uid, request.uid);
+    assert_eq!(answer(&request.uid, &ownership).response.uid, request.uid);
     let allowed = Authorization::Allowed { reason: None };
     let refusals = [
         Authorization::Denied { reason: None },
