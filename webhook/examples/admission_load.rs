@@ -2,8 +2,11 @@
 //! TLS server that returns a fixed response"). Starts the real webhook (`serve_tls` + `router`, certificates from
 //! `wfe_certs::generate`, an authorizer that allows without I/O) and a bare rustls + hyper server
 //! that answers every POST with a fixed AdmissionReview without parsing, both on 127.0.0.1, then
-//! drives each in turn with N keep-alive HTTPS/1.1 connections posting one fixture for a fixed
-//! duration, and prints requests/s, latency percentiles, server CPU per review and the ratios.
+//! drives them with N keep-alive HTTPS/1.1 connections posting one fixture for a fixed duration
+//! per side, taken in alternating turns (`--slices`, default 8 per side, in the order bare,
+//! webhook, webhook, bare, ...) so that both sides see the same machine, and prints requests/s,
+//! latency percentiles, server CPU per review and the ratios. Each turn opens its connections
+//! anew; the handshakes (8 per turn) cost both sides the same few milliseconds.
 //!
 //! ```text
 //! cargo run --release -p wfe-webhook --example admission_load -- \
@@ -33,7 +36,7 @@ use wfe_webhook::{
 };
 
 const USAGE: &str = "usage: admission_load [--connections N] [--duration 10s] [--fixture NAME|PATH] \
-[--path /validate-...] [--server-threads N] [--client-threads N] [--indented]";
+[--path /validate-...] [--server-threads N] [--client-threads N] [--slices N] [--indented]";
 
 /// The fixed answer of the bare server: a real allowed AdmissionReview response.
 const FIXED_RESPONSE: &[u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
@@ -45,6 +48,7 @@ struct Options {
     path: Option<String>,
     server_threads: usize,
     client_threads: usize,
+    slices: usize,
     indented: bool,
 }
 
@@ -56,6 +60,7 @@ fn parse_args() -> Result<Options, String> {
         path: None,
         server_threads: 2,
         client_threads: 2,
+        slices: 8,
         indented: false,
     };
     let mut args = std::env::args().skip(1);
@@ -82,6 +87,7 @@ fn parse_args() -> Result<Options, String> {
             "--connections" => options.connections = count("--connections")?,
             "--server-threads" => options.server_threads = count("--server-threads")?,
             "--client-threads" => options.client_threads = count("--client-threads")?,
+            "--slices" => options.slices = count("--slices")?,
             "--duration" => {
                 options.duration = wfe_api::duration::parse(&value)
                     .map_err(|e| format!("--duration {value:?}: {e}"))?
@@ -225,6 +231,7 @@ async fn start_bare(
 }
 
 /// What one side of the comparison achieved.
+#[derive(Default)]
 struct SideResult {
     requests: usize,
     errors: usize,
@@ -233,6 +240,14 @@ struct SideResult {
 }
 
 impl SideResult {
+    /// Adds another slice of the same side.
+    fn add(&mut self, other: SideResult) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+    }
+
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -487,7 +502,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let bare = servers.block_on(start_bare(certs, shutdown.clone()))?;
 
     println!(
-        "fixture {fixture_name} ({} bytes{}) → {path}; {} keep-alive HTTPS/1.1 connections, {:?} per side, {} server + {} client threads, {} CPUs",
+        "fixture {fixture_name} ({} bytes{}) → {path}; {} keep-alive HTTPS/1.1 connections, {:?} per side in {} turns, {} server + {} client threads, {} CPUs",
         body.len(),
         if options.indented {
             ", indented as stored"
@@ -496,25 +511,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
         options.connections,
         options.duration,
+        options.slices,
         options.server_threads,
         options.client_threads,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
-    // Returns the side's result and the server CPU seconds it cost.
+    // One slice of one side: its result and the server and client CPU seconds it cost.
     let measure =
-        |label: &str, addr: SocketAddr, path: &str| -> Result<(SideResult, f64), String> {
+        |addr: SocketAddr, duration: Duration| -> Result<(SideResult, f64, f64), String> {
             let (server0, client0) = (cpu_seconds("server"), cpu_seconds("client"));
             let result = clients.block_on(drive(
                 addr,
                 tls.clone(),
-                path,
+                &path,
                 body.clone(),
                 options.connections,
-                options.duration,
+                duration,
             ))?;
-            let server_cpu = cpu_seconds("server") - server0;
-            report(label, &result, server_cpu, cpu_seconds("client") - client0);
-            Ok((result, server_cpu))
+            Ok((
+                result,
+                cpu_seconds("server") - server0,
+                cpu_seconds("client") - client0,
+            ))
         };
     println!(
         "webhook answer: {}",
@@ -525,8 +543,27 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for addr in [bare, webhook] {
         clients.block_on(drive(addr, tls.clone(), &path, body.clone(), 1, warmup))?;
     }
-    let (bare_result, bare_cpu) = measure("bare", bare, &path)?;
-    let (webhook_result, webhook_cpu) = measure("webhook", webhook, &path)?;
+    // The sides take turns in slices, in the order bare, webhook, webhook, bare, ..., so that
+    // a change in what the rest of the machine is doing falls on both sides alike: measured one
+    // after the other, the bare server's cost alone varied by a third between minutes.
+    let slice = options.duration / options.slices as u32;
+    let mut sides = [
+        (SideResult::default(), 0.0, 0.0),
+        (SideResult::default(), 0.0, 0.0),
+    ];
+    for i in 0..options.slices * 2 {
+        let side = usize::from((i % 4 == 1) || (i % 4 == 2));
+        let (result, server_cpu, client_cpu) = measure([bare, webhook][side], slice)?;
+        let total = &mut sides[side];
+        total.0.add(result);
+        total.1 += server_cpu;
+        total.2 += client_cpu;
+    }
+    for (side, label) in sides.iter_mut().zip(["bare", "webhook"]) {
+        side.0.latencies.sort_unstable();
+        report(label, &side.0, side.1, side.2);
+    }
+    let [(bare_result, bare_cpu, _), (webhook_result, webhook_cpu, _)] = sides;
     shutdown.cancel();
 
     // DESIGN §10: server CPU per review and throughput within 1.5× of the bare server.
