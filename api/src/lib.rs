@@ -12,6 +12,7 @@ pub mod parameters;
 pub mod resource;
 pub mod status;
 pub mod target;
+pub mod timestamp;
 pub mod validation;
 
 pub use bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMETERS};

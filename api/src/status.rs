@@ -378,6 +378,7 @@ pub struct BlockClearance {
     #[schemars(length(max = 64), inner(length(max = 256)))]
     pub cleared_by_groups: Vec<String>,
     /// Server time of the clearance, RFC 3339 with microseconds.
+    #[serde(serialize_with = "crate::timestamp::serialize_micro")]
     pub cleared_at: MicroTime,
     /// The operator's justification.
     #[schemars(length(max = 1000))]
@@ -390,7 +391,11 @@ pub struct BlockClearance {
     #[schemars(length(max = 64))]
     pub admission_request_uid: String,
     /// The `failureDetails.failedAt` this clearance applies to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serialize_time_opt"
+    )]
     pub cleared_failure_at: Option<Time>,
 }
 

@@ -26,7 +26,7 @@ pub fn stamp_clearance(
 
 /// `clearedAt` as RFC 3339 with microseconds.
 pub fn format_micro(t: &MicroTime) -> String {
-    jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S%.6fZ", t.0).unwrap_or_else(|_| t.0.to_string())
+    crate::timestamp::micro(t.0)
 }
 
 /// Why a newly added `blockClearance` may not be written by this requester onto this status.
