@@ -204,11 +204,11 @@ pub fn too_large_verdict(limit: usize) -> Verdict {
     }
 }
 
-/// The AdmissionReview answer to request `uid` as the bytes sent back: exactly what
-/// serde writes for the typed [`ReviewResponse`], without building it. The patch's base64 is written
-/// straight into the body (its alphabet needs no escaping) and nothing but the body is
-/// allocated, which matters because the API server waits on one of these per request
-/// (DESIGN §10).
+/// The AdmissionReview answer to request `uid` as the bytes sent back: exactly what serde
+/// writes for the typed [`ReviewResponse`], without building it. The patch's base64 is
+/// written straight into the body (its alphabet needs no escaping) and nothing but the body
+/// is allocated (and a denial's status code as text), which matters because the API server
+/// waits on one of these per request (DESIGN §10).
 pub fn encode_review(uid: &str, verdict: &Verdict) -> Vec<u8> {
     let (patch, annotations) = match verdict {
         Verdict::Allow {

@@ -349,8 +349,8 @@ async fn read_body(
         return Err(BodyError::TooLarge);
     }
     // A body that arrives as one frame is kept as it is, not copied; one that arrives in
-    // several (a 7.8 KB review often does) is copied once into a buffer of its announced size.
-    let expected = usize::try_from(body.size_hint().lower()).map_or(limit, |n| n.min(limit));
+    // several (a 7.8 KB review often does) is copied into a buffer sized for what it announced.
+    let announced = usize::try_from(body.size_hint().lower()).map_or(limit, |n| n.min(limit));
     let mut first: Option<axum::body::Bytes> = None;
     let mut collected = Vec::new();
     let mut length = 0;
@@ -366,7 +366,7 @@ async fn read_body(
                 None if collected.is_empty() => first = Some(data),
                 earlier => {
                     if collected.capacity() == 0 {
-                        collected.reserve(expected.max(length));
+                        collected.reserve(reservation(announced, length));
                     }
                     collected.extend_from_slice(earlier.as_deref().unwrap_or_default());
                     collected.extend_from_slice(&data);
@@ -375,6 +375,13 @@ async fn read_body(
         }
     }
     Ok(first.unwrap_or_else(|| collected.into()))
+}
+
+/// What to reserve for a body that announced `announced` bytes once `received` have come: the
+/// announced size, but never more than four times what has arrived, so that a client announcing
+/// a large body and sending a few bytes cannot make the server hold the whole limit.
+fn reservation(announced: usize, received: usize) -> usize {
+    announced.min(received.saturating_mul(4)).max(received)
 }
 
 /// Most bytes of an oversized body read and discarded after the 413.
@@ -402,4 +409,21 @@ fn drain(mut body: Body, within: std::time::Duration) {
         })
         .await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reservation;
+
+    #[test]
+    fn a_body_split_in_frames_gets_its_announced_size_but_never_far_ahead_of_what_came() {
+        // A review in two frames: one buffer of its size, no regrowth.
+        assert_eq!(reservation(7_800, 7_800), 7_800);
+        assert_eq!(reservation(7_800, 4_096), 7_800);
+        // A client announcing the limit and sending two bytes gets eight, not 6 MiB.
+        assert_eq!(reservation(6 * 1024 * 1024, 2), 8);
+        // Chunked bodies announce nothing: what came is what is reserved.
+        assert_eq!(reservation(0, 5_000), 5_000);
+        assert_eq!(reservation(usize::MAX, usize::MAX), usize::MAX);
+    }
 }
