@@ -23,7 +23,7 @@ use wfe_api::{AuditEventType, Phase, WorkflowExecution, keys, naming};
 use wfe_audit::{AuditError, AuditTrail};
 use wfe_controller::audit_due::{due_events, record_delivery, set_audit_condition};
 use wfe_controller::cached::CachedWfe;
-use wfe_controller::decision::{World, decide};
+use wfe_controller::decision::{Step, World, decide};
 use wfe_controller::executor::{Context, RUNNING_RESYNC, is_quiet, reconcile, reconcile_cached};
 use wfe_controller::index::TargetIndex;
 use wfe_controller::runner::cache_event;
@@ -919,11 +919,15 @@ fn a_wfe_with_something_left_to_do_is_not_quiet() {
         failed_task: None,
         now: now(),
     };
+    let decision = decide(&audit_failed, &world, &s);
     assert_eq!(
-        Some(&decide(&audit_failed, &world, &s).status),
+        Some(&decision.status),
         audit_failed.status.as_ref(),
         "the decision would write nothing"
     );
+    assert_eq!(decision.step, Step::Nothing, "nor touch a lock");
+    assert!(decision.notices.is_empty(), "nor announce anything");
+    assert_eq!(decision.requeue_after, None, "nor ask to come back");
     for (what, w) in [
         ("an audit event not acknowledged", &unaudited),
         ("an audit delivery that failed", &audit_failed),
