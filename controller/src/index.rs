@@ -302,6 +302,15 @@ impl TargetIndex {
         Some((p.target.clone(), p.facts.owner_uid.clone()))
     }
 
+    /// The phase the watch last reported for the WFE `namespace/name` whose UID, in label form,
+    /// is `owner_uid` (`None` if it is not indexed, or the name now belongs to another WFE).
+    pub fn observed_phase(&self, namespace: &str, name: &str, owner_uid: &str) -> Option<Phase> {
+        let key: Name = Arc::new((Some(namespace.to_owned()), name.to_owned()));
+        let state = self.read();
+        let p = state.placed.get(&key)?;
+        (p.facts.owner_uid.as_deref() == Some(owner_uid)).then_some(p.facts.phase)
+    }
+
     /// The WFEs on `target` that a decision can depend on, sorted by namespace and name: the
     /// Running ones, the top two of each history order and the lock PipelineRun's owner (by the
     /// UID its label carries). Its size does not grow with the target's history.

@@ -991,8 +991,8 @@ async fn a_cache_entry_with_work_ahead_keeps_its_object() {
         Some(&a_done),
         "not settled: the object stays cached for the next reconcile"
     );
-    // A failed reconcile keeps it too.
-    let mut h = harness(&[&a_done], &[]);
+    // A failed reconcile keeps it too (a fresh WFE whose create fails).
+    let mut h = harness(&[], &[]);
     let pending = Arc::new(CachedWfe::new(wfe("a")));
     let script = vec![expect(Method::POST, RUNS_PATH, |_, _| {
         api_error(500, "InternalError", "etcd is down")

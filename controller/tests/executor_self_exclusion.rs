@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
 use kube::api::DynamicObject;
 use kube::client::Body;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
@@ -94,28 +95,16 @@ fn failed_before_execution(
     w
 }
 
-/// Reconciles `w` with `indexed` in the target index against an API server that expects one
-/// request, `method` on `path`, and answers it `code`; returns that request's body.
-async fn reconcile_expecting_one(
-    w: &WorkflowExecution,
+/// A context whose target index holds `indexed`, and the handle of its mocked API server.
+fn context(
     indexed: &[&WorkflowExecution],
-    (method, path): (Method, &'static str),
-    code: u16,
-) -> Value {
+) -> (Arc<Context>, mock::Handle<Request<Body>, Response<Body>>) {
     let settings = Settings::default();
     let index = TargetIndex::new(&settings);
     for i in indexed {
         index.observe(&watcher::Event::Apply((*i).clone()));
     }
-    // The newer copy of `w` is among the neighbours the index offers: what must be left out.
-    assert!(
-        index
-            .relevant(TARGET, None)
-            .iter()
-            .any(|n| n.name() == w.metadata.name.as_deref().unwrap()),
-        "the index offers the reconciled WFE's own copy"
-    );
-    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let runs = Writer::<DynamicObject>::new(tekton::pipeline_run_resource());
     let registry = prometheus::Registry::new();
@@ -136,6 +125,26 @@ async fn reconcile_expecting_one(
         synced: Arc::new(AtomicBool::new(true)),
         clock: Arc::new(now),
     });
+    (ctx, handle)
+}
+
+/// Reconciles `w` with `indexed` in the target index against an API server that expects one
+/// request, `method` on `path`, and answers it `code`; returns that request's body.
+async fn reconcile_expecting_one(
+    w: &WorkflowExecution,
+    indexed: &[&WorkflowExecution],
+    (method, path): (Method, &'static str),
+    code: u16,
+) -> Value {
+    let (ctx, mut handle) = context(indexed);
+    // The newer copy of `w` is among the neighbours the index offers: what must be left out.
+    assert!(
+        ctx.index
+            .relevant(TARGET, None)
+            .iter()
+            .any(|n| n.name() == w.metadata.name.as_deref().unwrap()),
+        "the index offers the reconciled WFE's own copy"
+    );
     let server = tokio::spawn(async move {
         let (request, send) = handle.next_request().await.expect("no request");
         assert_eq!(
@@ -187,15 +196,42 @@ async fn a_stale_copy_never_counts_its_own_newer_failure() {
     );
 }
 
-/// The backoff window opened by the WFE's own (newer) failure does not hold back the copy
-/// being reconciled: it goes on to create its PipelineRun, not to skip because of itself.
+/// A Pending copy of a WFE the watch has since seen fail (its own create refused 5 s ago) starts
+/// no PipelineRun: the decision on the stale copy would start one, but a remediation would then
+/// run for a WFE that is over. The reconcile makes no request and waits for the newer copy.
 #[tokio::test]
-async fn a_stale_copy_is_never_held_back_by_its_own_newer_failure() {
+async fn a_stale_pending_copy_of_a_wfe_that_moved_on_starts_no_run() {
     let a = wfe("a");
     let b = failed_before_execution(&wfe("b"), FailureReason::Forbidden, ago(3600), 2);
-    // Its create was refused 5 s ago: a backoff window of minutes is open, on its own account.
     let a_failed = failed_before_execution(&a, FailureReason::Forbidden, ago(5), 3);
-    let body = reconcile_expecting_one(&a, &[&b, &a_failed], (Method::POST, RUNS_PATH), 500).await;
+    let (ctx, mut handle) = context(&[&b, &a_failed]);
+    let requests = tokio::spawn(async move {
+        handle
+            .next_request()
+            .await
+            .map(|(r, _)| format!("{} {}", r.method(), r.uri().path()))
+    });
+    let result = tokio::time::timeout(Duration::from_secs(30), reconcile(Arc::new(a), ctx))
+        .await
+        .expect("reconcile hung: it made a request");
+    assert_eq!(result.expect("no error"), Action::await_change());
+    requests.abort();
+    assert!(
+        requests.await.is_err_and(|e| e.is_cancelled()),
+        "no request was made"
+    );
+}
+
+/// A WFE of the same name that the watch saw fail long ago (deleted since, and the name created
+/// again) is not this one: its phase does not hold this Pending copy back, and the run is
+/// created.
+#[tokio::test]
+async fn another_wfe_of_the_same_name_does_not_hold_a_copy_back() {
+    let a = wfe("a");
+    let b = failed_before_execution(&wfe("b"), FailureReason::Forbidden, ago(3600), 2);
+    let mut earlier_a = failed_before_execution(&a, FailureReason::Forbidden, ago(7200), 1);
+    earlier_a.metadata.uid = Some("uid-earlier-a".into());
+    let body = reconcile_expecting_one(&a, &[&b, &earlier_a], (Method::POST, RUNS_PATH), 500).await;
     assert_eq!(body["metadata"]["name"], naming::pipeline_run_name(TARGET));
     assert_eq!(
         body["metadata"]["labels"][keys::LABEL_WORKFLOW_EXECUTION_UID],

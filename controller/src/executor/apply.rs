@@ -19,12 +19,38 @@ pub(super) async fn apply(wfe: &WorkflowExecution, ctx: &Context) -> Result<Acti
     };
     let mut d = decision::decide(wfe, &world, &ctx.settings);
     if matches!(d.step, Step::Start { .. }) {
+        if moved_on(wfe, ctx) {
+            // The copy being reconciled is older than what the watch has since delivered (our
+            // own Skipped or Failed write, say): a PipelineRun created from it would run a
+            // remediation for a WFE that is over. The create is the one write without a
+            // resourceVersion to refuse it, so it is held back here; the newer copy's event has
+            // already queued the next reconcile.
+            debug!(wfe = %wfe.name_any(), "cached copy is still Pending but the watch saw it move on; not starting a run from it");
+            return Ok(Action::await_change());
+        }
         d = acquire_lock(wfe, d, &world, ctx).await?;
     }
     if let Step::ReleaseLock(run) = &d.step {
         delete_run(ctx, run).await?;
     }
     persist_and_announce(wfe, d, ctx, now).await
+}
+
+/// Whether the watch has reported this WFE (the same UID) in a phase past Pending, while the
+/// copy being reconciled is still Pending. Phases never go back to Pending.
+fn moved_on(wfe: &WorkflowExecution, ctx: &Context) -> bool {
+    let (Some(namespace), Some(name), Some(uid)) = (
+        wfe.metadata.namespace.as_deref(),
+        wfe.metadata.name.as_deref(),
+        wfe.metadata.uid.as_deref(),
+    ) else {
+        return false;
+    };
+    wfe.phase() == Phase::Pending
+        && ctx
+            .index
+            .observed_phase(namespace, name, &naming::label_value(uid))
+            .is_some_and(|observed| observed != Phase::Pending)
 }
 
 /// The lock PipelineRun as the decision must see it, and its failed TaskRun when needed.
