@@ -10,10 +10,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 /// Longest text written here: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 const MAX_LEN: usize = 27;
 
-/// `t` as `metav1.MicroTime` text: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-pub fn micro(t: Timestamp) -> String {
+/// `t` as `metav1.MicroTime` text: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (`clearedAt` in annotations,
+/// messages and the plugin).
+pub fn micro(t: &MicroTime) -> String {
     let mut buf = [0; MAX_LEN];
-    write(t, true, &mut buf).map_or_else(|| strtime(t, MICRO), str::to_owned)
+    write(t.0, true, &mut buf).map_or_else(|| strtime(t.0, MICRO), str::to_owned)
 }
 
 /// Serialises a `MicroTime` as [`micro`] writes it (for `#[serde(serialize_with)]`).
@@ -124,7 +125,7 @@ mod tests {
     }
 
     fn check(t: Timestamp) {
-        assert_eq!(micro(t), reference_micro(t), "{t:?}");
+        assert_eq!(micro(&MicroTime(t)), reference_micro(t), "{t:?}");
         let fields = serde_json::to_value(Fields {
             micro: MicroTime(t),
             time: Some(Time(t)),

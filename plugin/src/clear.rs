@@ -79,7 +79,7 @@ pub fn render_record(wfe: &WorkflowExecution, record: &BlockClearance, dry_run: 
     if !record.cleared_by_groups.is_empty() {
         field("clearedByGroups:", record.cleared_by_groups.join(", "));
     }
-    field("clearedAt:", block::format_micro(&record.cleared_at));
+    field("clearedAt:", wfe_api::timestamp::micro(&record.cleared_at));
     field("clearMethod:", record.clear_method.clone());
     field("admissionRequestUID:", record.admission_request_uid.clone());
     if let Some(t) = &record.cleared_failure_at {

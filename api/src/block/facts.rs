@@ -190,7 +190,7 @@ impl<'a> BlockFacts<'a> {
         if let Some(existing) = self.clearance {
             return Err(NotClearable::AlreadyCleared {
                 by: existing.cleared_by.clone(),
-                at: format_micro(&existing.cleared_at),
+                at: crate::timestamp::micro(&existing.cleared_at),
             });
         }
         match self.phase {

@@ -24,11 +24,6 @@ pub fn stamp_clearance(
     }
 }
 
-/// `clearedAt` as RFC 3339 with microseconds.
-pub fn format_micro(t: &MicroTime) -> String {
-    crate::timestamp::micro(t.0)
-}
-
 /// Why a newly added `blockClearance` may not be written by this requester onto this status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddedClearanceProblem {

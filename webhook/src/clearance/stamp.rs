@@ -70,7 +70,7 @@ pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
         ),
         (
             "cleared-at".to_owned(),
-            block::format_micro(&record.cleared_at),
+            wfe_api::timestamp::micro(&record.cleared_at),
         ),
     ]);
     if let Some(uid) = &record.cleared_by_uid {
