@@ -296,19 +296,29 @@ impl TargetIndex {
         namespace: &str,
         name: &str,
     ) -> Option<(Arc<str>, Option<Arc<str>>)> {
-        let key: Name = Arc::new((Some(namespace.to_owned()), name.to_owned()));
-        let state = self.read();
-        let p = state.placed.get(&key)?;
-        Some((p.target.clone(), p.facts.owner_uid.clone()))
+        self.with_placed(namespace, name, |p| {
+            (p.target.clone(), p.facts.owner_uid.clone())
+        })
     }
 
     /// The phase the watch last reported for the WFE `namespace/name` whose UID, in label form,
     /// is `owner_uid` (`None` if it is not indexed, or the name now belongs to another WFE).
     pub fn observed_phase(&self, namespace: &str, name: &str, owner_uid: &str) -> Option<Phase> {
+        self.with_placed(namespace, name, |p| {
+            (p.facts.owner_uid.as_deref() == Some(owner_uid)).then_some(p.facts.phase)
+        })
+        .flatten()
+    }
+
+    /// `read` of the placement of the indexed WFE `namespace/name`, if any.
+    fn with_placed<T>(
+        &self,
+        namespace: &str,
+        name: &str,
+        read: impl FnOnce(&Placement) -> T,
+    ) -> Option<T> {
         let key: Name = Arc::new((Some(namespace.to_owned()), name.to_owned()));
-        let state = self.read();
-        let p = state.placed.get(&key)?;
-        (p.facts.owner_uid.as_deref() == Some(owner_uid)).then_some(p.facts.phase)
+        self.read().placed.get(&key).map(read)
     }
 
     /// The WFEs on `target` that a decision can depend on, sorted by namespace and name: the
