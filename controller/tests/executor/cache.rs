@@ -4,18 +4,8 @@ use super::*;
 
 #[tokio::test]
 async fn a_settled_cache_entry_lets_go_of_its_object_and_is_read_fresh_when_reconciled_again() {
-    let a = wfe("a");
-    let done = run_of(
-        &a,
-        "run-a",
-        Some(json!({
-            "startTime": ago(400).to_string(),
-            "completionTime": ago(300).to_string(),
-            "conditions": succeeded("True", "Succeeded", ""),
-        })),
-    );
     // Finished, its lock already released: nothing left to do.
-    let a_done = settled(&a, &done, ago(300));
+    let (a_done, done) = completed_past_cooldown();
     let mut h = harness(&[&a_done], &[]);
     let cached = Arc::new(CachedWfe::new(a_done.clone()));
     let action = run_cached_script(&mut h, &cached, vec![]).await.unwrap();
