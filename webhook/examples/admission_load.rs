@@ -18,6 +18,9 @@
 //! the CPU each side used can be read back from `/proc/self/task` and printed: on a small machine
 //! the load generator competes with the server for the same cores.
 
+#[path = "../benches/support/compact.rs"]
+mod compact;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,28 +116,6 @@ fn fixture_path(fixture: &Path) -> PathBuf {
     } else {
         fixture.to_owned()
     }
-}
-
-/// The fixtures are re-indented copies of compact one-line bodies; the API server sends compact
-/// JSON, so whitespace outside strings is dropped (key order and values stay as captured).
-fn compact(json: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in json {
-        if in_string {
-            out.push(b);
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-        } else if !b.is_ascii_whitespace() {
-            in_string = b == b'"';
-            out.push(b);
-        }
-    }
-    out
 }
 
 /// The webhook path the API server would post this fixture to.
@@ -468,7 +449,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_args()?;
     let fixture = fixture_path(&options.fixture);
     let raw = std::fs::read(&fixture).map_err(|e| format!("fixture {}: {e}", fixture.display()))?;
-    let body = Bytes::from(if options.indented { raw } else { compact(&raw) });
+    let body = Bytes::from(if options.indented {
+        raw
+    } else {
+        compact::compact(&raw)
+    });
     serde_json::from_slice::<serde_json::Value>(&body)
         .map_err(|e| format!("fixture {} is not JSON: {e}", fixture.display()))?;
     let fixture_name = fixture
