@@ -137,7 +137,7 @@ pub fn parse_review(body: &[u8]) -> Result<ReviewRequest<'_>, ReviewError> {
     // names the offending field.
     // Validating UTF-8 once up front lets every borrowed string and unparsed member skip its
     // own check.
-    let Ok(text) = std::str::from_utf8(body) else {
+    let Ok(text) = simdutf8::basic::from_utf8(body) else {
         return Err(explain_rejection(body, None));
     };
     let fast_error = match read_envelope(text) {

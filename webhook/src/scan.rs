@@ -13,6 +13,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use self::skip::{container_end, string_end};
+
 /// The text of one JSON value, exactly (no surrounding whitespace), borrowed from the body.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Raw<'a>(&'a str);
@@ -137,8 +139,8 @@ impl<'a> ObjectWalk<'a> {
         if b.get(self.pos) != Some(&b'"') {
             return Err(ScanError::at("expected a member name", self.pos));
         }
-        let key_end = string_end(b, self.pos)?;
-        let key = decode_key(&self.text[self.pos..key_end], self.pos)?;
+        let (key_end, escaped) = string_end(b, self.pos)?;
+        let key = decode_key(&self.text[self.pos..key_end], escaped, self.pos)?;
         self.pos = skip_ws(b, key_end);
         if b.get(self.pos) != Some(&b':') {
             return Err(ScanError::at("expected `:` after a member name", self.pos));
@@ -209,9 +211,9 @@ impl<'a> ObjectWalk<'a> {
     }
 }
 
-/// A member name without its quotes; escapes (rare in names) are decoded by serde_json.
-fn decode_key(quoted: &str, at: usize) -> Result<Cow<'_, str>, ScanError> {
-    if quoted.contains('\\') {
+/// A member name without its quotes; `escaped` names (rare) are decoded by serde_json.
+fn decode_key(quoted: &str, escaped: bool, at: usize) -> Result<Cow<'_, str>, ScanError> {
+    if escaped {
         serde_json::from_str::<String>(quoted)
             .map(Cow::Owned)
             .map_err(|_| ScanError::at("invalid escape in a member name", at))
@@ -231,7 +233,7 @@ fn skip_ws(b: &[u8], mut pos: usize) -> usize {
 fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
     match b.get(start) {
         Some(b'{' | b'[') => container_end(b, start),
-        Some(b'"') => string_end(b, start),
+        Some(b'"') => string_end(b, start).map(|(end, _)| end),
         Some(b't') => literal_end(b, start, b"true"),
         Some(b'f') => literal_end(b, start, b"false"),
         Some(b'n') => literal_end(b, start, b"null"),
@@ -279,218 +281,6 @@ fn number_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
     Ok(pos)
 }
 
-/// The offset just past the string whose opening quote is at `start`.
-fn string_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
-    let mut pos = start + 1;
-    while let Some(found) = memchr::memchr2(b'"', b'\\', &b[pos.min(b.len())..]) {
-        pos += found;
-        if b[pos] == b'"' {
-            return Ok(pos + 1);
-        }
-        pos += 2;
-    }
-    Err(ScanError::at("unterminated string", start))
-}
-
-/// The offset just past the object or array whose opening bracket is at `start`.
-fn container_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
-    let mut state = BlockState::default();
-    let mut depth: u32 = 0;
-    let mut base = start;
-    while base < b.len() {
-        let masks = Masks::of(&b[base..]);
-        let outside = !state.in_string(&masks);
-        let opens = masks.open & outside;
-        let closes = masks.close & outside;
-        // A block with fewer closing brackets than the open depth cannot end the value.
-        if closes.count_ones() < depth {
-            depth = depth + opens.count_ones() - closes.count_ones();
-        } else {
-            let mut brackets = opens | closes;
-            while brackets != 0 {
-                let bit = brackets.trailing_zeros();
-                if opens >> bit & 1 == 1 {
-                    depth += 1;
-                } else {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Ok(base + bit as usize + 1);
-                    }
-                }
-                brackets &= brackets - 1;
-            }
-        }
-        base += 64;
-    }
-    Err(ScanError::at("unterminated object or array", start))
-}
-
-/// Bit `i` of each mask is set when byte `i` of a 64-byte block is that character.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Masks {
-    quote: u64,
-    backslash: u64,
-    /// `{` or `[`.
-    open: u64,
-    /// `}` or `]`.
-    close: u64,
-}
-
-impl Masks {
-    /// The masks of the first 64 bytes of `bytes` (fewer at the end: the rest reads as spaces).
-    fn of(bytes: &[u8]) -> Self {
-        if let Some(block) = bytes.first_chunk::<64>() {
-            Self::of_block(block)
-        } else {
-            let mut block = [b' '; 64];
-            block[..bytes.len()].copy_from_slice(bytes);
-            Self::of_block(&block)
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn of_block(block: &[u8; 64]) -> Self {
-        // The detection is cached by std: one load and a test per block.
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has just been found to support AVX2.
-            unsafe { Self::of_block_avx2(block) }
-        } else {
-            // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
-            unsafe { Self::of_block_sse2(block) }
-        }
-    }
-
-    /// Half the instructions of the SSE2 form: building these masks is most of what stepping
-    /// over a skipped value costs.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn of_block_avx2(block: &[u8; 64]) -> Self {
-        use std::arch::x86_64::{
-            __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
-            _mm256_set1_epi8,
-        };
-        let case = _mm256_set1_epi8(0x20);
-        let (quote, backslash) = (_mm256_set1_epi8(b'"' as i8), _mm256_set1_epi8(b'\\' as i8));
-        let (open, close) = (_mm256_set1_epi8(b'{' as i8), _mm256_set1_epi8(b'}' as i8));
-        let mut masks = Masks::default();
-        for (i, chunk) in block.chunks_exact(32).enumerate() {
-            // SAFETY: `chunk` is 32 readable bytes; the load has no alignment requirement.
-            let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
-            let folded = _mm256_or_si256(v, case);
-            let bits = |m| u64::from(_mm256_movemask_epi8(m) as u32) << (32 * i);
-            masks.quote |= bits(_mm256_cmpeq_epi8(v, quote));
-            masks.backslash |= bits(_mm256_cmpeq_epi8(v, backslash));
-            masks.open |= bits(_mm256_cmpeq_epi8(folded, open));
-            masks.close |= bits(_mm256_cmpeq_epi8(folded, close));
-        }
-        masks
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "sse2")]
-    fn of_block_sse2(block: &[u8; 64]) -> Self {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8,
-        };
-        // `{`/`[` and `}`/`]` differ only in bit 0x20, so one compare finds each pair.
-        let case = _mm_set1_epi8(0x20);
-        let (quote, backslash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
-        let (open, close) = (_mm_set1_epi8(b'{' as i8), _mm_set1_epi8(b'}' as i8));
-        let mut masks = Masks::default();
-        for (i, chunk) in block.chunks_exact(16).enumerate() {
-            // SAFETY: `chunk` is 16 readable bytes; the load has no alignment requirement.
-            let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) };
-            let folded = _mm_or_si128(v, case);
-            let bits = |m| u64::from(_mm_movemask_epi8(m) as u16) << (16 * i);
-            masks.quote |= bits(_mm_cmpeq_epi8(v, quote));
-            masks.backslash |= bits(_mm_cmpeq_epi8(v, backslash));
-            masks.open |= bits(_mm_cmpeq_epi8(folded, open));
-            masks.close |= bits(_mm_cmpeq_epi8(folded, close));
-        }
-        masks
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn of_block(block: &[u8; 64]) -> Self {
-        Self::of_block_bytewise(block)
-    }
-
-    /// The portable form (and the reference the vector form is tested against).
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    fn of_block_bytewise(block: &[u8; 64]) -> Self {
-        let mut masks = Masks::default();
-        for (i, &c) in block.iter().enumerate() {
-            let bit = 1u64 << i;
-            match c {
-                b'"' => masks.quote |= bit,
-                b'\\' => masks.backslash |= bit,
-                b'{' | b'[' => masks.open |= bit,
-                b'}' | b']' => masks.close |= bit,
-                _ => {}
-            }
-        }
-        masks
-    }
-}
-
-/// What carries from one block to the next: inside a string, and whether the first byte is
-/// escaped by a backslash ending the previous block.
-#[derive(Debug, Default)]
-struct BlockState {
-    in_string: bool,
-    escape_next: bool,
-}
-
-impl BlockState {
-    /// The bytes of the block inside a string (from an opening quote up to, not including,
-    /// its closing quote), and the state after the block.
-    fn in_string(&mut self, masks: &Masks) -> u64 {
-        let escaped = self.escaped(masks.backslash);
-        let quotes = masks.quote & !escaped;
-        let mut inside = prefix_xor(quotes);
-        if self.in_string {
-            inside = !inside;
-        }
-        self.in_string = inside >> 63 == 1;
-        inside
-    }
-
-    /// The bytes escaped by a backslash. Backslashes are rare outside `managedFields` keys,
-    /// so they are walked one by one.
-    fn escaped(&mut self, backslashes: u64) -> u64 {
-        let mut escaped = 0u64;
-        let mut starts = backslashes;
-        if self.escape_next {
-            escaped |= 1;
-            starts &= !1;
-        }
-        self.escape_next = false;
-        while starts != 0 {
-            let bit = starts.trailing_zeros();
-            if bit == 63 {
-                self.escape_next = true;
-                break;
-            }
-            escaped |= 1 << (bit + 1);
-            // The escaped byte, even if a backslash, starts no escape of its own.
-            starts &= !(1 << (bit + 1));
-            starts &= starts - 1;
-        }
-        escaped
-    }
-}
-
-/// Bit `i` is the XOR of bits `0..=i`: set from each opening quote up to its closing one.
-fn prefix_xor(mut x: u64) -> u64 {
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    x
-}
-
+mod skip;
 #[cfg(test)]
 mod tests;

