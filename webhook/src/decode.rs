@@ -8,7 +8,9 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde::de::value::{MapAccessDeserializer, StrDeserializer};
+use serde::de::value::{
+    BorrowedStrDeserializer, MapAccessDeserializer, StrDeserializer, StringDeserializer,
+};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use wfe_api::WorkflowExecution;
@@ -54,7 +56,8 @@ pub fn decode<T: DeserializeOwned>(raw: Raw<'_>) -> Result<T, DecodeError> {
 
 /// Decodes `T` from an object's members.
 pub fn decode_fields<T: DeserializeOwned>(fields: &Fields<'_>) -> Result<T, DecodeError> {
-    match T::deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, false))) {
+    let access = FieldsAccess::new(fields, false, Nested::Walked);
+    match T::deserialize(MapAccessDeserializer::new(access)) {
         Ok(v) => Ok(v),
         Err(_) => decode_value(fields.to_value().map_err(DecodeError::whole)?),
     }
@@ -76,7 +79,7 @@ pub fn decode_workflow_execution(
 ) -> Result<WorkflowExecution, Violation> {
     let access = FieldsAccess {
         status,
-        ..FieldsAccess::new(fields, true)
+        ..FieldsAccess::new(fields, true, Nested::Parsed)
     };
     if let Ok(wfe) = WorkflowExecution::deserialize(MapAccessDeserializer::new(access)) {
         return Ok(wfe);
@@ -109,6 +112,18 @@ struct FieldsAccess<'f, 'a> {
     pending: Option<Pending<'f, 'a>>,
     /// Hide `metadata.managedFields` (for whole objects).
     prune_metadata: bool,
+    nested: Nested,
+}
+
+/// How a member that is itself an object is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nested {
+    /// Walked member by member, the members its type does not name stepped over: for types
+    /// that read a few members of large objects (a stored status and its `failureDetails`).
+    Walked,
+    /// Parsed by serde_json in one pass: for types that read nearly every member (a whole
+    /// WorkflowExecution's spec), where a parse per member costs more than it saves.
+    Parsed,
 }
 
 enum Pending<'f, 'a> {
@@ -117,12 +132,13 @@ enum Pending<'f, 'a> {
 }
 
 impl<'f, 'a> FieldsAccess<'f, 'a> {
-    fn new(fields: &'f Fields<'a>, prune_metadata: bool) -> Self {
+    fn new(fields: &'f Fields<'a>, prune_metadata: bool, nested: Nested) -> Self {
         FieldsAccess {
             members: fields.members().iter(),
             status: None,
             pending: None,
             prune_metadata,
+            nested,
         }
     }
 }
@@ -160,13 +176,15 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
                 members.retain(|(k, _)| k != MANAGED_FIELDS);
                 let metadata = Fields::from_members(members);
                 seed.deserialize(MapAccessDeserializer::new(FieldsAccess::new(
-                    &metadata, false,
+                    &metadata,
+                    false,
+                    self.nested,
                 )))
             }
-            Some(Pending::Member(_, raw)) => seed.deserialize(Unparsed(raw)),
-            Some(Pending::Status(Shallow::Object(fields))) => {
-                seed.deserialize(MapAccessDeserializer::new(FieldsAccess::new(fields, false)))
-            }
+            Some(Pending::Member(_, raw)) => seed.deserialize(Unparsed(raw, self.nested)),
+            Some(Pending::Status(Shallow::Object(fields))) => seed.deserialize(
+                MapAccessDeserializer::new(FieldsAccess::new(fields, false, self.nested)),
+            ),
             Some(Pending::Status(Shallow::Other(value))) => seed.deserialize(value.clone()),
             None => Err(de::Error::custom("value requested before its key")),
         }
@@ -174,8 +192,69 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
 }
 
 /// An unparsed member as a deserializer that does not scan it again to ignore it (the
-/// structural scan already found its end); everything else is read from the bytes.
-struct Unparsed<'a>(Raw<'a>);
+/// structural scan already found its end). An object read as a struct or map is, when
+/// [`Nested::Walked`], walked member by member in the same way, so that the members its type
+/// does not name (most of `failureDetails`, say) are stepped over, not parsed; everything else
+/// is read from the bytes.
+struct Unparsed<'a>(Raw<'a>, Nested);
+
+/// The members of an object as a serde map, found one at a time by the structural scan.
+struct WalkAccess<'a> {
+    walk: scan::ObjectWalk<'a>,
+}
+
+impl<'de> MapAccess<'de> for WalkAccess<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.walk.next_key().map_err(de::Error::custom)? {
+            None => Ok(None),
+            Some(Cow::Borrowed(key)) => seed
+                .deserialize(BorrowedStrDeserializer::new(key))
+                .map(Some),
+            Some(Cow::Owned(key)) => seed.deserialize(StringDeserializer::new(key)).map(Some),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let raw = self.walk.skip_value().map_err(de::Error::custom)?;
+        seed.deserialize(Unparsed(raw, Nested::Walked))
+    }
+}
+
+impl<'de> Unparsed<'de> {
+    /// Visits the object as a map walked member by member; anything else as serde_json does.
+    fn walk_map<V: Visitor<'de>>(
+        self,
+        visitor: V,
+        otherwise: impl FnOnce(
+            &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+            V,
+        ) -> Result<V::Value, serde_json::Error>,
+    ) -> Result<V::Value, serde_json::Error> {
+        let walk = match self.1 {
+            Nested::Walked => scan::ObjectWalk::document(self.0.get()),
+            Nested::Parsed => None,
+        };
+        let Some(walk) = walk else {
+            let mut de = serde_json::Deserializer::from_str(self.0.get());
+            let value = otherwise(&mut de, visitor)?;
+            de.end()?;
+            return Ok(value);
+        };
+        let mut access = WalkAccess { walk };
+        let value = visitor.visit_map(&mut access)?;
+        // A visitor that stops early leaves members unread, which serde_json refuses too.
+        access.walk.finish_document().map_err(de::Error::custom)?;
+        Ok(value)
+    }
+}
 
 macro_rules! forward_to_raw {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
@@ -195,16 +274,38 @@ impl<'de> Deserializer<'de> for Unparsed<'de> {
         visitor.visit_unit()
     }
 
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if self.0.is_null() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.walk_map(visitor, |de, visitor| de.deserialize_map(visitor))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.walk_map(visitor, |de, visitor| {
+            de.deserialize_struct(name, fields, visitor)
+        })
+    }
+
     forward_to_raw! {
         deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
         deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
         deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
         deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(),
-        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(), deserialize_option(),
+        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(),
         deserialize_unit(), deserialize_unit_struct(name: &'static str),
         deserialize_newtype_struct(name: &'static str), deserialize_seq(),
         deserialize_tuple(len: usize), deserialize_tuple_struct(name: &'static str, len: usize),
-        deserialize_map(), deserialize_struct(name: &'static str, fields: &'static [&'static str]),
         deserialize_enum(name: &'static str, variants: &'static [&'static str]),
         deserialize_identifier(),
     }
@@ -240,6 +341,49 @@ mod tests {
             decode(Raw::parse(r#"{"phase": "Exploded", "phase": "Failed"}"#).unwrap())
                 .expect("last wins");
         assert_eq!(dup.phase, Some(wfe_api::Phase::Failed));
+    }
+
+    proptest::proptest! {
+        /// A status whose objects are walked member by member (known members decoded, the
+        /// rest stepped over) decodes to what serde_json reads through a `Value`.
+        #[test]
+        fn walked_objects_decode_as_a_value_does(
+            phase in proptest::sample::select(vec!["Failed", "Running", "Exploded"]),
+            was in proptest::prelude::any::<bool>(),
+            failed_at in proptest::option::of(proptest::sample::select(vec!["2026-11-22T02:11:00Z", "yesterday"])),
+            failures in proptest::option::of(0i64..9),
+            noise in proptest::collection::vec(("[a-zA-Z\"\\\\]{1,8}", "[ -~]{0,40}"), 0..6),
+            details_null in proptest::prelude::any::<bool>(),
+        ) {
+            use serde_json::json;
+            let mut details = json!({"wasExecutionFailure": was, "reason": "TaskFailed", "nested": {"deep": [1, {"x": "}"}]}});
+            if let Some(at) = failed_at {
+                details["failedAt"] = json!(at);
+            }
+            let mut status = json!({"phase": phase, "conditions": [{"type": "Ready", "status": "False"}]});
+            status["failureDetails"] = if details_null { Value::Null } else { details.clone() };
+            if let Some(n) = failures {
+                status["consecutiveFailures"] = json!(n);
+            }
+            for (key, text) in &noise {
+                status[key.as_str()] = json!(text);
+                details[key.as_str()] = json!({"k": text});
+            }
+            if !details_null {
+                status["failureDetails"] = details;
+            }
+            let text = serde_json::to_string(&status).expect("encodes");
+            let raw = Raw::parse(&text).expect("scans");
+            let reference = serde_json::from_value::<StoredBlockStatus>(status.clone());
+            let walked = decode::<StoredBlockStatus>(raw);
+            proptest::prop_assert_eq!(walked.is_ok(), reference.is_ok(), "{}", text);
+            if let (Ok(walked), Ok(reference)) = (walked, reference) {
+                proptest::prop_assert_eq!(walked, reference, "{}", text);
+            }
+            // Through the members, as the clearance webhook reads a stored status.
+            let from_fields = decode_fields::<StoredBlockStatus>(&fields(&text));
+            proptest::prop_assert_eq!(from_fields.ok(), serde_json::from_value::<StoredBlockStatus>(status).ok(), "{}", text);
+        }
     }
 
     #[test]
