@@ -267,7 +267,7 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
             }
         }
         ClearanceOutcome::Cleared { record } => {
-            let patch = match serde_json::to_vec(&ClearancePatch(&record)) {
+            let patch = match ClearancePatch(&record).encode() {
                 Ok(patch) => patch,
                 // A record of strings and timestamps always encodes; if it ever does not,
                 // failing closed is the only safe answer.

@@ -225,25 +225,29 @@ fn check_block_state(
     request: &ReviewRequest<'_>,
     settings: &Settings,
 ) -> Result<Option<Time>, Refusal> {
-    let wfe = request.object_ref();
+    // Only a refusal names the object; a granted clearance does not pay for the text.
+    let wfe = || request.object_ref();
     let refuse = |m: String| Err(Refusal::new(ClearanceStep::BlockState, m));
     let Some(old_status) = request.old_object.as_ref().and_then(ObjectView::status) else {
         return refuse(format!(
-            "{DENIED}: WorkflowExecution {wfe} is not blocking its target (it has no status yet); only a Failed WorkflowExecution that blocks its target can be cleared"
+            "{DENIED}: WorkflowExecution {} is not blocking its target (it has no status yet); only a Failed WorkflowExecution that blocks its target can be cleared",
+            wfe()
         ));
     };
     let stored: StoredBlockStatus = match decode_shallow(old_status) {
         Ok(f) => f,
         Err(e) => {
             return refuse(format!(
-                "{DENIED}: the stored status of WorkflowExecution {wfe} cannot be read at status.{}: {}",
-                e.path, e.message
+                "{DENIED}: the stored status of WorkflowExecution {} cannot be read at status.{}: {}",
+                wfe(),
+                e.path,
+                e.message
             ));
         }
     };
     match stored.facts().clearable(&settings.block) {
         Ok(failed_at) => Ok(failed_at.cloned()),
-        Err(not) => refuse(format!("{DENIED}: {}", not.message(&wfe))),
+        Err(not) => refuse(format!("{DENIED}: {}", not.message(&wfe()))),
     }
 }
 

@@ -35,6 +35,28 @@ pub(super) fn stamp(
 #[derive(Debug, Clone, Copy)]
 pub struct ClearancePatch<'a>(pub &'a BlockClearance);
 
+impl ClearancePatch<'_> {
+    /// The patch as JSON, written into a buffer sized for it up front (growing one from
+    /// serde_json's default would copy it three times).
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        let record = self.0;
+        // Member names, pointers and timestamps take under 400 bytes; the strings vary.
+        let strings = record.cleared_by.len()
+            + record.cleared_by_uid.as_ref().map_or(0, String::len)
+            + record
+                .cleared_by_groups
+                .iter()
+                .map(|g| g.len() + 3)
+                .sum::<usize>()
+            + record.clear_reason.len()
+            + record.clear_method.len()
+            + record.admission_request_uid.len();
+        let mut out = Vec::with_capacity(400 + strings + strings / 8);
+        serde_json::to_writer(&mut out, self)?;
+        Ok(out)
+    }
+}
+
 impl Serialize for ClearancePatch<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
