@@ -47,14 +47,23 @@ impl<'a> TargetResource<'a> {
         if raw.is_empty() {
             return Err(TargetError::PartCount(0));
         }
-        let parts: Vec<&str> = raw.split('/').collect();
-        if parts.iter().any(|p| p.is_empty()) && (2..=3).contains(&parts.len()) {
+        // At most three parts are kept (no allocation): the count alone names a longer target.
+        let mut parts = [""; 3];
+        let mut count = 0;
+        for part in raw.split('/') {
+            if let Some(slot) = parts.get_mut(count) {
+                *slot = part;
+            }
+            count += 1;
+        }
+        let parts = &parts[..count.min(3)];
+        if parts.iter().any(|p| p.is_empty()) && (2..=3).contains(&count) {
             return Err(TargetError::EmptySegment);
         }
-        let (namespace, kind, name) = match parts.as_slice() {
-            [ns, kind, name] => (Some(*ns), *kind, *name),
-            [kind, name] => (None, *kind, *name),
-            other => return Err(TargetError::PartCount(other.len())),
+        let (namespace, kind, name) = match (count, parts) {
+            (3, [ns, kind, name]) => (Some(*ns), *kind, *name),
+            (2, [kind, name]) => (None, *kind, *name),
+            _ => return Err(TargetError::PartCount(count)),
         };
         if let Some(ns) = namespace
             && !is_dns1123_label(ns)

@@ -144,23 +144,24 @@ fn check_parameters(out: &mut Vec<Violation>, parameters: &crate::parameters::Pa
         ));
     }
     for (key, value) in parameters {
-        let field = format!("spec.parameters[{key}]");
+        // Named only when violated: a valid spec (every admitted create) formats nothing.
+        let field = || format!("spec.parameters[{key}]");
         if key == PARAM_TARGET_RESOURCE {
             out.push(Violation::new(
-                field,
+                field(),
                 "TARGET_RESOURCE is reserved: the controller sets it from spec.targetResource",
             ));
             continue;
         }
         if !is_parameter_name(key) {
             out.push(Violation::new(
-                field.clone(),
+                field(),
                 format!("name must match ^[A-Z][A-Z0-9_]*$ and be at most {MAX_PARAMETER_NAME_LEN} characters"),
             ));
         }
         if value.chars().count() > MAX_PARAMETER_VALUE_LEN {
             out.push(Violation::new(
-                field,
+                field(),
                 format!("value must be at most {MAX_PARAMETER_VALUE_LEN} characters"),
             ));
         }

@@ -81,7 +81,7 @@ fn path_for(name: &str) -> &'static str {
 struct AllowAll;
 
 impl Authorizer for AllowAll {
-    fn authorize<'a>(&'a self, _: &'a AuthorizationRequest) -> BoxFuture<'a, Authorization> {
+    fn authorize<'a>(&'a self, _: &'a AuthorizationRequest<'_>) -> BoxFuture<'a, Authorization> {
         Box::pin(async { Authorization::Allowed { reason: None } })
     }
 }

@@ -133,7 +133,7 @@ fn webhook_path(name: &str) -> &'static str {
 struct AllowAll;
 
 impl Authorizer for AllowAll {
-    fn authorize<'a>(&'a self, _: &'a AuthorizationRequest) -> BoxFuture<'a, Authorization> {
+    fn authorize<'a>(&'a self, _: &'a AuthorizationRequest<'_>) -> BoxFuture<'a, Authorization> {
         Box::pin(async { Authorization::Allowed { reason: None } })
     }
 }

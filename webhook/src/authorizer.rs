@@ -10,15 +10,15 @@ use kube::api::{Api, PostParams};
 
 use wfe_api::identity::UserInfo;
 
-/// The question asked for one clearance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizationRequest {
+/// The question asked for one clearance, borrowed from the admission request it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorizationRequest<'a> {
     /// The requester.
-    pub user: UserInfo,
+    pub user: &'a UserInfo,
     /// Namespace of the WorkflowExecution.
-    pub namespace: String,
+    pub namespace: &'a str,
     /// Name of the WorkflowExecution (lets RBAC restrict by `resourceNames`).
-    pub name: String,
+    pub name: &'a str,
 }
 
 /// The answer.
@@ -44,7 +44,10 @@ pub enum Authorization {
 /// Decides whether a user may clear blocks. Implementations must never answer `Allowed` on error.
 pub trait Authorizer: Send + Sync {
     /// Asks the question.
-    fn authorize<'a>(&'a self, request: &'a AuthorizationRequest) -> BoxFuture<'a, Authorization>;
+    fn authorize<'a>(
+        &'a self,
+        request: &'a AuthorizationRequest<'_>,
+    ) -> BoxFuture<'a, Authorization>;
 }
 
 /// Asks the API server with a SubjectAccessReview for verb `update` on
@@ -68,7 +71,7 @@ impl SubjectAccessReviewer {
 }
 
 /// The SubjectAccessReview asked for `request`.
-pub fn subject_access_review(request: &AuthorizationRequest) -> SubjectAccessReview {
+pub fn subject_access_review(request: &AuthorizationRequest<'_>) -> SubjectAccessReview {
     let user = &request.user;
     SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
@@ -78,12 +81,12 @@ pub fn subject_access_review(request: &AuthorizationRequest) -> SubjectAccessRev
             extra: (!user.extra.is_empty())
                 .then(|| user.extra.clone().into_iter().collect::<BTreeMap<_, _>>()),
             resource_attributes: Some(ResourceAttributes {
-                namespace: Some(request.namespace.clone()),
+                namespace: Some(request.namespace.to_owned()),
                 verb: Some("update".to_owned()),
                 group: Some(wfe_api::keys::GROUP.to_owned()),
                 resource: Some(wfe_api::keys::PLURAL.to_owned()),
                 subresource: Some(wfe_api::keys::BLOCK_CLEARANCE_SUBRESOURCE.to_owned()),
-                name: (!request.name.is_empty()).then(|| request.name.clone()),
+                name: (!request.name.is_empty()).then(|| request.name.to_owned()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -113,7 +116,10 @@ fn nonempty(s: Option<&str>) -> Option<String> {
 }
 
 impl Authorizer for SubjectAccessReviewer {
-    fn authorize<'a>(&'a self, request: &'a AuthorizationRequest) -> BoxFuture<'a, Authorization> {
+    fn authorize<'a>(
+        &'a self,
+        request: &'a AuthorizationRequest<'_>,
+    ) -> BoxFuture<'a, Authorization> {
         Box::pin(async move {
             let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
             match api
@@ -135,15 +141,16 @@ mod tests {
 
     #[test]
     fn review_carries_identity_and_the_virtual_subresource() {
+        let user = UserInfo {
+            username: "alice".into(),
+            uid: Some("uid-alice".into()),
+            groups: vec!["sre-team".into(), "system:authenticated".into()],
+            extra: BTreeMap::from([("k".into(), vec!["v".into()])]),
+        };
         let request = AuthorizationRequest {
-            user: UserInfo {
-                username: "alice".into(),
-                uid: Some("uid-alice".into()),
-                groups: vec!["sre-team".into(), "system:authenticated".into()],
-                extra: BTreeMap::from([("k".into(), vec!["v".into()])]),
-            },
-            namespace: "team-a".into(),
-            name: "wfe-1".into(),
+            user: &user,
+            namespace: "team-a",
+            name: "wfe-1",
         };
         let json = serde_json::to_value(subject_access_review(&request)).expect("json");
         assert_eq!(json["spec"]["user"], "alice");

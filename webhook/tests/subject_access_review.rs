@@ -29,19 +29,23 @@ fn reviewer() -> (SubjectAccessReviewer, Handle) {
     )
 }
 
-fn question(user: &str, uid: Option<&str>, groups: &[&str]) -> AuthorizationRequest {
+fn identity(user: &str, uid: Option<&str>, groups: &[&str]) -> UserInfo {
+    UserInfo {
+        username: user.into(),
+        uid: uid.map(str::to_owned),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        extra: BTreeMap::from([(
+            "authentication.kubernetes.io/credential-id".into(),
+            vec!["JTI=abc".into()],
+        )]),
+    }
+}
+
+fn question(user: &UserInfo) -> AuthorizationRequest<'_> {
     AuthorizationRequest {
-        user: UserInfo {
-            username: user.into(),
-            uid: uid.map(str::to_owned),
-            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            extra: BTreeMap::from([(
-                "authentication.kubernetes.io/credential-id".into(),
-                vec!["JTI=abc".into()],
-            )]),
-        },
-        namespace: "team-a".into(),
-        name: "wfe-restart-payment-api".into(),
+        user,
+        namespace: "team-a",
+        name: "wfe-restart-payment-api",
     }
 }
 
@@ -76,12 +80,12 @@ async fn alice_is_allowed_with_the_identity_and_attributes_of_the_request() {
     let (reviewer, handle) = reviewer();
     let answer = fixture_json("sar-alice-allowed.json")["responseRawWire"].clone();
     let server = tokio::spawn(api_server(handle, StatusCode::CREATED, answer));
-    let q = question(
+    let alice = identity(
         "alice",
         Some("uid-alice"),
         &["sre-team", "system:authenticated"],
     );
-    let result = reviewer.authorize(&q).await;
+    let result = reviewer.authorize(&question(&alice)).await;
     assert_eq!(
         result,
         Authorization::Allowed {
@@ -124,11 +128,11 @@ async fn bob_is_denied() {
     );
     let server = tokio::spawn(api_server(handle, StatusCode::CREATED, answer));
     let result = reviewer
-        .authorize(&question(
+        .authorize(&question(&identity(
             "bob",
             Some("uid-bob"),
             &["dev-team", "system:authenticated"],
-        ))
+        )))
         .await;
     assert_eq!(result, Authorization::Denied { reason: None });
     server.await.expect("mock server");
@@ -155,7 +159,7 @@ async fn api_errors_never_allow() {
         let (reviewer, handle) = reviewer();
         let server = tokio::spawn(api_server(handle, status, body));
         let result = reviewer
-            .authorize(&question("alice", None, &["sre-team"]))
+            .authorize(&question(&identity("alice", None, &["sre-team"])))
             .await;
         match result {
             Authorization::Failed { error } => assert!(!error.is_empty()),
@@ -175,7 +179,9 @@ async fn a_dropped_connection_is_a_failure() {
             "connection reset",
         ));
     });
-    let result = reviewer.authorize(&question("alice", None, &[])).await;
+    let result = reviewer
+        .authorize(&question(&identity("alice", None, &[])))
+        .await;
     assert!(matches!(result, Authorization::Failed { .. }), "{result:?}");
     server.await.expect("mock server");
 }

@@ -33,13 +33,13 @@ const CLEARANCE: &str = "blockClearance";
 
 /// What to do before a clearance can be decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClearancePlan {
+pub enum ClearancePlan<'a> {
     /// Not a clearance request: let the write through unchanged.
     Pass,
     /// Refused without asking anyone.
     Refuse(Refusal),
     /// Ask the authorizer this, then call [`conclude_clearance`] with the answer.
-    Authorize(AuthorizationRequest),
+    Authorize(AuthorizationRequest<'a>),
     /// No authorization needed (SubjectAccessReview disabled): call [`conclude_clearance`].
     Decide,
 }
@@ -60,7 +60,10 @@ pub enum ClearanceOutcome {
 
 /// Steps 1 and the group part of 2: decides whether a request is a clearance and whether the
 /// authorizer has to be asked.
-pub fn plan_clearance(request: &ReviewRequest<'_>, settings: &Settings) -> ClearancePlan {
+pub fn plan_clearance<'r>(
+    request: &'r ReviewRequest<'_>,
+    settings: &Settings,
+) -> ClearancePlan<'r> {
     if request.operation != Operation::Update || !request.is_status() {
         return ClearancePlan::Pass;
     }
@@ -115,7 +118,10 @@ pub fn plan_clearance(request: &ReviewRequest<'_>, settings: &Settings) -> Clear
 
 /// Steps 1 and 2 before any I/O: who is asking, the group restriction, and the question for
 /// the authorizer.
-fn plan_authorization(request: &ReviewRequest<'_>, settings: &Settings) -> ClearancePlan {
+fn plan_authorization<'r>(
+    request: &'r ReviewRequest<'_>,
+    settings: &Settings,
+) -> ClearancePlan<'r> {
     let user = &request.user_info;
     if let Err(r) = block::may_clear(user, &settings.block) {
         return ClearancePlan::Refuse(Refusal::new(
@@ -136,9 +142,9 @@ fn plan_authorization(request: &ReviewRequest<'_>, settings: &Settings) -> Clear
     }
     if policy.require_subject_access_review {
         ClearancePlan::Authorize(AuthorizationRequest {
-            user: user.clone(),
-            namespace: request.namespace.as_deref().unwrap_or_default().to_owned(),
-            name: request.name.clone().into_owned(),
+            user,
+            namespace: request.namespace.as_deref().unwrap_or_default(),
+            name: &request.name,
         })
     } else {
         ClearancePlan::Decide
@@ -161,7 +167,7 @@ pub fn decide_clearance(
 pub fn conclude_clearance(
     request: &ReviewRequest<'_>,
     settings: &Settings,
-    plan: ClearancePlan,
+    plan: ClearancePlan<'_>,
     authorization: Option<&Authorization>,
     now: jiff::Timestamp,
 ) -> ClearanceOutcome {
@@ -195,7 +201,7 @@ pub fn conclude_clearance(
 }
 
 fn check_authorization(
-    question: &AuthorizationRequest,
+    question: &AuthorizationRequest<'_>,
     answer: Option<&Authorization>,
 ) -> Result<(), Refusal> {
     let user = &question.user.username;

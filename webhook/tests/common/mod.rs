@@ -49,7 +49,10 @@ pub struct MockAuthorizer {
 }
 
 impl Authorizer for MockAuthorizer {
-    fn authorize<'a>(&'a self, request: &'a AuthorizationRequest) -> BoxFuture<'a, Authorization> {
+    fn authorize<'a>(
+        &'a self,
+        request: &'a AuthorizationRequest<'_>,
+    ) -> BoxFuture<'a, Authorization> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if let Some(gate) = &self.gate {
