@@ -45,6 +45,24 @@ pub fn serialize_time_opt<S: serde::Serializer>(
     }
 }
 
+/// Appends `t` as [`micro`] writes it (for encoders that write JSON text themselves).
+pub fn push_micro(out: &mut Vec<u8>, t: &MicroTime) {
+    let mut buf = [0; MAX_LEN];
+    match write(t.0, true, &mut buf) {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => out.extend_from_slice(strtime(t.0, MICRO).as_bytes()),
+    }
+}
+
+/// Appends `t` as `metav1.Time` text, `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn push_seconds(out: &mut Vec<u8>, t: &Time) {
+    let mut buf = [0; MAX_LEN];
+    match write(t.0, false, &mut buf) {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => out.extend_from_slice(strtime(t.0, SECONDS).as_bytes()),
+    }
+}
+
 /// k8s-openapi's formats, used for the years the fast path does not write (before 0 or after
 /// 9999, never seen on a real cluster).
 const MICRO: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
@@ -133,6 +151,11 @@ mod tests {
         .expect("encodes");
         assert_eq!(fields["micro"], reference_micro(t).as_str(), "{t:?}");
         assert_eq!(fields["time"], reference_seconds(t).as_str(), "{t:?}");
+        let (mut pushed_micro, mut pushed_seconds) = (Vec::new(), Vec::new());
+        push_micro(&mut pushed_micro, &MicroTime(t));
+        push_seconds(&mut pushed_seconds, &Time(t));
+        assert_eq!(pushed_micro, reference_micro(t).into_bytes(), "{t:?}");
+        assert_eq!(pushed_seconds, reference_seconds(t).into_bytes(), "{t:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod authorizer;
 pub mod clearance;
 mod decode;
 pub mod denial;
+mod json_text;
 pub mod json_view;
 pub mod metrics;
 mod object_json;

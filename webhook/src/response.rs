@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::json_text;
 use crate::review::ReviewError;
 
 pub(crate) const REVIEW_KIND: &str = "AdmissionReview";
@@ -224,20 +225,20 @@ pub fn encode_review(uid: &str, verdict: &Verdict) -> Vec<u8> {
     let annotations_len: usize = annotations.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
     let mut out = Vec::with_capacity(192 + uid.len() + patch_len + message_len + annotations_len);
     out.extend_from_slice(br#"{"apiVersion":"#);
-    json_string(&mut out, REVIEW_API_VERSION);
+    json_text::string(&mut out, REVIEW_API_VERSION);
     out.extend_from_slice(br#","kind":"#);
-    json_string(&mut out, REVIEW_KIND);
+    json_text::string(&mut out, REVIEW_KIND);
     out.extend_from_slice(br#","response":{"uid":"#);
-    json_string(&mut out, uid);
+    json_text::string(&mut out, uid);
     match verdict {
         Verdict::Allow { .. } => out.extend_from_slice(br#","allowed":true"#),
         Verdict::Deny { code, message, .. } => {
             out.extend_from_slice(br#","allowed":false,"status":{"code":"#);
             out.extend_from_slice(code.to_string().as_bytes());
             out.extend_from_slice(br#","reason":"#);
-            json_string(&mut out, reason_for(*code));
+            json_text::string(&mut out, reason_for(*code));
             out.extend_from_slice(br#","message":"#);
-            json_string(&mut out, message);
+            json_text::string(&mut out, message);
             out.push(b'}');
         }
     }
@@ -264,26 +265,14 @@ pub fn encode_review(uid: &str, verdict: &Verdict) -> Vec<u8> {
             if i > 0 {
                 out.push(b',');
             }
-            json_string(&mut out, key);
+            json_text::string(&mut out, key);
             out.push(b':');
-            json_string(&mut out, value);
+            json_text::string(&mut out, value);
         }
         out.push(b'}');
     }
     out.extend_from_slice(b"}}");
     out
-}
-
-/// Appends `s` as a JSON string, escaped as serde_json escapes it.
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
 }
 
 fn reason_for(code: u16) -> &'static str {

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serde::Serialize;
 use wfe_api::BlockClearance;
 use wfe_api::block;
 
 use super::ClearanceOutcome;
+use crate::json_text;
 use crate::review::ReviewRequest;
 
 /// JSON pointer of `status.blockClearance`.
@@ -30,55 +30,63 @@ pub(super) fn stamp(
 }
 
 /// The minimal JSON patch a granted clearance answers with: add `status.blockClearance` (the
-/// record), remove `status.blockClearanceRequest`. Serialised straight from the record, never
-/// through a `serde_json::Value` or the whole object.
+/// record), remove `status.blockClearanceRequest`. Written straight from the record, never
+/// through a `serde_json::Value` or the whole object: the text is serde_json's encoding of the
+/// record (`BlockClearance`'s serde attributes), pinned by a test.
 #[derive(Debug, Clone, Copy)]
 pub struct ClearancePatch<'a>(pub &'a BlockClearance);
 
 impl ClearancePatch<'_> {
-    /// The patch as JSON, written into a buffer sized for it up front (growing one from
-    /// serde_json's default would copy it three times).
-    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
-        let record = self.0;
+    /// The patch as JSON, in a buffer sized for it up front.
+    pub fn encode(&self) -> Vec<u8> {
+        let r = self.0;
         // Member names, pointers and timestamps take under 400 bytes; the strings vary.
-        let strings = record.cleared_by.len()
-            + record.cleared_by_uid.as_ref().map_or(0, String::len)
-            + record
-                .cleared_by_groups
+        let strings = r.cleared_by.len()
+            + r.cleared_by_uid.as_ref().map_or(0, String::len)
+            + r.cleared_by_groups
                 .iter()
                 .map(|g| g.len() + 3)
                 .sum::<usize>()
-            + record.clear_reason.len()
-            + record.clear_method.len()
-            + record.admission_request_uid.len();
+            + r.clear_reason.len()
+            + r.clear_method.len()
+            + r.admission_request_uid.len();
         let mut out = Vec::with_capacity(400 + strings + strings / 8);
-        serde_json::to_writer(&mut out, self)?;
-        Ok(out)
-    }
-}
-
-impl Serialize for ClearancePatch<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Operation<'a> {
-            op: &'static str,
-            path: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            value: Option<&'a BlockClearance>,
+        out.extend_from_slice(br#"[{"op":"add","path":""#);
+        out.extend_from_slice(CLEARANCE_PATH.as_bytes());
+        out.extend_from_slice(br#"","value":{"clearedBy":"#);
+        json_text::string(&mut out, &r.cleared_by);
+        if let Some(uid) = &r.cleared_by_uid {
+            out.extend_from_slice(br#","clearedByUID":"#);
+            json_text::string(&mut out, uid);
         }
-        [
-            Operation {
-                op: "add",
-                path: CLEARANCE_PATH,
-                value: Some(self.0),
-            },
-            Operation {
-                op: "remove",
-                path: REQUEST_PATH,
-                value: None,
-            },
-        ]
-        .serialize(serializer)
+        if !r.cleared_by_groups.is_empty() {
+            out.extend_from_slice(br#","clearedByGroups":["#);
+            for (i, group) in r.cleared_by_groups.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_text::string(&mut out, group);
+            }
+            out.push(b']');
+        }
+        // Timestamps are digits and punctuation: nothing to escape.
+        out.extend_from_slice(br#","clearedAt":""#);
+        wfe_api::timestamp::push_micro(&mut out, &r.cleared_at);
+        out.extend_from_slice(br#"","clearReason":"#);
+        json_text::string(&mut out, &r.clear_reason);
+        out.extend_from_slice(br#","clearMethod":"#);
+        json_text::string(&mut out, &r.clear_method);
+        out.extend_from_slice(br#","admissionRequestUID":"#);
+        json_text::string(&mut out, &r.admission_request_uid);
+        if let Some(failed_at) = &r.cleared_failure_at {
+            out.extend_from_slice(br#","clearedFailureAt":""#);
+            wfe_api::timestamp::push_seconds(&mut out, failed_at);
+            out.push(b'"');
+        }
+        out.extend_from_slice(br#"}},{"op":"remove","path":""#);
+        out.extend_from_slice(REQUEST_PATH.as_bytes());
+        out.extend_from_slice(br#""}]"#);
+        out
     }
 }
 
@@ -105,6 +113,69 @@ pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
 mod tests {
     use super::super::{CLEARANCE, REQUEST};
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    /// serde_json's encoding of the same patch: what the API server must receive.
+    fn reference(record: &BlockClearance) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Operation<'a> {
+            op: &'static str,
+            path: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            value: Option<&'a BlockClearance>,
+        }
+        let patch = [
+            Operation {
+                op: "add",
+                path: CLEARANCE_PATH,
+                value: Some(record),
+            },
+            Operation {
+                op: "remove",
+                path: REQUEST_PATH,
+                value: None,
+            },
+        ];
+        serde_json::to_vec(&patch).expect("encodes")
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ -~]{0,30}",
+            any::<String>(),
+            Just("quote \" backslash \\ newline \n".to_owned()),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the record holds, the patch is serde_json's encoding of it byte for byte.
+        #[test]
+        fn the_patch_is_serde_jsons_encoding_of_the_record(
+            cleared_by in text(),
+            uid in proptest::option::of(text()),
+            groups in proptest::collection::vec(text(), 0..4),
+            reason in text(),
+            request_uid in text(),
+            cleared_at in -377_705_116_800_000_000i64..253_402_207_200_000_000,
+            failed_at in proptest::option::of(0i64..253_402_207_199),
+        ) {
+            let record = BlockClearance {
+                cleared_by,
+                cleared_by_uid: uid,
+                cleared_by_groups: groups,
+                cleared_at: MicroTime(jiff::Timestamp::from_microsecond(cleared_at).expect("in range")),
+                clear_reason: reason,
+                clear_method: wfe_api::keys::CLEAR_METHOD_WEBHOOK.to_owned(),
+                admission_request_uid: request_uid,
+                cleared_failure_at: failed_at
+                    .map(|s| Time(jiff::Timestamp::from_second(s).expect("in range"))),
+            };
+            let encoded = ClearancePatch(&record).encode();
+            prop_assert_eq!(String::from_utf8(encoded).expect("utf-8"), String::from_utf8(reference(&record)).expect("utf-8"));
+        }
+    }
 
     #[test]
     fn the_patch_paths_are_the_status_members_as_json_pointers() {

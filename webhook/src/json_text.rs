@@ -1,0 +1,84 @@
+//! JSON text written straight into an answer's buffer, byte for byte as serde_json writes it:
+//! the admission answer and the clearance patch are built this way instead of through serde
+//! (DESIGN §10), and tests pin each against serde_json's output.
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether any byte is a quote, a backslash or a control character (below 0x20), the bytes
+/// serde_json escapes. Names, uids and reasons have none, so the check runs eight bytes at a
+/// time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    /// Whether some byte of `w` is below `n` (exact for `n <= 128`).
+    const fn below(w: u64, n: u8) -> bool {
+        w.wrapping_sub(ONES * n as u64) & !w & HIGH != 0
+    }
+    const fn has(w: u64, byte: u8) -> bool {
+        below(w ^ (ONES * byte as u64), 1)
+    }
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
+        if below(w, 0x20) || has(w, b'"') || has(w, b'\\') {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the text, the bytes are serde_json's.
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(
+            s in prop_oneof![
+                any::<String>(),
+                "[ -~]{0,40}",
+                proptest::collection::vec(prop::sample::select(vec!['a', '"', '\\', '\n', '\u{1f}', 'é', '\u{7f}', ' ']), 0..24)
+                    .prop_map(|c| c.into_iter().collect::<String>()),
+            ],
+            lead in "[a-z]{0,9}",
+        ) {
+            let s = format!("{lead}{s}");
+            let mut out = b"x".to_vec();
+            string(&mut out, &s);
+            let mut expected = b"x".to_vec();
+            serde_json::to_writer(&mut expected, &s).expect("encodes");
+            prop_assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn every_escaped_byte_is_found_at_every_offset() {
+        for offset in 0..17 {
+            for byte in (0u8..0x20).chain([b'"', b'\\']) {
+                let mut text = vec![b'a'; 17];
+                text[offset] = byte;
+                assert!(needs_escape(&text), "byte {byte:#x} at {offset}");
+            }
+            let mut text = vec![b'a'; 17];
+            text[offset] = 0x7f;
+            assert!(!needs_escape(&text), "0x7f at {offset}");
+        }
+        assert!(!needs_escape("héllo wörld, ünïcode".as_bytes()));
+    }
+}
