@@ -18,7 +18,7 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 /// Whether any byte is a quote, a backslash or a control character (below 0x20), the bytes
 /// serde_json escapes. Names, uids and reasons have none, so the check runs eight bytes at a
 /// time.
-fn needs_escape(bytes: &[u8]) -> bool {
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
     /// Whether some byte of `w` is below `n` (exact for `n <= 128`).

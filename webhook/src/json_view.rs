@@ -61,8 +61,16 @@ impl<'a> Fields<'a> {
 
     /// The value of `key` unless it is absent or JSON `null`.
     pub fn get(&self, key: &str) -> Option<Raw<'a>> {
-        let i = self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
-        Some(self.0[i].1).filter(|v| !v.is_null())
+        // The objects rules look into (a status, a clearance request) have a dozen members or
+        // fewer: string equality rules most out on length alone, where each step of a binary
+        // search is a full ordering comparison.
+        let found = if self.0.len() <= 16 {
+            self.0.iter().find(|(k, _)| k == key)
+        } else {
+            let i = self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok();
+            i.map(|i| &self.0[i])
+        };
+        found.map(|(_, v)| *v).filter(|v| !v.is_null())
     }
 
     /// The members in key order, `null` ones included.
@@ -160,6 +168,29 @@ mod tests {
             s.to_value().expect("value"),
             json!({"a": {"x": [1, 2]}, "b": 2, "esc": "v", "n": null})
         );
+    }
+
+    #[test]
+    fn small_and_large_objects_are_looked_up_alike() {
+        for n in [3, 16, 17, 40] {
+            let mut text = String::from("{");
+            for i in (0..n).rev() {
+                text.push_str(&format!(
+                    r#""k{i}": {i}, "k{i}": "last{i}", "z{i}": null, "#
+                ));
+            }
+            text.push_str(r#""end": true}"#);
+            let s = shallow(&text);
+            let fields = s.fields().expect("object");
+            let value: Value = serde_json::from_str(&text).expect("json");
+            for i in 0..n {
+                let key = format!("k{i}");
+                let found = fields.get(&key).map(|r| value_of(r).expect("value"));
+                assert_eq!(found.as_ref(), value.get(&key), "{n} members, {key}");
+                assert!(fields.get(&format!("z{i}")).is_none(), "null is absent");
+            }
+            assert!(fields.get("k").is_none() && fields.get("end").is_some());
+        }
     }
 
     #[test]

@@ -208,10 +208,16 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
         serde_json::from_str(raw.get()).map_err(|e| format!("request.{name}: {e}"))
     }
     fn text<'a>(name: &str, raw: Raw<'a>) -> Result<Cow<'a, str>, String> {
-        field::<CowStr>(name, raw).map(|s| s.0)
+        match raw.plain_str() {
+            Some(s) => Ok(Cow::Borrowed(s)),
+            None => field::<CowStr>(name, raw).map(|s| s.0),
+        }
     }
     fn optional_text<'a>(name: &str, raw: Raw<'a>) -> Result<Option<Cow<'a, str>>, String> {
-        Ok(field::<Option<CowStr>>(name, raw)?.map(|s| s.0))
+        match raw.plain_str() {
+            Some(s) => Ok(Some(Cow::Borrowed(s))),
+            None => Ok(field::<Option<CowStr>>(name, raw)?.map(|s| s.0)),
+        }
     }
     fn required<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Raw<'a>, String> {
         raw.ok_or_else(|| format!("missing field `{name}`"))

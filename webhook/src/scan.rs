@@ -30,6 +30,14 @@ impl<'a> Raw<'a> {
         self.0 == "null"
     }
 
+    /// The text of a JSON string that holds no escape and no control character, borrowed as
+    /// it stands; `None` for anything else, which a caller decodes with serde_json (and which
+    /// serde_json may refuse). Uids, names and namespaces are such strings.
+    pub fn plain_str(self) -> Option<&'a str> {
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        (!crate::json_text::needs_escape(inner.as_bytes())).then_some(inner)
+    }
+
     /// The single JSON value `text` holds (whitespace around it allowed); values in requests
     /// are found by walking, this is how tests make one.
     #[cfg(test)]

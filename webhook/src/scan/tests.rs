@@ -140,6 +140,23 @@ proptest! {
         }
     }
 
+    /// A plain string is borrowed exactly as serde_json decodes it; a string with an escape
+    /// is left to serde_json, and so is text serde_json refuses (a raw control character).
+    #[test]
+    fn plain_strings_are_what_serde_json_decodes(text in any::<String>(), raw_control in any::<bool>()) {
+        let escaped = serde_json::to_string(&text).expect("encodes");
+        let quoted = if raw_control { format!("{}\u{1}\"", &escaped[..escaped.len() - 1]) } else { escaped };
+        let raw = Raw::parse(&quoted).expect("scans");
+        let decoded = serde_json::from_str::<String>(&quoted);
+        match raw.plain_str() {
+            Some(plain) => prop_assert_eq!(Ok(plain), decoded.as_deref().map_err(|_| ())),
+            None => prop_assert!(raw_control || quoted.contains('\\'), "{}", quoted),
+        }
+        for other in ["1", "null", "[\"a\"]", "{\"a\": \"b\"}"] {
+            prop_assert_eq!(Raw::parse(other).expect("scans").plain_str(), None);
+        }
+    }
+
     /// Both builds of the string search find the closing quote where serde_json does, say
     /// whether there was an escape, and refuse a string cut short.
     #[test]
