@@ -192,9 +192,10 @@ fn read_envelope(text: &str) -> Result<Option<ReviewRequest<'_>>, String> {
     }
     walk.finish_document().map_err(scan)?;
     let is = |raw: Option<Raw<'_>>, want: &str| {
-        raw.is_some_and(
-            |r| matches!(serde_json::from_str::<CowStr>(r.get()), Ok(CowStr(s)) if s == want),
-        )
+        raw.is_some_and(|r| match r.plain_str() {
+            Some(s) => s == want,
+            None => matches!(serde_json::from_str::<CowStr>(r.get()), Ok(CowStr(s)) if s == want),
+        })
     };
     if !is(kind, REVIEW_KIND) || !is(api_version, REVIEW_API_VERSION) {
         return Ok(None);
