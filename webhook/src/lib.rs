@@ -2,6 +2,7 @@
 //! clearance and status ownership, served over TLS with hot-reloaded certificates.
 
 pub mod authorizer;
+mod base64_text;
 pub mod clearance;
 mod decode;
 pub mod denial;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::base64_text;
 use crate::json_text;
 use crate::review::ReviewError;
 
@@ -243,20 +244,9 @@ pub fn encode_review(uid: &str, verdict: &Verdict) -> Vec<u8> {
         }
     }
     if let Some(patch) = patch {
-        use base64::Engine;
-        let engine = base64::engine::general_purpose::STANDARD;
+        // The base64 alphabet needs no escaping in a JSON string.
         out.extend_from_slice(br#","patch":""#);
-        let start = out.len();
-        out.resize(start + patch_len, 0);
-        match engine.encode_slice(patch, &mut out[start..]) {
-            Ok(written) => out.truncate(start + written),
-            // `patch_len` is base64's padded length, so this cannot happen; if it ever did,
-            // the allocating encoder still gives the right bytes.
-            Err(_) => {
-                out.truncate(start);
-                out.extend_from_slice(engine.encode(patch).as_bytes());
-            }
-        }
+        base64_text::append(&mut out, patch);
         out.extend_from_slice(br#"","patchType":"JSONPatch""#);
     }
     if !annotations.is_empty() {
