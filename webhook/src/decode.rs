@@ -229,6 +229,19 @@ impl<'de> MapAccess<'de> for WalkAccess<'de> {
 }
 
 impl<'de> Unparsed<'de> {
+    /// Reads the value with serde_json, which must consume all of it.
+    fn parsed<T>(
+        self,
+        read: impl FnOnce(
+            &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+        ) -> Result<T, serde_json::Error>,
+    ) -> Result<T, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(self.0.get());
+        let value = read(&mut de)?;
+        de.end()?;
+        Ok(value)
+    }
+
     /// Visits the object as a map walked member by member; anything else as serde_json does.
     fn walk_map<V: Visitor<'de>>(
         self,
@@ -243,10 +256,7 @@ impl<'de> Unparsed<'de> {
             Nested::Parsed => None,
         };
         let Some(walk) = walk else {
-            let mut de = serde_json::Deserializer::from_str(self.0.get());
-            let value = otherwise(&mut de, visitor)?;
-            de.end()?;
-            return Ok(value);
+            return self.parsed(|de| otherwise(de, visitor));
         };
         let mut access = WalkAccess { walk };
         let value = visitor.visit_map(&mut access)?;
@@ -259,10 +269,7 @@ impl<'de> Unparsed<'de> {
 macro_rules! forward_to_raw {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Self::Error> {
-            let mut de = serde_json::Deserializer::from_str(self.0.get());
-            let value = (&mut de).$method($($arg,)* visitor)?;
-            de.end()?;
-            Ok(value)
+            self.parsed(|de| de.$method($($arg,)* visitor))
         }
     )*};
 }
@@ -286,6 +293,29 @@ impl<'de> Deserializer<'de> for Unparsed<'de> {
         self.walk_map(visitor, |de, visitor| de.deserialize_map(visitor))
     }
 
+    // A string without escapes is handed over borrowed, as serde_json hands it, without
+    // setting up a parser for it; anything else is parsed.
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0.plain_str() {
+            Some(s) => visitor.visit_borrowed_str(s),
+            None => self.parsed(|de| de.deserialize_str(visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0.plain_str() {
+            Some(s) => visitor.visit_borrowed_str(s),
+            None => self.parsed(|de| de.deserialize_string(visitor)),
+        }
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0.plain_str() {
+            Some(s) => visitor.visit_borrowed_str(s),
+            None => self.parsed(|de| de.deserialize_any(visitor)),
+        }
+    }
+
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -298,11 +328,10 @@ impl<'de> Deserializer<'de> for Unparsed<'de> {
     }
 
     forward_to_raw! {
-        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
+        deserialize_bool(), deserialize_i8(), deserialize_i16(),
         deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
         deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
-        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(),
-        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(),
+        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_bytes(), deserialize_byte_buf(),
         deserialize_unit(), deserialize_unit_struct(name: &'static str),
         deserialize_newtype_struct(name: &'static str), deserialize_seq(),
         deserialize_tuple(len: usize), deserialize_tuple_struct(name: &'static str, len: usize),
@@ -354,6 +383,8 @@ mod tests {
             failures in proptest::option::of(0i64..9),
             noise in proptest::collection::vec(("[a-zA-Z\"\\\\]{1,8}", "[ -~]{0,40}"), 0..6),
             details_null in proptest::prelude::any::<bool>(),
+            cleared_by in proptest::option::of(proptest::prelude::any::<String>()),
+            groups in proptest::collection::vec("[ -~]{0,12}|\\PC{0,6}", 0..3),
         ) {
             use serde_json::json;
             let mut details = json!({"wasExecutionFailure": was, "reason": "TaskFailed", "nested": {"deep": [1, {"x": "}"}]}});
@@ -371,6 +402,12 @@ mod tests {
             }
             if !details_null {
                 status["failureDetails"] = details;
+            }
+            // A stored clearance: strings with and without escapes, decoded by the walk.
+            if let Some(by) = cleared_by {
+                status["blockClearance"] = json!({"clearedBy": by, "clearedByGroups": groups,
+                    "clearedAt": "2026-11-22T02:12:00.123456Z", "clearReason": "fixed \"it\"",
+                    "clearMethod": "KubernetesAdmissionWebhook", "admissionRequestUID": "u-1"});
             }
             let text = serde_json::to_string(&status).expect("encodes");
             let raw = Raw::parse(&text).expect("scans");
