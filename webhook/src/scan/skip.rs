@@ -40,7 +40,41 @@ pub(super) fn container_end_avx2(b: &[u8], start: usize) -> Result<usize, ScanEr
 
 /// The offset just past the string whose opening quote is at `start`, and whether it holds a
 /// backslash (an escape the caller has to decode).
+#[inline]
 pub(super) fn string_end(b: &[u8], start: usize) -> Result<(usize, bool), ScanError> {
+    // Most strings in a review are member names and short values: two 8-byte words settle
+    // them in the caller, without the call and set-up of the vector search.
+    if let Some(end) = short_string_end(b, start) {
+        return Ok((end, false));
+    }
+    string_end_long(b, start)
+}
+
+/// The end of a string of at most 15 bytes without a backslash, found in two 8-byte words;
+/// `None` for anything else (longer, escaped, or too near the end of the body to read 16
+/// bytes), which the full search settles.
+#[inline(always)]
+pub(super) fn short_string_end(b: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // The lowest flagged byte of a zero-byte test is exact (later ones may not be).
+    let first = |word: &[u8; 8]| {
+        let w = u64::from_le_bytes(*word);
+        let (q, s) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+        let flags = (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s) & HIGH;
+        (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize)
+    };
+    let words = b.get(start + 1..start + 17)?;
+    let (low, high) = words.split_at(8);
+    let at = match first(low.try_into().ok()?) {
+        Some(at) => at,
+        None => 8 + first(high.try_into().ok()?)?,
+    };
+    (words[at] == b'"').then_some(start + 1 + at + 1)
+}
+
+/// [`string_end`] without the short-string shortcut.
+pub(super) fn string_end_long(b: &[u8], start: usize) -> Result<(usize, bool), ScanError> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {

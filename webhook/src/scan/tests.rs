@@ -164,6 +164,13 @@ proptest! {
         let expected = (lead + quoted.len(), quoted.contains('\\'));
         let short = &b[..lead + 1 + cut.index(quoted.len() - 1)];
         prop_assert_eq!(skip::string_end_baseline(b, lead), Ok(expected));
+        prop_assert_eq!(skip::string_end(b, lead), Ok(expected));
+        prop_assert_eq!(skip::string_end(short, lead), skip::string_end_baseline(short, lead));
+        // The shortcut answers only for what it can settle, and then as the full search does.
+        if let Some(end) = skip::short_string_end(b, lead) {
+            prop_assert_eq!(Ok((end, false)), skip::string_end_baseline(b, lead));
+        }
+        prop_assert_eq!(skip::short_string_end(short, lead), None);
         prop_assert!(skip::string_end_baseline(short, lead).is_err());
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
