@@ -76,34 +76,86 @@ pub fn check_reason(reason: &str, rules: &ClearanceRules) -> Result<(), ReasonPr
     if is_placeholder(trimmed) {
         return Err(ReasonProblem::Placeholder);
     }
-    let words = trimmed.split_whitespace().count();
-    if words < rules.min_words {
+    let counts = ReasonCounts::of(reason, trimmed);
+    if counts.words < rules.min_words {
         return Err(ReasonProblem::TooFewWords {
             min: rules.min_words,
-            got: words,
+            got: counts.words,
         });
     }
-    let chars = trimmed.chars().count();
-    if chars < rules.min_chars {
+    if counts.trimmed_chars < rules.min_chars {
         return Err(ReasonProblem::TooFewChars {
             min: rules.min_chars,
-            got: chars,
+            got: counts.trimmed_chars,
         });
     }
-    let total = reason.chars().count();
-    if total > rules.max_chars {
+    if counts.chars > rules.max_chars {
         return Err(ReasonProblem::TooManyChars {
             max: rules.max_chars,
-            got: total,
+            got: counts.chars,
         });
     }
-    if let Some(c) = reason
-        .chars()
-        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
-    {
+    if let Some(c) = counts.control {
         return Err(ReasonProblem::ControlChar(c));
     }
     Ok(())
+}
+
+/// What the length rules compare: words, characters after trimming and in all, and the first
+/// control character other than newline and tab.
+#[derive(Debug, PartialEq, Eq)]
+struct ReasonCounts {
+    words: usize,
+    trimmed_chars: usize,
+    chars: usize,
+    control: Option<char>,
+}
+
+impl ReasonCounts {
+    /// The counts of `reason` (`trimmed` is `reason.trim()`). Reasons are almost always ASCII,
+    /// where a byte is a character and Unicode's whitespace and control characters are a few
+    /// byte values: counted byte by byte, without decoding characters.
+    fn of(reason: &str, trimmed: &str) -> Self {
+        if reason.is_ascii() {
+            Self::ascii(reason, trimmed)
+        } else {
+            Self::any(reason, trimmed)
+        }
+    }
+
+    /// For any text.
+    fn any(reason: &str, trimmed: &str) -> Self {
+        ReasonCounts {
+            words: trimmed.split_whitespace().count(),
+            trimmed_chars: trimmed.chars().count(),
+            chars: reason.chars().count(),
+            control: reason
+                .chars()
+                .find(|c| c.is_control() && *c != '\n' && *c != '\t'),
+        }
+    }
+
+    /// For ASCII text: `char::is_whitespace` is 0x09–0x0D and space, `char::is_control` is
+    /// below 0x20 and 0x7F.
+    fn ascii(reason: &str, trimmed: &str) -> Self {
+        let space = |b: u8| matches!(b, 0x09..=0x0d | b' ');
+        let mut words = 0;
+        let mut previous_space = true;
+        for &b in trimmed.as_bytes() {
+            let is_space = space(b);
+            words += usize::from(previous_space && !is_space);
+            previous_space = is_space;
+        }
+        ReasonCounts {
+            words,
+            trimmed_chars: trimmed.len(),
+            chars: reason.len(),
+            control: reason
+                .bytes()
+                .find(|&b| (b < 0x20 || b == 0x7f) && b != b'\n' && b != b'\t')
+                .map(char::from),
+        }
+    }
 }
 
 /// Whether `reason` still carries the placeholder (pasted alone, or with words around it), in
@@ -118,4 +170,24 @@ pub(super) fn is_placeholder(reason: &str) -> bool {
         .as_bytes()
         .windows(inner.len())
         .any(|window| window.eq_ignore_ascii_case(inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReasonCounts;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// On ASCII text the byte counts are the character counts, whatever the whitespace and
+        /// control characters.
+        #[test]
+        fn ascii_counts_are_the_character_counts(
+            reason in proptest::collection::vec(prop_oneof![0u8..0x80, Just(b' '), Just(b'\n'), Just(0x0b), Just(0x1c), Just(0x7f)], 0..60)
+                .prop_map(|b| String::from_utf8(b).expect("ascii")),
+        ) {
+            let trimmed = reason.trim();
+            prop_assert_eq!(ReasonCounts::ascii(&reason, trimmed), ReasonCounts::any(&reason, trimmed));
+            prop_assert_eq!(ReasonCounts::of(&reason, trimmed), ReasonCounts::any(&reason, trimmed));
+        }
+    }
 }
