@@ -2,6 +2,8 @@
 //! the admission answer and the clearance patch are built this way instead of through serde
 //! (DESIGN §10), and tests pin each against serde_json's output.
 
+use crate::byte_word;
+
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     if needs_escape(s.as_bytes()) {
@@ -19,26 +21,14 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 /// serde_json escapes. Names, uids and reasons have none, so the check runs eight bytes at a
 /// time.
 pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    /// Whether some byte of `w` is below `n` (exact for `n <= 128`).
-    const fn below(w: u64, n: u8) -> bool {
-        w.wrapping_sub(ONES * n as u64) & !w & HIGH != 0
-    }
-    const fn has(w: u64, byte: u8) -> bool {
-        below(w ^ (ONES * byte as u64), 1)
-    }
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let w = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
-        if below(w, 0x20) || has(w, b'"') || has(w, b'\\') {
+    let (words, rest) = bytes.as_chunks::<8>();
+    for word in words {
+        let w = byte_word::load(word);
+        if byte_word::below(w, 0x20) | byte_word::equal(w, b'"') | byte_word::equal(w, b'\\') != 0 {
             return true;
         }
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    rest.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]

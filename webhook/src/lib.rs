@@ -3,6 +3,7 @@
 
 pub mod authorizer;
 mod base64_text;
+mod byte_word;
 pub mod clearance;
 mod decode;
 pub mod denial;

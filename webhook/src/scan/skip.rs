@@ -10,6 +10,7 @@
 //! than one 32-byte compare.
 
 use super::ScanError;
+use crate::byte_word;
 
 /// The offset just past the object or array whose opening bracket is at `start`.
 pub(super) fn container_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
@@ -55,14 +56,9 @@ pub(super) fn string_end(b: &[u8], start: usize) -> Result<(usize, bool), ScanEr
 /// bytes), which the full search settles.
 #[inline(always)]
 pub(super) fn short_string_end(b: &[u8], start: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    // The lowest flagged byte of a zero-byte test is exact (later ones may not be).
     let first = |word: &[u8; 8]| {
-        let w = u64::from_le_bytes(*word);
-        let (q, s) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
-        let flags = (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s) & HIGH;
-        (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize)
+        let w = byte_word::load(word);
+        byte_word::first(byte_word::equal(w, b'"') | byte_word::equal(w, b'\\'))
     };
     let words = b.get(start + 1..start + 17)?;
     let (low, high) = words.split_at(8);
