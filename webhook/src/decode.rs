@@ -198,6 +198,9 @@ impl<'de> MapAccess<'de> for FieldsAccess<'_, 'de> {
 /// is read from the bytes.
 struct Unparsed<'a>(Raw<'a>, Nested);
 
+/// serde_json reading one unparsed value.
+type JsonReader<'de> = serde_json::Deserializer<serde_json::de::StrRead<'de>>;
+
 /// The members of an object as a serde map, found one at a time by the structural scan.
 struct WalkAccess<'a> {
     walk: scan::ObjectWalk<'a>,
@@ -232,9 +235,7 @@ impl<'de> Unparsed<'de> {
     /// Reads the value with serde_json, which must consume all of it.
     fn parsed<T>(
         self,
-        read: impl FnOnce(
-            &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
-        ) -> Result<T, serde_json::Error>,
+        read: impl FnOnce(&mut JsonReader<'de>) -> Result<T, serde_json::Error>,
     ) -> Result<T, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(self.0.get());
         let value = read(&mut de)?;
@@ -242,14 +243,24 @@ impl<'de> Unparsed<'de> {
         Ok(value)
     }
 
+    /// A string without escapes is handed over borrowed, as serde_json hands it, without
+    /// setting up a parser for it; anything else is read by `read`.
+    fn plain_or_parsed<V: Visitor<'de>>(
+        self,
+        visitor: V,
+        read: impl FnOnce(&mut JsonReader<'de>, V) -> Result<V::Value, serde_json::Error>,
+    ) -> Result<V::Value, serde_json::Error> {
+        match self.0.plain_str() {
+            Some(s) => visitor.visit_borrowed_str(s),
+            None => self.parsed(|de| read(de, visitor)),
+        }
+    }
+
     /// Visits the object as a map walked member by member; anything else as serde_json does.
     fn walk_map<V: Visitor<'de>>(
         self,
         visitor: V,
-        otherwise: impl FnOnce(
-            &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
-            V,
-        ) -> Result<V::Value, serde_json::Error>,
+        otherwise: impl FnOnce(&mut JsonReader<'de>, V) -> Result<V::Value, serde_json::Error>,
     ) -> Result<V::Value, serde_json::Error> {
         let walk = match self.1 {
             Nested::Walked => scan::ObjectWalk::document(self.0.get()),
@@ -293,27 +304,16 @@ impl<'de> Deserializer<'de> for Unparsed<'de> {
         self.walk_map(visitor, |de, visitor| de.deserialize_map(visitor))
     }
 
-    // A string without escapes is handed over borrowed, as serde_json hands it, without
-    // setting up a parser for it; anything else is parsed.
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.0.plain_str() {
-            Some(s) => visitor.visit_borrowed_str(s),
-            None => self.parsed(|de| de.deserialize_str(visitor)),
-        }
+        self.plain_or_parsed(visitor, |de, v| de.deserialize_str(v))
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.0.plain_str() {
-            Some(s) => visitor.visit_borrowed_str(s),
-            None => self.parsed(|de| de.deserialize_string(visitor)),
-        }
+        self.plain_or_parsed(visitor, |de, v| de.deserialize_string(v))
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.0.plain_str() {
-            Some(s) => visitor.visit_borrowed_str(s),
-            None => self.parsed(|de| de.deserialize_any(visitor)),
-        }
+        self.plain_or_parsed(visitor, |de, v| de.deserialize_any(v))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
