@@ -42,6 +42,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
+/// An unparsed JSON string's text: borrowed as it stands when it has no escape (without a
+/// parser), otherwise decoded by serde_json, which also refuses what is not a string.
+pub fn string_of(raw: Raw<'_>) -> Result<Cow<'_, str>, serde_json::Error> {
+    match raw.plain_str() {
+        Some(s) => Ok(Cow::Borrowed(s)),
+        None => serde_json::from_str::<CowStr>(raw.get()).map(|s| s.0),
+    }
+}
+
 /// The members of a JSON object with unparsed values: sorted by key, a repeated key keeping its
 /// last value (as `serde_json::Value` does).
 #[derive(Debug, Clone, Default)]

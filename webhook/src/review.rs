@@ -12,7 +12,7 @@ use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::json_view::CowStr;
+use crate::json_view::string_of;
 pub use crate::object_view::ObjectView;
 pub use crate::response::{
     AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, encode_review, error_uid,
@@ -192,10 +192,7 @@ fn read_envelope(text: &str) -> Result<Option<ReviewRequest<'_>>, String> {
     }
     walk.finish_document().map_err(scan)?;
     let is = |raw: Option<Raw<'_>>, want: &str| {
-        raw.is_some_and(|r| match r.plain_str() {
-            Some(s) => s == want,
-            None => matches!(serde_json::from_str::<CowStr>(r.get()), Ok(CowStr(s)) if s == want),
-        })
+        raw.is_some_and(|r| string_of(r).is_ok_and(|s| s == want))
     };
     if !is(kind, REVIEW_KIND) || !is(api_version, REVIEW_API_VERSION) {
         return Ok(None);
@@ -209,15 +206,13 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
         serde_json::from_str(raw.get()).map_err(|e| format!("request.{name}: {e}"))
     }
     fn text<'a>(name: &str, raw: Raw<'a>) -> Result<Cow<'a, str>, String> {
-        match raw.plain_str() {
-            Some(s) => Ok(Cow::Borrowed(s)),
-            None => field::<CowStr>(name, raw).map(|s| s.0),
-        }
+        string_of(raw).map_err(|e| format!("request.{name}: {e}"))
     }
     fn optional_text<'a>(name: &str, raw: Raw<'a>) -> Result<Option<Cow<'a, str>>, String> {
-        match raw.plain_str() {
-            Some(s) => Ok(Some(Cow::Borrowed(s))),
-            None => Ok(field::<Option<CowStr>>(name, raw)?.map(|s| s.0)),
+        if raw.is_null() {
+            Ok(None)
+        } else {
+            text(name, raw).map(Some)
         }
     }
     fn required<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Raw<'a>, String> {
@@ -430,6 +425,42 @@ mod tests {
             e.uid.as_deref(),
             Some("f68b493b-c8d8-45f4-a78a-c1976893fea5")
         );
+    }
+
+    /// Request strings, with and without escapes, read as serde_json reads them (plain ones
+    /// are borrowed without a parser).
+    #[test]
+    fn request_strings_are_read_as_serde_json_reads_them() {
+        let edited = |edit: &dyn Fn(&mut Value)| {
+            let mut doc: Value = serde_json::from_str(FIXTURE_05).expect("fixture");
+            edit(&mut doc);
+            serde_json::to_string(&doc).expect("json")
+        };
+        let escaped = edited(&|d| {
+            d["request"]["name"] = "wfe-\u{e9}\"quoted\"\n".into();
+            d["request"]["namespace"] = Value::Null;
+        });
+        // The envelope's kind spelled with an escape is still an AdmissionReview.
+        let escaped = escaped.replacen(
+            r#""kind":"AdmissionReview""#,
+            r#""kind":"AdmissionRevie\u0077""#,
+            1,
+        );
+        assert!(escaped.contains(r#"AdmissionRevie\u0077"#));
+        let r = parse_review(escaped.as_bytes()).expect("parses");
+        assert_eq!(r.name, "wfe-\u{e9}\"quoted\"\n");
+        assert_eq!(r.namespace, None);
+        let plain = parse_review(FIXTURE_05.as_bytes()).expect("parses");
+        assert!(matches!(
+            plain.name,
+            Cow::Borrowed("wfe-restart-payment-api")
+        ));
+        assert_eq!(plain.namespace.as_deref(), Some("team-a"));
+        for bad in [Value::from(5), Value::from(vec!["x"])] {
+            let body = edited(&|d| d["request"]["name"] = bad.clone());
+            let e = parse_review(body.as_bytes()).expect_err("not a string");
+            assert!(e.message.contains("request.name"), "{}", e.message);
+        }
     }
 
     #[test]
