@@ -22,7 +22,7 @@ use crate::scan::{self, Raw};
 
 /// Why a value does not decode: the field path (`.` for the value itself) and the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
+pub(crate) struct DecodeError {
     /// Field path relative to the decoded value, as `serde_path_to_error` prints it.
     pub path: String,
     /// What is wrong.
@@ -39,7 +39,7 @@ impl DecodeError {
 }
 
 /// Decodes `T` from a `Value`, reporting the path of the first bad field.
-pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError> {
+fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize(value).map_err(|e| DecodeError {
         path: e.path().to_string(),
         message: e.into_inner().to_string(),
@@ -47,7 +47,7 @@ pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError>
 }
 
 /// Decodes `T` from an unparsed value.
-pub fn decode<T: DeserializeOwned>(raw: Raw<'_>) -> Result<T, DecodeError> {
+pub(crate) fn decode<T: DeserializeOwned>(raw: Raw<'_>) -> Result<T, DecodeError> {
     match serde_json::from_str(raw.get()) {
         Ok(v) => Ok(v),
         Err(_) => decode_value(value_of(raw).map_err(DecodeError::whole)?),
@@ -55,7 +55,7 @@ pub fn decode<T: DeserializeOwned>(raw: Raw<'_>) -> Result<T, DecodeError> {
 }
 
 /// Decodes `T` from an object's members.
-pub fn decode_fields<T: DeserializeOwned>(fields: &Fields<'_>) -> Result<T, DecodeError> {
+pub(crate) fn decode_fields<T: DeserializeOwned>(fields: &Fields<'_>) -> Result<T, DecodeError> {
     let access = FieldsAccess::new(fields, false, Nested::Walked);
     match T::deserialize(MapAccessDeserializer::new(access)) {
         Ok(v) => Ok(v),
@@ -64,7 +64,7 @@ pub fn decode_fields<T: DeserializeOwned>(fields: &Fields<'_>) -> Result<T, Deco
 }
 
 /// Decodes `T` from a value read one level deep.
-pub fn decode_shallow<T: DeserializeOwned>(value: &Shallow<'_>) -> Result<T, DecodeError> {
+pub(crate) fn decode_shallow<T: DeserializeOwned>(value: &Shallow<'_>) -> Result<T, DecodeError> {
     match value {
         Shallow::Object(fields) => decode_fields(fields),
         Shallow::Other(value) => decode_value(value.clone()),
@@ -73,7 +73,7 @@ pub fn decode_shallow<T: DeserializeOwned>(value: &Shallow<'_>) -> Result<T, Dec
 
 /// Decodes a whole WorkflowExecution from its members and status, without building its
 /// `metadata.managedFields`; errors as `wfe_api::parse_workflow_execution` reports them.
-pub fn decode_workflow_execution(
+pub(crate) fn decode_workflow_execution(
     fields: &Fields<'_>,
     status: Option<&Shallow<'_>>,
 ) -> Result<WorkflowExecution, Violation> {
