@@ -423,6 +423,45 @@ mod tests {
         }
     }
 
+    /// A map visitor that stops after one member: serde_json refuses the unread rest, and so
+    /// must the walk, or the fast path would accept what the `Value` path refuses.
+    #[test]
+    fn a_walked_object_read_only_in_part_is_refused_as_serde_json_refuses_it() {
+        struct FirstKey;
+        impl<'de> Deserialize<'de> for FirstKey {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = FirstKey;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a map")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<FirstKey, A::Error> {
+                        map.next_entry::<String, de::IgnoredAny>()?;
+                        Ok(FirstKey)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        #[derive(Deserialize)]
+        struct Outer {
+            #[allow(dead_code)]
+            a: FirstKey,
+        }
+        let text = r#"{"a": {"x": 1, "y": 2}}"#;
+        assert!(
+            serde_json::from_str::<Outer>(text).is_err(),
+            "serde_json refuses"
+        );
+        assert!(decode_fields::<Outer>(&fields(text)).is_err());
+        let whole = r#"{"a": {"x": 1}}"#;
+        assert!(decode_fields::<Outer>(&fields(whole)).is_ok());
+    }
+
     #[test]
     fn whole_objects_are_decoded_without_managed_fields() {
         let object = r#"{"apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
