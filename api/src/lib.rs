@@ -10,6 +10,7 @@ pub mod keys;
 pub mod naming;
 pub mod parameters;
 pub mod resource;
+pub mod spec_view;
 pub mod status;
 pub mod target;
 pub mod timestamp;
@@ -18,6 +19,7 @@ pub mod validation;
 pub use bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMETERS};
 pub use parameters::Parameters;
 pub use resource::*;
+pub use spec_view::SpecView;
 pub use status::*;
 pub use validation::{
     SpecPolicy, Violation, Violations, changed_spec_fields, parse_workflow_execution, validate_spec,

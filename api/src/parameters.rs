@@ -49,17 +49,23 @@ impl Parameters {
 }
 
 impl FromIterator<(String, String)> for Parameters {
-    /// Later pairs win over earlier ones of the same name, as a map insert (and JSON's last
-    /// duplicate key) would. Sorting once keeps a hostile body with many keys at O(n log n).
+    /// Later pairs win over earlier ones of the same name ([`sort_last_wins`]).
     fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
         let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
-        pairs.reverse();
-        // Stable: of equal names the last given comes first now, and dedup keeps the first.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        pairs.dedup_by(|later, kept| later.0 == kept.0);
+        sort_last_wins(&mut pairs);
         pairs.shrink_to_fit();
         Parameters(pairs)
     }
+}
+
+/// Sorts name/value pairs by name, keeping of each name only the last pair given: what a map
+/// insert, and JSON's last duplicate key, would keep. Sorting once keeps a hostile body with
+/// many keys at O(n log n).
+pub fn sort_last_wins<K: Ord, V>(pairs: &mut Vec<(K, V)>) {
+    pairs.reverse();
+    // Stable: of equal names the last given comes first now, and dedup keeps the first.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.dedup_by(|later, kept| later.0 == kept.0);
 }
 
 impl<const N: usize> From<[(String, String); N]> for Parameters {

@@ -1,5 +1,6 @@
 //! The one spec validation (DESIGN §3.1), shared by the webhook, the controller and the CLI.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use crate::bounds::{MAX_PARAMETER_NAME_LEN, MAX_PARAMETER_VALUE_LEN, MAX_PARAMET
 use crate::duration;
 use crate::keys::PARAM_TARGET_RESOURCE;
 use crate::resource::{WorkflowExecution, WorkflowExecutionSpec};
+use crate::spec_view::SpecView;
 use crate::target::TargetResource;
 
 /// Maximum length of `spec.rationale`.
@@ -70,22 +72,27 @@ impl fmt::Display for Violations {
     }
 }
 
-/// Checks every rule of DESIGN §3.1 and returns all violations at once.
-pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Result<(), Violations> {
+/// Checks every rule of DESIGN §3.1 and returns all violations at once. Takes a decoded spec
+/// (`&WorkflowExecutionSpec`) or a [`SpecView`] read straight from JSON text.
+pub fn validate_spec<'a>(
+    spec: impl Into<SpecView<'a>>,
+    policy: &SpecPolicy,
+) -> Result<(), Violations> {
+    let spec = spec.into();
     let mut out = Vec::new();
-    if spec.remediation_request_ref.name.trim().is_empty() {
+    if spec.remediation_request_name.trim().is_empty() {
         out.push(Violation::new(
             "spec.remediationRequestRef.name",
             "is required",
         ));
     }
-    check_workflow_ref(&mut out, &spec.workflow_ref);
+    check_workflow_ref(&mut out, &spec);
     if spec.target_resource.is_empty() {
         out.push(Violation::new("spec.targetResource", "is required"));
     } else if let Err(e) = TargetResource::parse(&spec.target_resource) {
         out.push(Violation::new("spec.targetResource", e.to_string()));
     }
-    check_parameters(&mut out, &spec.parameters);
+    check_parameters(&mut out, spec.parameters());
     if let Some(c) = spec.confidence
         && !(c.is_finite() && (0.0..=1.0).contains(&c))
     {
@@ -95,16 +102,14 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
         ));
     }
     if let Some(r) = &spec.rationale
-        && r.chars().count() > MAX_RATIONALE_LEN
+        && char_count_exceeds(r, MAX_RATIONALE_LEN)
     {
         out.push(Violation::new(
             "spec.rationale",
             format!("must be at most {MAX_RATIONALE_LEN} characters"),
         ));
     }
-    if let Some(cfg) = &spec.execution_config {
-        check_execution_config(&mut out, cfg, policy);
-    }
+    check_execution_config(&mut out, &spec, policy);
     if out.is_empty() {
         Ok(())
     } else {
@@ -112,18 +117,24 @@ pub fn validate_spec(spec: &WorkflowExecutionSpec, policy: &SpecPolicy) -> Resul
     }
 }
 
-fn check_workflow_ref(out: &mut Vec<Violation>, wf: &crate::WorkflowRef) {
-    check_len(out, "spec.workflowRef.workflowId", &wf.workflow_id, 1, 253);
-    check_len(out, "spec.workflowRef.version", &wf.version, 1, 63);
-    if wf.container_image.is_empty() {
+/// Whether `text` has more than `max` characters; a text of at most `max` bytes cannot, so
+/// the usual short value is not decoded character by character.
+fn char_count_exceeds(text: &str, max: usize) -> bool {
+    text.len() > max && text.chars().count() > max
+}
+
+fn check_workflow_ref(out: &mut Vec<Violation>, spec: &SpecView<'_>) {
+    check_required_len(out, "spec.workflowRef.workflowId", &spec.workflow_id, 253);
+    check_required_len(out, "spec.workflowRef.version", &spec.version, 63);
+    if spec.container_image.is_empty() {
         out.push(Violation::new(
             "spec.workflowRef.containerImage",
             "is required",
         ));
-    } else if let Err(problem) = check_image_reference(&wf.container_image) {
+    } else if let Err(problem) = check_image_reference(&spec.container_image) {
         out.push(Violation::new("spec.workflowRef.containerImage", problem));
     }
-    if let Some(digest) = &wf.container_digest
+    if let Some(digest) = &spec.container_digest
         && !is_sha256_digest(digest)
     {
         out.push(Violation::new(
@@ -133,7 +144,7 @@ fn check_workflow_ref(out: &mut Vec<Violation>, wf: &crate::WorkflowRef) {
     }
 }
 
-fn check_parameters(out: &mut Vec<Violation>, parameters: &crate::parameters::Parameters) {
+fn check_parameters(out: &mut Vec<Violation>, parameters: &[(Cow<'_, str>, Cow<'_, str>)]) {
     if parameters.len() > MAX_PARAMETERS {
         out.push(Violation::new(
             "spec.parameters",
@@ -159,7 +170,7 @@ fn check_parameters(out: &mut Vec<Violation>, parameters: &crate::parameters::Pa
                 format!("name must match ^[A-Z][A-Z0-9_]*$ and be at most {MAX_PARAMETER_NAME_LEN} characters"),
             ));
         }
-        if value.chars().count() > MAX_PARAMETER_VALUE_LEN {
+        if char_count_exceeds(value, MAX_PARAMETER_VALUE_LEN) {
             out.push(Violation::new(
                 field(),
                 format!("value must be at most {MAX_PARAMETER_VALUE_LEN} characters"),
@@ -168,12 +179,8 @@ fn check_parameters(out: &mut Vec<Violation>, parameters: &crate::parameters::Pa
     }
 }
 
-fn check_execution_config(
-    out: &mut Vec<Violation>,
-    cfg: &crate::ExecutionConfig,
-    policy: &SpecPolicy,
-) {
-    if let Some(timeout) = &cfg.timeout {
+fn check_execution_config(out: &mut Vec<Violation>, spec: &SpecView<'_>, policy: &SpecPolicy) {
+    if let Some(timeout) = &spec.timeout {
         match duration::parse(timeout) {
             Err(e) => out.push(Violation::new(
                 "spec.executionConfig.timeout",
@@ -193,7 +200,7 @@ fn check_execution_config(
             Ok(_) => {}
         }
     }
-    if let Some(sa) = &cfg.service_account_name
+    if let Some(sa) = &spec.service_account_name
         && !policy.allowed_service_accounts.iter().any(|a| a == sa)
     {
         let allowed = if policy.allowed_service_accounts.is_empty() {
@@ -251,11 +258,12 @@ pub fn parse_workflow_execution(value: serde_json::Value) -> Result<WorkflowExec
     })
 }
 
-fn check_len(out: &mut Vec<Violation>, field: &str, value: &str, min: usize, max: usize) {
-    let n = value.chars().count();
-    if n < min {
+/// A required text of at most `max` characters (counted only when its bytes could exceed it).
+fn check_required_len(out: &mut Vec<Violation>, field: &str, value: &str, max: usize) {
+    if value.is_empty() {
         out.push(Violation::new(field, "is required"));
-    } else if n > max {
+    } else if char_count_exceeds(value, max) {
+        let n = value.chars().count();
         out.push(Violation::new(
             field,
             format!("must be at most {max} characters, got {n}"),
@@ -288,7 +296,12 @@ fn check_image_reference(image: &str) -> Result<(), String> {
     if image.len() > 512 {
         return Err("must be at most 512 characters".into());
     }
-    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // ASCII whitespace and controls are the bytes up to ' ' and DEL; other characters are
+    // decoded only in a text that has any.
+    let ascii_blank = |b: u8| b <= b' ' || b == 0x7f;
+    if image.bytes().any(ascii_blank)
+        || (!image.is_ascii() && image.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
         return Err(format!("{HINT} (contains whitespace)"));
     }
     let (name_and_tag, digest) = match image.split_once('@') {
@@ -321,12 +334,11 @@ fn check_image_reference(image: &str) -> Result<(), String> {
             return Err(format!("{HINT} (invalid tag {tag:?})"));
         }
     }
-    let mut components: Vec<&str> = name.split('/').collect();
-    if components.len() > 1 {
-        let first = components[0];
-        let looks_like_registry =
-            first.contains('.') || first.contains(':') || first == "localhost";
-        if looks_like_registry {
+    // The first component is a registry when it looks like a host (and more follow).
+    let path = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             let (host, port) = first.split_once(':').unwrap_or((first, ""));
             let host_ok = !host.is_empty()
                 && host.split('.').all(|l| {
@@ -340,13 +352,12 @@ fn check_image_reference(image: &str) -> Result<(), String> {
             if !host_ok || !port_ok {
                 return Err(format!("{HINT} (invalid registry {first:?})"));
             }
-            components.remove(0);
+            rest
         }
-    }
-    for c in &components {
-        if !is_path_component(c) {
-            return Err(format!("{HINT} (invalid path component {c:?})"));
-        }
+        _ => name,
+    };
+    if let Some(c) = path.split('/').find(|c| !is_path_component(c)) {
+        return Err(format!("{HINT} (invalid path component {c:?})"));
     }
     Ok(())
 }

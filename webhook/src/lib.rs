@@ -20,6 +20,7 @@ pub mod review;
 pub mod scan;
 pub mod server;
 pub mod settings;
+mod spec_read;
 pub mod spec_review;
 mod uid_salvage;
 

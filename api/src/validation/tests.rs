@@ -141,6 +141,40 @@ fn image_references() {
     ] {
         assert!(check_image_reference(bad).is_err(), "{bad}");
     }
+    // Blank and control characters, ASCII or not, name the same problem.
+    for blank in [
+        "a\tb",
+        "ab\u{7f}",
+        "a\u{a0}b",
+        "a\u{85}b",
+        "a\u{2028}b",
+        "\u{0}",
+    ] {
+        let err = check_image_reference(blank).expect_err(blank);
+        assert!(err.ends_with("(contains whitespace)"), "{blank:?}: {err}");
+    }
+}
+
+#[test]
+fn lengths_count_characters_not_bytes() {
+    let p = SpecPolicy::default();
+    let mut s = valid_spec();
+    s.workflow_ref.workflow_id = "é".repeat(253);
+    s.rationale = Some("é".repeat(MAX_RATIONALE_LEN));
+    s.parameters = Parameters::from([("A".into(), "é".repeat(MAX_PARAMETER_VALUE_LEN))]);
+    assert_eq!(validate_spec(&s, &p), Ok(()));
+    s.workflow_ref.workflow_id.push('é');
+    s.rationale = Some("é".repeat(MAX_RATIONALE_LEN + 1));
+    s.parameters = Parameters::from([("A".into(), "é".repeat(MAX_PARAMETER_VALUE_LEN + 1))]);
+    let err = validate_spec(&s, &p).expect_err("too long");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "spec.workflowRef.workflowId: must be at most 253 characters, got 254; \
+             spec.parameters[A]: value must be at most {MAX_PARAMETER_VALUE_LEN} characters; \
+             spec.rationale: must be at most {MAX_RATIONALE_LEN} characters"
+        )
+    );
 }
 
 #[test]
