@@ -166,10 +166,12 @@ pub(super) fn is_placeholder(reason: &str) -> bool {
         .trim_start_matches('<')
         .trim_end_matches('>')
         .as_bytes();
+    // Most windows differ in their first byte: that test alone settles them.
+    let first = inner[0].to_ascii_lowercase();
     reason
         .as_bytes()
         .windows(inner.len())
-        .any(|window| window.eq_ignore_ascii_case(inner))
+        .any(|window| window[0].to_ascii_lowercase() == first && window.eq_ignore_ascii_case(inner))
 }
 
 #[cfg(test)]
