@@ -1,6 +1,6 @@
 //! The fields of a spec that the rules of DESIGN §3.1 read, borrowed: from a decoded
 //! [`WorkflowExecutionSpec`], or by the webhook straight from the text of an admission request
-//! (DESIGN §10: an admission decision allocates nothing for the spec it only reads).
+//! (DESIGN §10: an admission decision copies none of the text of a spec it only reads).
 
 use std::borrow::Cow;
 

@@ -156,6 +156,11 @@ fn workflow_ref<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Optio
 fn parameters<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Option<()> {
     let mut pairs = Vec::new();
     while let Some(name) = walk.next_key().ok()? {
+        // The walk finds a name's end without judging its bytes; serde_json refuses a raw
+        // control character in one (and an escaped one is rare enough to leave to it too).
+        if name.bytes().any(|b| b < 0x20) {
+            return None;
+        }
         pairs.push((name, text(walk.skip_value().ok()?)?));
     }
     view.set_parameters(pairs);
