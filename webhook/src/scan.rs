@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use self::skip::{container_end, string_end};
+use self::skip::{container_end, short_string_end, string_end};
 
 /// The text of one JSON value, exactly (no surrounding whitespace), borrowed from the body.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,38 @@ impl<'a> ObjectWalk<'a> {
     }
 
     /// The next member's name (the walk then stands at its value), or `None` after the last.
+    #[inline(always)]
     pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>, ScanError> {
+        // Most members the API server sends are `,"name":` with a short plain name and no
+        // whitespace: settled here, in the caller, without the general path's call.
+        let b = self.text.as_bytes();
+        let quote = match (self.state, b.get(self.pos)) {
+            (WalkState::Next, Some(b',')) => self.pos + 1,
+            (WalkState::First, _) => self.pos,
+            (WalkState::Next, Some(b'}')) => {
+                self.pos += 1;
+                self.state = WalkState::Done;
+                return Ok(None);
+            }
+            _ => return self.next_key_general(),
+        };
+        if b.get(quote) == Some(&b'"')
+            && let Some(end) = short_string_end(b, quote)
+            && b.get(end) == Some(&b':')
+        {
+            // SAFETY: `quote` and `end - 1` hold `"` (ASCII, so both are character
+            // boundaries of the UTF-8 text) and lie within it, as `short_string_end` read them.
+            let name = unsafe { self.text.get_unchecked(quote + 1..end - 1) };
+            self.pos = skip_ws(b, end + 1);
+            self.state = WalkState::Value;
+            return Ok(Some(Cow::Borrowed(name)));
+        }
+        self.next_key_general()
+    }
+
+    /// [`next_key`](Self::next_key) for every case: whitespace, escapes, long names, the end.
+    #[inline(never)]
+    fn next_key_general(&mut self) -> Result<Option<Cow<'a, str>>, ScanError> {
         let b = self.text.as_bytes();
         self.pos = skip_ws(b, self.pos);
         match (self.state, b.get(self.pos)) {
@@ -159,7 +190,27 @@ impl<'a> ObjectWalk<'a> {
     }
 
     /// The current member's value, stepped over unread.
+    #[inline(always)]
     pub fn skip_value(&mut self) -> Result<Raw<'a>, ScanError> {
+        // A short string, the usual value, settled here, in the caller.
+        let start = self.pos;
+        let b = self.text.as_bytes();
+        if self.state == WalkState::Value
+            && b.get(start) == Some(&b'"')
+            && let Some(end) = short_string_end(b, start)
+        {
+            self.pos = end;
+            self.state = WalkState::Next;
+            // SAFETY: `start` and `end - 1` hold `"` (ASCII, so character boundaries of the
+            // UTF-8 text) and lie within it, as `short_string_end` read them.
+            return Ok(Raw(unsafe { self.text.get_unchecked(start..end) }));
+        }
+        self.skip_value_general()
+    }
+
+    /// [`skip_value`](Self::skip_value) for every case.
+    #[inline(never)]
+    fn skip_value_general(&mut self) -> Result<Raw<'a>, ScanError> {
         if self.state != WalkState::Value {
             return Err(ScanError::at("no member value to read", self.pos));
         }

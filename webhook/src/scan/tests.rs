@@ -99,8 +99,41 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// The object `walk` stands in, read by entering every nested object and resuming after it
+/// (the way the admission views read `object` and its `status`), other values parsed.
+fn walked(walk: &mut ObjectWalk<'_>) -> Value {
+    let mut map = serde_json::Map::new();
+    while let Some(key) = walk.next_key().expect("name") {
+        let value = match walk.enter() {
+            Some(mut nested) => {
+                let value = walked(&mut nested);
+                walk.resume(&nested).expect("resumes");
+                value
+            }
+            None => serde_json::from_str(walk.skip_value().expect("value").get()).expect("json"),
+        };
+        map.insert(key.into_owned(), value);
+    }
+    Value::Object(map)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Descending into nested objects and resuming after them reads the whole value as
+    /// serde_json does, laid out compactly (the API server's form) or indented.
+    #[test]
+    fn nested_walks_read_what_serde_json_reads(value in json_value(), pretty in any::<bool>()) {
+        let object = Value::Object([("v".to_owned(), value), ("after".to_owned(), Value::from(1))].into_iter().collect());
+        let text = if pretty { serde_json::to_string_pretty(&object) } else { serde_json::to_string(&object) }.expect("encodes");
+        let mut walk = ObjectWalk::document(&text).expect("an object");
+        let read = walked(&mut walk);
+        walk.finish_document().expect("read to its end");
+        // Against serde_json's reading of the same text (its float parsing does not always
+        // give back the number that was written).
+        let reference: Value = serde_json::from_str(&text).expect("json");
+        prop_assert_eq!(read, reference, "{}", text);
+    }
 
     /// Whatever the value and however it is laid out, the scan finds the members serde_json
     /// finds, with the same keys and the same value text.
