@@ -39,18 +39,30 @@ impl<'a> ObjectView<'a> {
 
     /// Reads the object `walk` stands in, to its end, scanning each byte once.
     pub(crate) fn walk(walk: &mut ObjectWalk<'a>) -> Result<Self, serde_json::Error> {
+        Self::walk_known(walk, None)
+    }
+
+    /// [`walk`](Self::walk), with the members of `known` (the new object, already read, when
+    /// this is the stored one) compared byte for byte instead of scanned where they repeat.
+    pub(crate) fn walk_known(
+        walk: &mut ObjectWalk<'a>,
+        known: Option<&ObjectView<'a>>,
+    ) -> Result<Self, serde_json::Error> {
         let scan = |e: ScanError| <serde_json::Error as de::Error>::custom(e);
+        let known_members = known.and_then(|k| k.whole.fields());
+        let known_status = known.and_then(ObjectView::status_fields);
         let mut rest = Vec::with_capacity(8);
         let mut status = None;
         while let Some(key) = walk.next_key().map_err(scan)? {
             if key != STATUS {
-                rest.push((key, walk.skip_value().map_err(scan)?));
+                let same = known_members.and_then(|k| k.get(&key));
+                rest.push((key, walk.skip_value_known(same).map_err(scan)?));
                 continue;
             }
             // A repeated key keeps its last value, as for every other member.
             status = match walk.enter() {
                 Some(mut nested) => {
-                    let members = nested.collect().map_err(scan)?;
+                    let members = nested.collect_known(known_status).map_err(scan)?;
                     walk.resume(&nested).map_err(scan)?;
                     Some(Shallow::Object(Fields::from_members(members)))
                 }

@@ -218,12 +218,17 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
     fn required<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Raw<'a>, String> {
         raw.ok_or_else(|| format!("missing field `{name}`"))
     }
-    /// `object`/`oldObject`: walked in place when it is an object, as before otherwise.
-    fn object<'a>(walk: &mut ObjectWalk<'a>, name: &str) -> Result<Option<ObjectView<'a>>, String> {
+    /// `object`/`oldObject`: walked in place when it is an object, as before otherwise; the
+    /// stored object is compared with `known`, the new one, where they repeat.
+    fn object<'a>(
+        walk: &mut ObjectWalk<'a>,
+        name: &str,
+        known: Option<&ObjectView<'a>>,
+    ) -> Result<Option<ObjectView<'a>>, String> {
         let failed = |e: &dyn std::fmt::Display| format!("request.{name}: {e}");
         match walk.enter() {
             Some(mut nested) => {
-                let view = ObjectView::walk(&mut nested).map_err(|e| failed(&e))?;
+                let view = ObjectView::walk_known(&mut nested, known).map_err(|e| failed(&e))?;
                 walk.resume(&nested).map_err(|e| failed(&e))?;
                 Ok(Some(view))
             }
@@ -242,8 +247,13 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
     let (mut object_, mut old_object) = (None, None);
     while let Some(key) = walk.next_key().map_err(|e| e.to_string())? {
         let duplicate = match key.as_ref() {
-            "object" => object_.replace(object(walk, "object")?).is_some(),
-            "oldObject" => old_object.replace(object(walk, "oldObject")?).is_some(),
+            "object" => object_.replace(object(walk, "object", None)?).is_some(),
+            "oldObject" => {
+                let known = object_.as_ref().and_then(Option::as_ref);
+                old_object
+                    .replace(object(walk, "oldObject", known)?)
+                    .is_some()
+            }
             other => {
                 let slot = match other {
                     "uid" => &mut uid,

@@ -220,6 +220,40 @@ impl<'a> ObjectWalk<'a> {
         Ok(Raw(&self.text[start..self.pos]))
     }
 
+    /// The current member's value, stepped over by comparing bytes when it begins with the
+    /// text of `known`, a string, object or array scanned earlier in the same body (the stored
+    /// object repeats most of the new one): such a value ends where `known` does, since a
+    /// string's or a container's end follows from its bytes. Anything else is scanned.
+    pub fn skip_value_known(&mut self, known: Option<Raw<'a>>) -> Result<Raw<'a>, ScanError> {
+        if self.state == WalkState::Value
+            && let Some(known) = known.map(Raw::get)
+            && matches!(known.as_bytes().first(), Some(b'"' | b'{' | b'['))
+            && self.text.as_bytes()[self.pos..].starts_with(known.as_bytes())
+        {
+            let start = self.pos;
+            self.pos += known.len();
+            self.state = WalkState::Next;
+            // SAFETY: `start` and `self.pos - 1` hold the first and last bytes of `known`, a
+            // quote or bracket (ASCII, so character boundaries), within the text.
+            return Ok(Raw(unsafe { self.text.get_unchecked(start..self.pos) }));
+        }
+        self.skip_value()
+    }
+
+    /// Every remaining member, a value stepped over as [`skip_value_known`](Self::skip_value_known)
+    /// does when `known` has a member of that name.
+    pub fn collect_known(
+        &mut self,
+        known: Option<&crate::json_view::Fields<'a>>,
+    ) -> Result<Members<'a>, ScanError> {
+        let mut members = Vec::with_capacity(8);
+        while let Some(key) = self.next_key()? {
+            let value = self.skip_value_known(known.and_then(|k| k.get(&key)))?;
+            members.push((key, value));
+        }
+        Ok(members)
+    }
+
     /// A walk of the current member's value if it is an object; once that walk has returned
     /// `None` from [`next_key`](Self::next_key), [`resume`](Self::resume) goes on after it.
     pub fn enter(&self) -> Option<ObjectWalk<'a>> {

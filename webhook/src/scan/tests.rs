@@ -120,6 +120,27 @@ fn walked(walk: &mut ObjectWalk<'_>) -> Value {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
+    /// A value stepped over by comparison with an earlier one (the stored object against the
+    /// new one) is the value a scan finds, whether the two are the same or differ.
+    #[test]
+    fn values_known_from_earlier_are_those_a_scan_finds(first in json_value(), second in json_value(), same in any::<bool>(), pretty in any::<bool>()) {
+        let second = if same { first.clone() } else { second };
+        let encode = |v: &Value| if pretty { serde_json::to_string_pretty(v) } else { serde_json::to_string(v) }.expect("encodes");
+        let text = format!(r#"{{"a":{},"b":{},"c":{}}}"#, encode(&first), encode(&second), encode(&second));
+        let mut walk = ObjectWalk::document(&text).expect("an object");
+        let mut plain = ObjectWalk::document(&text).expect("an object");
+        walk.next_key().expect("a");
+        plain.next_key().expect("a");
+        let known = walk.skip_value().expect("first");
+        plain.skip_value().expect("first");
+        while let Some(key) = walk.next_key().expect("name") {
+            prop_assert_eq!(Some(key), plain.next_key().expect("name"));
+            prop_assert_eq!(walk.skip_value_known(Some(known)).expect("value"), plain.skip_value().expect("value"), "{}", text);
+        }
+        prop_assert!(plain.next_key().expect("end").is_none());
+        walk.finish_document().expect("read to its end");
+    }
+
     /// Descending into nested objects and resuming after them reads the whole value as
     /// serde_json does, laid out compactly (the API server's form) or indented.
     #[test]
@@ -367,4 +388,44 @@ fn values_are_exact_and_null_is_recognised() {
             .map(|m| m.len()),
         Some(0)
     );
+}
+
+#[test]
+fn a_known_number_or_literal_is_never_taken_for_a_longer_one() {
+    for (first, second) in [
+        ("1", "12"),
+        ("-1", "-1.5e3"),
+        ("0", "0.25"),
+        ("true", "true"),
+    ] {
+        let text = format!(r#"{{"a":{first},"b":{second}}}"#);
+        let mut walk = ObjectWalk::document(&text).expect("an object");
+        walk.next_key().expect("a");
+        let known = walk.skip_value().expect("a's value");
+        walk.next_key().expect("b");
+        assert_eq!(
+            walk.skip_value_known(Some(known)).expect("b's value").get(),
+            second
+        );
+    }
+    // A repeated string or container is stepped over whole.
+    let text = r#"{"a":{"x":["}"]},"b":{"x":["}"]},"c":"s","d":"s"}"#;
+    let mut walk = ObjectWalk::document(text).expect("an object");
+    walk.next_key().expect("a");
+    let known = walk.skip_value().expect("a's value");
+    walk.next_key().expect("b");
+    assert_eq!(
+        walk.skip_value_known(Some(known)).expect("b").get(),
+        r#"{"x":["}"]}"#
+    );
+    walk.next_key().expect("c");
+    let known = walk.skip_value().expect("c's value");
+    walk.next_key().expect("d");
+    assert_eq!(
+        walk.skip_value_known(Some(known)).expect("d").get(),
+        r#""s""#
+    );
+    walk.finish_document().expect_err("not read to the end");
+    assert!(walk.next_key().expect("end").is_none());
+    walk.finish_document().expect("read to its end");
 }
