@@ -82,6 +82,20 @@ impl<'a> Fields<'a> {
         found.map(|(_, v)| *v).filter(|v| !v.is_null())
     }
 
+    /// [`get`](Self::get) for keys asked in key order (a walk of an object the API server
+    /// wrote, whose keys are sorted): searches from `from` first, and leaves it after the
+    /// member found, so that each key is usually found at the first step.
+    pub(crate) fn get_in_order(&self, key: &str, from: &mut usize) -> Option<Raw<'a>> {
+        let rest = self.0.get(*from..).unwrap_or_default();
+        match rest.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                *from += i + 1;
+                Some(rest[i].1).filter(|v| !v.is_null())
+            }
+            None => self.get(key),
+        }
+    }
+
     /// The members in key order, `null` ones included.
     pub(crate) fn members(&self) -> &[(Cow<'a, str>, Raw<'a>)] {
         &self.0
@@ -199,6 +213,19 @@ mod tests {
                 assert!(fields.get(&format!("z{i}")).is_none(), "null is absent");
             }
             assert!(fields.get("k").is_none() && fields.get("end").is_some());
+            // Asked in key order, out of order, or for absent keys: what `get` finds.
+            let mut keys: Vec<String> = (0..n)
+                .flat_map(|i| [format!("k{i}"), format!("z{i}"), format!("y{i}")])
+                .collect();
+            keys.sort();
+            let shuffled: Vec<String> = keys.iter().rev().step_by(2).cloned().collect();
+            for order in [&keys, &shuffled] {
+                let mut cursor = 0;
+                for key in order {
+                    let by_cursor = fields.get_in_order(key, &mut cursor);
+                    assert_eq!(by_cursor, fields.get(key), "{n} members, {key}");
+                }
+            }
         }
     }
 

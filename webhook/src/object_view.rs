@@ -53,9 +53,10 @@ impl<'a> ObjectView<'a> {
         let known_status = known.and_then(ObjectView::status_fields);
         let mut rest = Vec::with_capacity(8);
         let mut status = None;
+        let mut cursor = 0;
         while let Some(key) = walk.next_key().map_err(scan)? {
             if key != STATUS {
-                let same = known_members.and_then(|k| k.get(&key));
+                let same = known_members.and_then(|k| k.get_in_order(&key, &mut cursor));
                 rest.push((key, walk.skip_value_known(same).map_err(scan)?));
                 continue;
             }

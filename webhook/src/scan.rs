@@ -247,8 +247,10 @@ impl<'a> ObjectWalk<'a> {
         known: Option<&crate::json_view::Fields<'a>>,
     ) -> Result<Members<'a>, ScanError> {
         let mut members = Vec::with_capacity(8);
+        let mut cursor = 0;
         while let Some(key) = self.next_key()? {
-            let value = self.skip_value_known(known.and_then(|k| k.get(&key)))?;
+            let same = known.and_then(|k| k.get_in_order(&key, &mut cursor));
+            let value = self.skip_value_known(same)?;
             members.push((key, value));
         }
         Ok(members)
