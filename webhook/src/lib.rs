@@ -15,6 +15,7 @@ pub mod object_view;
 pub mod ownership;
 pub mod provenance_policy;
 pub mod registration;
+mod request_fields;
 pub mod response;
 pub mod review;
 pub mod scan;

@@ -276,7 +276,10 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
     }
     Ok(ReviewRequest {
         uid: text("uid", required(uid, "uid")?)?,
-        kind: field("kind", required(kind, "kind")?)?,
+        kind: {
+            let raw = required(kind, "kind")?;
+            crate::request_fields::kind(raw).map_or_else(|| field("kind", raw), Ok)?
+        },
         sub_resource: sub_resource
             .map(|r| optional_text("subResource", r))
             .transpose()?
@@ -289,7 +292,10 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
             .map(|r| optional_text("namespace", r))
             .transpose()?
             .flatten(),
-        operation: field("operation", required(operation, "operation")?)?,
+        operation: {
+            let raw = required(operation, "operation")?;
+            crate::request_fields::operation(raw).map_or_else(|| field("operation", raw), Ok)?
+        },
         user_info: field("userInfo", required(user_info, "userInfo")?)?,
         object: object_.flatten(),
         old_object: old_object.flatten(),

@@ -11,7 +11,8 @@ mod stamp;
 #[cfg(test)]
 mod tests;
 
-use crate::scan::Raw;
+use std::borrow::Cow;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
 use wfe_api::BlockClearance;
@@ -22,8 +23,9 @@ pub use self::refusal::{ClearanceStep, Refusal};
 pub use self::stamp::{ClearancePatch, grant_annotations};
 use crate::authorizer::{Authorization, AuthorizationRequest};
 use crate::decode::decode_shallow;
-use crate::json_view::{Shallow, same};
+use crate::json_view::{Shallow, same, string_of};
 use crate::review::{ObjectView, ReviewRequest};
+use crate::scan::Raw;
 use crate::settings::Settings;
 
 /// `status.blockClearanceRequest`.
@@ -266,7 +268,7 @@ fn read_reason(block_request: Option<Raw<'_>>) -> Result<String, Refusal> {
     };
     match fields
         .get("clearReason")
-        .map(|r| serde_json::from_str::<String>(r.get()))
+        .map(|r| string_of(r).map(Cow::into_owned))
     {
         None => Ok(String::new()),
         Some(Ok(reason)) => Ok(reason),
