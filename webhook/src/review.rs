@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::json_view::string_of;
 pub use crate::object_view::ObjectView;
+use crate::request_fields;
 pub use crate::response::{
     AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, encode_review, error_uid,
     error_verdict, too_large_verdict,
@@ -218,6 +219,15 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
     fn required<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Raw<'a>, String> {
         raw.ok_or_else(|| format!("missing field `{name}`"))
     }
+    /// A required member read by `fast` from its text, or by serde_json when `fast` cannot.
+    fn typed<'a, T: Deserialize<'a>>(
+        raw: Option<Raw<'a>>,
+        name: &str,
+        fast: fn(Raw<'a>) -> Option<T>,
+    ) -> Result<T, String> {
+        let raw = required(raw, name)?;
+        fast(raw).map_or_else(|| field(name, raw), Ok)
+    }
     /// `object`/`oldObject`: walked in place when it is an object, as before otherwise; the
     /// stored object is compared with `known`, the new one, where they repeat.
     fn object<'a>(
@@ -276,10 +286,7 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
     }
     Ok(ReviewRequest {
         uid: text("uid", required(uid, "uid")?)?,
-        kind: {
-            let raw = required(kind, "kind")?;
-            crate::request_fields::kind(raw).map_or_else(|| field("kind", raw), Ok)?
-        },
+        kind: typed(kind, "kind", request_fields::kind)?,
         sub_resource: sub_resource
             .map(|r| optional_text("subResource", r))
             .transpose()?
@@ -292,10 +299,7 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
             .map(|r| optional_text("namespace", r))
             .transpose()?
             .flatten(),
-        operation: {
-            let raw = required(operation, "operation")?;
-            crate::request_fields::operation(raw).map_or_else(|| field("operation", raw), Ok)?
-        },
+        operation: typed(operation, "operation", request_fields::operation)?,
         user_info: field("userInfo", required(user_info, "userInfo")?)?,
         object: object_.flatten(),
         old_object: old_object.flatten(),
@@ -380,132 +384,4 @@ fn explain_rejection(body: &[u8], fast_error: Option<String>) -> ReviewError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const FIXTURE_05: &str = include_str!(
-        "../../../shared/fixtures/admission/05-alice-status-clearance-request-mutate.json"
-    );
-
-    #[test]
-    fn parses_a_real_status_review() {
-        let r = parse_review(FIXTURE_05.as_bytes()).expect("parses");
-        assert_eq!(r.uid, "f68b493b-c8d8-45f4-a78a-c1976893fea5");
-        assert!(r.is_status());
-        assert_eq!(r.operation, Operation::Update);
-        assert_eq!(r.user_info.username, "alice");
-        assert_eq!(r.user_info.uid.as_deref(), Some("uid-alice"));
-        assert_eq!(r.object_ref(), "team-a/wfe-restart-payment-api");
-        assert!(!r.dry_run);
-    }
-
-    #[test]
-    fn a_repeated_request_field_is_refused_with_the_uid() {
-        let body = FIXTURE_05.replacen(
-            r#""dryRun": false"#,
-            r#""dryRun": false, "operation": "CREATE""#,
-            1,
-        );
-        assert_ne!(body, FIXTURE_05);
-        let e = parse_review(body.as_bytes()).expect_err("repeated key");
-        assert_eq!(
-            e.uid.as_deref(),
-            Some("f68b493b-c8d8-45f4-a78a-c1976893fea5")
-        );
-        assert!(
-            e.message.contains("duplicate field `operation`"),
-            "{}",
-            e.message
-        );
-    }
-
-    /// What the structural pass alone enforces at the envelope: one review, each field once.
-    #[test]
-    fn trailing_text_and_repeated_envelope_fields_are_refused() {
-        let trailing = format!("{FIXTURE_05} x");
-        let e = parse_review(trailing.as_bytes()).expect_err("trailing text");
-        assert!(e.message.contains("not JSON"), "{}", e.message);
-        let repeated = FIXTURE_05.replacen(
-            r#""kind": "AdmissionReview""#,
-            r#""kind": "AdmissionReview", "kind": "AdmissionReview""#,
-            1,
-        );
-        assert_ne!(repeated, FIXTURE_05);
-        let e = parse_review(repeated.as_bytes()).expect_err("repeated kind");
-        assert!(
-            e.message.contains("duplicate field `kind`"),
-            "{}",
-            e.message
-        );
-        assert_eq!(
-            e.uid.as_deref(),
-            Some("f68b493b-c8d8-45f4-a78a-c1976893fea5")
-        );
-    }
-
-    /// Request strings, with and without escapes, read as serde_json reads them (plain ones
-    /// are borrowed without a parser).
-    #[test]
-    fn request_strings_are_read_as_serde_json_reads_them() {
-        let edited = |edit: &dyn Fn(&mut Value)| {
-            let mut doc: Value = serde_json::from_str(FIXTURE_05).expect("fixture");
-            edit(&mut doc);
-            serde_json::to_string(&doc).expect("json")
-        };
-        let escaped = edited(&|d| {
-            d["request"]["name"] = "wfe-\u{e9}\"quoted\"\n".into();
-            d["request"]["namespace"] = Value::Null;
-        });
-        // The envelope's kind spelled with an escape is still an AdmissionReview.
-        let escaped = escaped.replacen(
-            r#""kind":"AdmissionReview""#,
-            r#""kind":"AdmissionRevie\u0077""#,
-            1,
-        );
-        assert!(escaped.contains(r#"AdmissionRevie\u0077"#));
-        let r = parse_review(escaped.as_bytes()).expect("parses");
-        assert_eq!(r.name, "wfe-\u{e9}\"quoted\"\n");
-        assert_eq!(r.namespace, None);
-        let plain = parse_review(FIXTURE_05.as_bytes()).expect("parses");
-        assert!(matches!(
-            plain.name,
-            Cow::Borrowed("wfe-restart-payment-api")
-        ));
-        assert_eq!(plain.namespace.as_deref(), Some("team-a"));
-        for bad in [Value::from(5), Value::from(vec!["x"])] {
-            let body = edited(&|d| d["request"]["name"] = bad.clone());
-            let e = parse_review(body.as_bytes()).expect_err("not a string");
-            assert!(e.message.contains("request.name"), "{}", e.message);
-        }
-    }
-
-    #[test]
-    fn malformed_bodies_are_errors_with_uid_when_readable() {
-        let cases: &[(&[u8], Option<&str>, &str)] = &[
-            (b"", None, "empty"),
-            (b"  \n", None, "empty"),
-            (b"{not json", None, "not JSON"),
-            (b"[1,2]", None, "not a JSON object"),
-            (br#"{"kind":"Pod","apiVersion":"v1","request":{"uid":"u1"}}"#, Some("u1"), "expected kind AdmissionReview"),
-            (br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u2"}}"#, Some("u2"), "expected kind"),
-            (br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#, None, "has no request"),
-            (br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":null}"#, None, "has no request"),
-            (br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":""}}"#, None, "uid is missing"),
-            (br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u3"}}"#, Some("u3"), "request."),
-            (
-                br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u4","kind":{"group":"","version":"v1","kind":"X"},"resource":{"group":"","version":"v1","resource":"x"},"operation":"FROB","userInfo":{}}}"#,
-                Some("u4"),
-                "request.operation",
-            ),
-        ];
-        for (body, uid, needle) in cases {
-            let e = parse_review(body).expect_err("must fail");
-            assert_eq!(e.uid.as_deref(), *uid, "{e}");
-            assert!(
-                e.message.contains(needle),
-                "{:?} should mention {needle:?}",
-                e.message
-            );
-        }
-    }
-}
+mod tests;
