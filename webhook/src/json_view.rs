@@ -44,10 +44,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
 
 /// An unparsed JSON string's text: borrowed as it stands when it has no escape (without a
 /// parser), otherwise decoded by serde_json, which also refuses what is not a string.
-pub fn string_of(raw: Raw<'_>) -> Result<Cow<'_, str>, serde_json::Error> {
+pub(crate) fn string_of(raw: Raw<'_>) -> Result<Cow<'_, str>, serde_json::Error> {
     match raw.plain_str() {
         Some(s) => Ok(Cow::Borrowed(s)),
         None => serde_json::from_str::<CowStr>(raw.get()).map(|s| s.0),
+    }
+}
+
+/// An optional JSON string: `null` reads as absent, anything else as [`string_of`] reads it.
+pub(crate) fn optional_string_of(raw: Raw<'_>) -> Result<Option<Cow<'_, str>>, serde_json::Error> {
+    if raw.is_null() {
+        Ok(None)
+    } else {
+        string_of(raw).map(Some)
     }
 }
 
@@ -60,10 +69,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn from_members(mut members: Members<'a>) -> Self {
         // Go's encoder writes map keys sorted, so this is usually a no-op check.
         if !members.is_sorted_by(|a, b| a.0 < b.0) {
-            members.reverse();
-            members.sort_by(|a, b| a.0.cmp(&b.0));
-            // After the reversal the last occurrence of a key comes first; keep it.
-            members.dedup_by(|later, kept| later.0 == kept.0);
+            wfe_api::parameters::sort_last_wins(&mut members);
         }
         Fields(members)
     }

@@ -29,7 +29,7 @@ impl<'a> ObjectView<'a> {
     /// deeper; a value that is not an object is kept whole.
     pub fn parse(raw: Raw<'a>) -> Result<Self, serde_json::Error> {
         match ObjectWalk::document(raw.get()) {
-            Some(mut walk) => Self::walk(&mut walk),
+            Some(mut walk) => Self::walk_known(&mut walk, None),
             None => Ok(ObjectView {
                 whole: Shallow::Other(serde_json::from_str(raw.get())?),
                 status: None,
@@ -37,13 +37,9 @@ impl<'a> ObjectView<'a> {
         }
     }
 
-    /// Reads the object `walk` stands in, to its end, scanning each byte once.
-    pub(crate) fn walk(walk: &mut ObjectWalk<'a>) -> Result<Self, serde_json::Error> {
-        Self::walk_known(walk, None)
-    }
-
-    /// [`walk`](Self::walk), with the members of `known` (the new object, already read, when
-    /// this is the stored one) compared byte for byte instead of scanned where they repeat.
+    /// Reads the object `walk` stands in, to its end; with `known` (the new object, already
+    /// read, when this is the stored one) members that repeat it are compared byte for byte
+    /// instead of scanned.
     pub(crate) fn walk_known(
         walk: &mut ObjectWalk<'a>,
         known: Option<&ObjectView<'a>>,

@@ -14,24 +14,17 @@ use crate::scan::{ObjectWalk, Raw};
 /// without escapes.
 pub(crate) fn kind(raw: Raw<'_>) -> Option<KindRef<'_>> {
     let mut walk = ObjectWalk::document(raw.get())?;
-    let (mut group, mut version, mut kind) = (None, None, None);
-    while let Some(name) = walk.next_key().ok()? {
-        let slot = match &*name {
-            "group" => &mut group,
-            "version" => &mut version,
-            "kind" => &mut kind,
-            _ => return None,
-        };
-        let text = walk.skip_value().ok()?.plain_str()?;
-        // A repeated member is for serde to judge.
-        if slot.replace(Cow::Borrowed(text)).is_some() {
-            return None;
-        }
-    }
+    let mut parts = [""; 3];
+    let names = ["group", "version", "kind"];
+    walk.each_member(&names, 0b111, |member, walk| {
+        parts[member] = walk.skip_value().ok()?.plain_str()?;
+        Some(())
+    })?;
+    let [group, version, kind] = parts.map(Cow::Borrowed);
     Some(KindRef {
-        group: group?,
-        version: version?,
-        kind: kind?,
+        group,
+        version,
+        kind,
     })
 }
 

@@ -12,7 +12,7 @@ use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::json_view::string_of;
+use crate::json_view::{optional_string_of, string_of};
 pub use crate::object_view::ObjectView;
 use crate::request_fields;
 pub use crate::response::{
@@ -210,11 +210,7 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
         string_of(raw).map_err(|e| format!("request.{name}: {e}"))
     }
     fn optional_text<'a>(name: &str, raw: Raw<'a>) -> Result<Option<Cow<'a, str>>, String> {
-        if raw.is_null() {
-            Ok(None)
-        } else {
-            text(name, raw).map(Some)
-        }
+        optional_string_of(raw).map_err(|e| format!("request.{name}: {e}"))
     }
     fn required<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Raw<'a>, String> {
         raw.ok_or_else(|| format!("missing field `{name}`"))

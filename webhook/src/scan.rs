@@ -33,7 +33,7 @@ impl<'a> Raw<'a> {
     /// The text of a JSON string that holds no escape and no control character, borrowed as
     /// it stands; `None` for anything else, which a caller decodes with serde_json (and which
     /// serde_json may refuse). Uids, names and namespaces are such strings.
-    pub fn plain_str(self) -> Option<&'a str> {
+    pub(crate) fn plain_str(self) -> Option<&'a str> {
         let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
         (!crate::json_text::needs_escape(inner.as_bytes())).then_some(inner)
     }
@@ -80,7 +80,7 @@ pub fn members(raw: Raw<'_>) -> Result<Option<Members<'_>>, ScanError> {
     let Some(mut walk) = ObjectWalk::at(raw.0, 0) else {
         return Ok(None);
     };
-    walk.collect().map(Some)
+    walk.collect_known(None).map(Some)
 }
 
 /// Walks an object's members one at a time: each value is either stepped over (and handed
@@ -224,7 +224,10 @@ impl<'a> ObjectWalk<'a> {
     /// text of `known`, a string, object or array scanned earlier in the same body (the stored
     /// object repeats most of the new one): such a value ends where `known` does, since a
     /// string's or a container's end follows from its bytes. Anything else is scanned.
-    pub fn skip_value_known(&mut self, known: Option<Raw<'a>>) -> Result<Raw<'a>, ScanError> {
+    pub(crate) fn skip_value_known(
+        &mut self,
+        known: Option<Raw<'a>>,
+    ) -> Result<Raw<'a>, ScanError> {
         if self.state == WalkState::Value
             && let Some(known) = known.map(Raw::get)
             && matches!(known.as_bytes().first(), Some(b'"' | b'{' | b'['))
@@ -240,9 +243,9 @@ impl<'a> ObjectWalk<'a> {
         self.skip_value()
     }
 
-    /// Every remaining member, a value stepped over as [`skip_value_known`](Self::skip_value_known)
-    /// does when `known` has a member of that name.
-    pub fn collect_known(
+    /// Every remaining member, values unread; a value is stepped over as
+    /// [`skip_value_known`](Self::skip_value_known) does when `known` has a member of that name.
+    pub(crate) fn collect_known(
         &mut self,
         known: Option<&crate::json_view::Fields<'a>>,
     ) -> Result<Members<'a>, ScanError> {
@@ -279,13 +282,26 @@ impl<'a> ObjectWalk<'a> {
         Ok(())
     }
 
-    /// Every remaining member, values unread.
-    pub fn collect(&mut self) -> Result<Members<'a>, ScanError> {
-        let mut members = Vec::with_capacity(8);
-        while let Some(key) = self.next_key()? {
-            members.push((key, self.skip_value()?));
+    /// Reads every remaining member with `read`, given the member's index in `names` (for
+    /// readers that accept only the shape the API server writes): `None` for a name not in
+    /// `names`, a repeated one (serde refuses a repeated field), a missing one whose bit is set
+    /// in `required`, or whatever `read` declines. `read` must consume the member's value.
+    pub(crate) fn each_member(
+        &mut self,
+        names: &[&str],
+        required: u8,
+        mut read: impl FnMut(usize, &mut Self) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = 0u8;
+        while let Some(key) = self.next_key().ok()? {
+            let bit = 1 << names.iter().position(|name| *name == key)?;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            read(bit.trailing_zeros() as usize, self)?;
         }
-        Ok(members)
+        (seen & required == required).then_some(())
     }
 
     /// After the last member of a whole document: only whitespace may follow.

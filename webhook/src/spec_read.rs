@@ -10,78 +10,42 @@ use std::borrow::Cow;
 
 use wfe_api::SpecView;
 
-use crate::json_view::string_of;
+use crate::json_view::{optional_string_of, string_of};
 use crate::scan::{ObjectWalk, Raw};
 
-/// The members of `spec` (one bit each, to find repeats and missing required ones).
-#[derive(Clone, Copy)]
-enum Member {
-    RemediationRequestRef,
-    WorkflowRef,
-    TargetResource,
-    Parameters,
-    Confidence,
-    Rationale,
-    ExecutionConfig,
-}
-
-const REQUIRED: u8 = (1 << Member::RemediationRequestRef as u8)
-    | (1 << Member::WorkflowRef as u8)
-    | (1 << Member::TargetResource as u8);
+/// The members of `spec`, in the order the reader numbers them; the first three are required.
+const SPEC: [&str; 7] = [
+    "remediationRequestRef",
+    "workflowRef",
+    "targetResource",
+    "parameters",
+    "confidence",
+    "rationale",
+    "executionConfig",
+];
 
 /// The spec's view, or `None` when it is not a spec that decodes cleanly.
 pub(crate) fn read_spec(raw: Raw<'_>) -> Option<SpecView<'_>> {
     let mut walk = ObjectWalk::document(raw.get())?;
     let mut view = SpecView::default();
-    let mut seen = Seen::default();
-    while let Some(key) = walk.next_key().ok()? {
-        let member = match &*key {
-            "remediationRequestRef" => Member::RemediationRequestRef,
-            "workflowRef" => Member::WorkflowRef,
-            "targetResource" => Member::TargetResource,
-            "parameters" => Member::Parameters,
-            "confidence" => Member::Confidence,
-            "rationale" => Member::Rationale,
-            "executionConfig" => Member::ExecutionConfig,
-            _ => return None,
-        };
-        seen.first(member as u8)?;
+    walk.each_member(&SPEC, 0b111, |member, walk| {
         match member {
-            Member::RemediationRequestRef => nested(&mut walk, |w| remediation_ref(w, &mut view))?,
-            Member::WorkflowRef => nested(&mut walk, |w| workflow_ref(w, &mut view))?,
-            Member::TargetResource => view.target_resource = text(walk.skip_value().ok()?)?,
-            Member::Parameters => nested(&mut walk, |w| parameters(w, &mut view))?,
-            Member::Confidence => {
-                // serde_json's own number reading, so the value is the one a decode gives.
-                view.confidence = serde_json::from_str(walk.skip_value().ok()?.get()).ok()?;
-            }
-            Member::Rationale => view.rationale = optional_text(walk.skip_value().ok()?)?,
-            Member::ExecutionConfig => match walk.enter() {
-                Some(_) => nested(&mut walk, |w| execution_config(w, &mut view))?,
+            0 => nested(walk, |w| remediation_ref(w, &mut view))?,
+            1 => nested(walk, |w| workflow_ref(w, &mut view))?,
+            2 => view.target_resource = text(walk)?,
+            3 => nested(walk, |w| parameters(w, &mut view))?,
+            // serde_json's own number reading, so the value is the one a decode gives.
+            4 => view.confidence = serde_json::from_str(walk.skip_value().ok()?.get()).ok()?,
+            5 => view.rationale = optional_text(walk)?,
+            _ => match walk.enter() {
+                Some(_) => nested(walk, |w| execution_config(w, &mut view))?,
                 // Only null reads as absent; anything else is for the full decode to refuse.
                 None => walk.skip_value().ok()?.is_null().then_some(())?,
             },
         }
-    }
-    seen.has_all(REQUIRED)?;
+        Some(())
+    })?;
     Some(view)
-}
-
-/// Members met so far, one bit each.
-#[derive(Default)]
-struct Seen(u8);
-
-impl Seen {
-    /// Marks `bit`; `None` if it was already met (serde refuses a repeated field).
-    fn first(&mut self, bit: u8) -> Option<()> {
-        let mask = 1 << bit;
-        (self.0 & mask == 0).then(|| self.0 |= mask)
-    }
-
-    /// `None` unless every bit of `required` was met.
-    fn has_all(&self, required: u8) -> Option<()> {
-        (self.0 & required == required).then_some(())
-    }
 }
 
 /// Reads the object at the walk's current value with `read`, then goes on after it.
@@ -94,63 +58,40 @@ fn nested<'a>(
     walk.resume(&inner).ok()
 }
 
-/// A required string.
-fn text(raw: Raw<'_>) -> Option<Cow<'_, str>> {
-    string_of(raw).ok()
+/// The current value as a required string.
+fn text<'a>(walk: &mut ObjectWalk<'a>) -> Option<Cow<'a, str>> {
+    string_of(walk.skip_value().ok()?).ok()
 }
 
-/// An optional string: null reads as absent, as `Option` decodes it.
-fn optional_text(raw: Raw<'_>) -> Option<Option<Cow<'_, str>>> {
-    if raw.is_null() {
-        Some(None)
-    } else {
-        text(raw).map(Some)
-    }
+/// The current value as an optional string: null reads as absent, as `Option` decodes it.
+fn optional_text<'a>(walk: &mut ObjectWalk<'a>) -> Option<Option<Cow<'a, str>>> {
+    optional_string_of(walk.skip_value().ok()?).ok()
 }
 
 fn remediation_ref<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Option<()> {
-    let mut seen = Seen::default();
-    while let Some(key) = walk.next_key().ok()? {
-        let bit = match &*key {
-            "name" => 0,
-            "apiVersion" => 1,
-            "kind" => 2,
-            "namespace" => 3,
-            "uid" => 4,
-            _ => return None,
-        };
-        seen.first(bit)?;
-        let value = walk.skip_value().ok()?;
-        if bit == 0 {
-            view.remediation_request_name = text(value)?;
+    let names = ["name", "apiVersion", "kind", "namespace", "uid"];
+    walk.each_member(&names, 0b1, |member, walk| {
+        if member == 0 {
+            view.remediation_request_name = text(walk)?;
         } else {
             // Not read by any rule, but decoded as strictly as a decode would.
-            optional_text(value)?;
+            optional_text(walk)?;
         }
-    }
-    seen.has_all(1)
+        Some(())
+    })
 }
 
 fn workflow_ref<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Option<()> {
-    let mut seen = Seen::default();
-    while let Some(key) = walk.next_key().ok()? {
-        let bit = match &*key {
-            "workflowId" => 0,
-            "version" => 1,
-            "containerImage" => 2,
-            "containerDigest" => 3,
-            _ => return None,
-        };
-        seen.first(bit)?;
-        let value = walk.skip_value().ok()?;
-        match bit {
-            0 => view.workflow_id = text(value)?,
-            1 => view.version = text(value)?,
-            2 => view.container_image = text(value)?,
-            _ => view.container_digest = optional_text(value)?,
+    let names = ["workflowId", "version", "containerImage", "containerDigest"];
+    walk.each_member(&names, 0b111, |member, walk| {
+        match member {
+            0 => view.workflow_id = text(walk)?,
+            1 => view.version = text(walk)?,
+            2 => view.container_image = text(walk)?,
+            _ => view.container_digest = optional_text(walk)?,
         }
-    }
-    seen.has_all(0b111)
+        Some(())
+    })
 }
 
 fn parameters<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Option<()> {
@@ -161,29 +102,23 @@ fn parameters<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Option<
         if name.bytes().any(|b| b < 0x20) {
             return None;
         }
-        pairs.push((name, text(walk.skip_value().ok()?)?));
+        pairs.push((name, text(walk)?));
     }
     view.set_parameters(pairs);
     Some(())
 }
 
 fn execution_config<'a>(walk: &mut ObjectWalk<'a>, view: &mut SpecView<'a>) -> Option<()> {
-    let mut seen = Seen::default();
-    while let Some(key) = walk.next_key().ok()? {
-        let bit = match &*key {
-            "timeout" => 0,
-            "serviceAccountName" => 1,
-            _ => return None,
-        };
-        seen.first(bit)?;
-        let value = optional_text(walk.skip_value().ok()?)?;
-        if bit == 0 {
+    let names = ["timeout", "serviceAccountName"];
+    walk.each_member(&names, 0, |member, walk| {
+        let value = optional_text(walk)?;
+        if member == 0 {
             view.timeout = value;
         } else {
             view.service_account_name = value;
         }
-    }
-    Some(())
+        Some(())
+    })
 }
 
 #[cfg(test)]
