@@ -153,6 +153,11 @@ mod tests {
             TargetResource::parse("default//nginx"),
             Err(TargetError::EmptySegment)
         );
+        // Too many parts is named as such even when one is empty.
+        assert_eq!(
+            TargetResource::parse("a//b/c"),
+            Err(TargetError::PartCount(4))
+        );
         assert_eq!(
             TargetResource::parse("/Deployment/nginx"),
             Err(TargetError::EmptySegment)

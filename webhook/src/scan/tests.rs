@@ -429,3 +429,25 @@ fn a_known_number_or_literal_is_never_taken_for_a_longer_one() {
     assert!(walk.next_key().expect("end").is_none());
     walk.finish_document().expect("read to its end");
 }
+
+#[test]
+fn a_known_value_is_taken_by_comparison_without_a_scan() {
+    // A deliberately false `known` (a prefix that is no whole value) shows the comparison is
+    // what steps over the value: a scan would have found `[1]`.
+    let text = r#"{"a":[1]}"#;
+    let mut walk = ObjectWalk::document(text).expect("an object");
+    walk.next_key().expect("a");
+    assert_eq!(
+        walk.skip_value_known(Some(Raw("["))).expect("taken").get(),
+        "["
+    );
+    // Bytes that differ are scanned.
+    let mut walk = ObjectWalk::document(text).expect("an object");
+    walk.next_key().expect("a");
+    assert_eq!(
+        walk.skip_value_known(Some(Raw("[2]")))
+            .expect("scanned")
+            .get(),
+        "[1]"
+    );
+}
