@@ -1,10 +1,12 @@
 //! `/validate-workflowexecution`: the spec rules of DESIGN §3.1 and spec immutability.
 
 use kube::core::admission::Operation;
-use wfe_api::{Violations, changed_spec_fields, validate_spec};
+use wfe_api::{Violations, WorkflowExecutionSpec, changed_spec_fields, validate_spec};
 
+use crate::decode::decode;
 use crate::json_view::same;
 use crate::review::{ObjectView, ReviewRequest, Verdict};
+use crate::scan::Raw;
 use crate::settings::Settings;
 use crate::spec_read::read_spec;
 
@@ -22,18 +24,26 @@ pub fn review_spec(request: &ReviewRequest<'_>, settings: &Settings) -> Verdict 
 }
 
 fn review_create(request: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
-    // The API server validated the metadata and dropped any status before a validating webhook
-    // sees a create, so only the spec is read; an object with a status, or a spec the reader
-    // declines, is decoded whole as before, for the exact refusal.
-    let read = request
-        .object
-        .as_ref()
-        .filter(|object| object.status().is_none())
-        .and_then(ObjectView::spec)
-        .and_then(read_spec);
-    if let Some(spec) = read {
-        return spec_verdict(request, validate_spec(spec, &settings.spec_policy));
+    // Only the spec is judged: the API server validated the metadata and dropped any status
+    // before a validating webhook sees a create. The spec is read straight from the request,
+    // or, in a shape the reader declines, decoded with serde for the exact refusal.
+    if let Some(raw) = request.object.as_ref().and_then(ObjectView::spec) {
+        let policy = &settings.spec_policy;
+        let checked = match read_spec(raw) {
+            Some(view) => validate_spec(view, policy),
+            None => match decode_spec(raw) {
+                Ok(spec) => validate_spec(&spec, policy),
+                Err(problem) => {
+                    return Verdict::invalid(format!(
+                        "WorkflowExecution {} is invalid: {problem}",
+                        request.object_ref()
+                    ));
+                }
+            },
+        };
+        return spec_verdict(request, checked);
     }
+    // No spec (or null, or not an object): the whole object names what is wrong.
     let Some(parsed) = request
         .object
         .as_ref()
@@ -51,6 +61,16 @@ fn review_create(request: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
         }
     };
     spec_verdict(request, validate_spec(&wfe.spec, &settings.spec_policy))
+}
+
+/// The spec decoded by serde, with the path of the first bad field below `spec`, as a decode
+/// of the whole object names it.
+fn decode_spec(raw: Raw<'_>) -> Result<WorkflowExecutionSpec, String> {
+    match decode::<WorkflowExecutionSpec>(raw) {
+        Ok(spec) => Ok(spec),
+        Err(e) if e.path == "." => Err(format!("spec: {}", e.message)),
+        Err(e) => Err(format!("spec.{}: {}", e.path, e.message)),
+    }
 }
 
 /// The answer to a create whose spec was checked.
@@ -172,16 +192,54 @@ mod tests {
             .message()
             .unwrap_or_default()
             .to_owned();
-        assert!(m.contains("spec.workflowRef"), "{m}");
-        // A create carrying a status (which the API server drops first) is decoded whole.
-        let with_status = edited("01-admin-create.json", |r| {
-            r["object"]["status"] = json!({"phase": 5});
-        });
-        let m = review_spec(&with_status, &Settings::default())
-            .message()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(m.contains("is invalid: status.phase"), "{m}");
+        // The refusal names the field as a decode of the whole object names it.
+        let whole = req.object.as_ref().and_then(ObjectView::workflow_execution);
+        let Some(Err(violation)) = whole else {
+            panic!("the whole object does not decode")
+        };
+        assert_eq!(
+            m,
+            format!("WorkflowExecution team-a/wfe-restart-payment-api is invalid: {violation}")
+        );
+        assert!(
+            m.contains("is invalid: spec.workflowRef: invalid type"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_create_is_judged_on_its_spec_alone() {
+        // Metadata and status are the API server's on a create (validated, and dropped); only
+        // the spec decides, whether the spec reader takes it or serde decodes it.
+        for extra_spec_member in [false, true] {
+            let req = edited("01-admin-create.json", |r| {
+                r["object"]["status"] = json!({"phase": 5});
+                r["object"]["metadata"]["name"] = json!(5);
+                if extra_spec_member {
+                    r["object"]["spec"]["notInTheSchema"] = json!(1);
+                }
+            });
+            let v = review_spec(&req, &Settings::default());
+            assert!(v.is_allowed(), "extra member {extra_spec_member}: {v:?}");
+        }
+        for extra_spec_member in [false, true] {
+            let req = edited("01-admin-create.json", |r| {
+                r["object"]["metadata"]["name"] = json!(5);
+                r["object"]["spec"]["targetResource"] = json!("not a target");
+                if extra_spec_member {
+                    r["object"]["spec"]["notInTheSchema"] = json!(1);
+                }
+            });
+            let m = review_spec(&req, &Settings::default())
+                .message()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(m.contains("(1 problem): spec.targetResource"), "{m}");
+        }
+    }
+
+    #[test]
+    fn other_kinds_and_missing_objects_are_denied() {
         let mut other = review("01-admin-create.json");
         other.kind.kind = "Pod".into();
         assert!(matches!(
