@@ -1,7 +1,8 @@
 //! An embedded `object`/`oldObject` as the decisions read it: its members left unparsed
 //! ([`Raw`] into the request body) and its `status` read one level deep, all in the one
 //! pass that reads the request. Nothing else of the object is ever parsed unless a rule needs
-//! it (the whole WorkflowExecution only for spec validation).
+//! it (the whole WorkflowExecution only to name what changed in a spec, or what is wrong with
+//! a create that has no spec).
 
 use serde::de;
 use serde_json::Value;

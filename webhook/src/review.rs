@@ -1,7 +1,8 @@
 //! Reading an AdmissionReview request: leniently enough to always echo the uid, and into
 //! borrowed, typed views of only what the decisions read. The body's structure is found by
-//! [`crate::scan`]; the request fields the decisions use are then parsed by serde_json from
-//! their own bytes. `object`/`oldObject` are kept as their members unparsed ([`Raw`] into the
+//! [`crate::scan`]; the request fields the decisions use are then read from their own bytes
+//! (plain strings, `kind` and `operation` as text, `userInfo` and `dryRun` by serde_json).
+//! `object`/`oldObject` are kept as their members unparsed ([`Raw`] into the
 //! body), with `status` read one level deep; everything else (managedFields, annotations,
 //! options, ...) is stepped over without being read.
 

@@ -3,12 +3,15 @@
 //! (`managedFields`, annotations, conditions) no rule reads; stepping over them token by token
 //! was most of the cost of an admission request (DESIGN §10). Containers are skipped 64 bytes
 //! at a time with bit masks of their quotes, backslashes and brackets, in the manner of
-//! simdjson's first stage; only the members a rule reads are then parsed, by serde_json.
+//! simdjson's first stage; only the members a rule reads are then read, by serde_json or, for
+//! the shapes the API server writes (plain strings, the spec, the request's kind), by readers
+//! that decline anything else and leave it to serde_json.
 //!
 //! The scan checks structure (strings closed, brackets balanced, members separated, numbers and
 //! literals that are member values well formed), not every token inside a skipped container:
-//! the API server encodes what it sends, and every value a rule reads is parsed strictly, by
-//! serde_json, before it is used.
+//! the API server encodes what it sends, and every value a rule reads is read strictly (a plain
+//! string has no escape and no control character; anything else goes to serde_json) before it
+//! is used.
 
 use std::borrow::Cow;
 use std::fmt;

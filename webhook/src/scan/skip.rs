@@ -1,10 +1,12 @@
 //! Stepping over a whole string, object or array with vector compares. A container is skipped
 //! 64 bytes at a time, in the manner of simdjson's first stage: bit masks of a block's quotes,
 //! backslashes and brackets give the brackets outside strings, and counting those finds where
-//! the container closes. A string is searched 32 bytes at a time for its closing quote.
+//! the container closes. A string of up to 15 bytes is settled in two 8-byte words; a longer
+//! one is searched 32 bytes at a time for its closing quote.
 //!
-//! Each loop is compiled twice: once for AVX2 (with `popcnt` and carry-less multiplication for
-//! containers), chosen at run time, and once for every CPU of the target. Without those
+//! The container loop is compiled twice: once for AVX2 with `popcnt` and carry-less
+//! multiplication, chosen at run time, and once for every CPU of the target; the long-string
+//! search is AVX2 where the CPU has it and `memchr2` otherwise. Without those
 //! features each bit count and each prefix XOR is a dozen instructions, per block; and most
 //! strings are short member names, for which a general-purpose search costs more to set up
 //! than one 32-byte compare.
