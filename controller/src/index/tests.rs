@@ -449,3 +449,19 @@ fn a_neighbour_carries_each_field_of_its_object() {
         }
     );
 }
+
+#[test]
+fn the_observed_phase_is_that_of_the_same_wfe_only() {
+    let index = TargetIndex::new(&Settings::default());
+    let a = completed("a", TARGET, 0);
+    index.observe(&watcher::Event::Apply(a.clone()));
+    let ns = a.metadata.namespace.as_deref().expect("namespace");
+    let uid = wfe_api::naming::label_value(a.metadata.uid.as_deref().expect("uid"));
+    assert_eq!(index.observed_phase(ns, "a", &uid), Some(Phase::Completed));
+    // The name now held by another WFE (another UID), or not indexed at all: nothing observed.
+    assert_eq!(index.observed_phase(ns, "a", "another-uid"), None);
+    assert_eq!(index.observed_phase(ns, "b", &uid), None);
+    assert_eq!(index.observed_phase("other-namespace", "a", &uid), None);
+    index.observe(&watcher::Event::Delete(a.clone()));
+    assert_eq!(index.observed_phase(ns, "a", &uid), None);
+}
