@@ -52,11 +52,7 @@ async fn regression_4_conflict_on_status_write_emits_nothing_and_retry_emits_onc
 #[tokio::test]
 async fn regression_8_run_missing_from_cache_and_server_fails_deleted_externally() {
     let a = wfe("a");
-    let a_running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
+    let a_running = running_wfe(&started_run(&a));
     let mut h = harness(&[&a_running], &[]);
     let w = a_running.clone();
     let script = vec![

@@ -99,11 +99,7 @@ fn a_wfe_with_something_left_to_do_is_not_quiet() {
     deleting.metadata.deletion_timestamp = Some(Time(ago(1)));
     let mut no_completion_time = a_done.clone();
     no_completion_time.status.as_mut().unwrap().completion_time = None;
-    let running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
+    let running = running_wfe(&started_run(&a));
     assert_eq!(running.phase(), Phase::Running);
     // Its delivery failed: nothing acknowledged, and AuditRecorded says why. The decision keeps
     // that condition as it is, so it would write the very same status; only the events still

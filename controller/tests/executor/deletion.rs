@@ -29,18 +29,14 @@ async fn deletion_cancels_our_run_announces_and_removes_the_finalizer() {
             },
         ),
         expect_event("WorkflowExecutionDeleted", "Normal"),
-        expect(
-            Method::PATCH,
-            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
-            move |_, body| {
-                assert_eq!(
-                    body,
-                    json!([{"op": "test", "path": "/metadata/finalizers/0", "value": keys::FINALIZER},
+        expect(Method::PATCH, WFE_PATH, move |_, body| {
+            assert_eq!(
+                body,
+                json!([{"op": "test", "path": "/metadata/finalizers/0", "value": keys::FINALIZER},
                        {"op": "remove", "path": "/metadata/finalizers/0"}])
-                );
-                (200, serde_json::to_value(&w).unwrap())
-            },
-        ),
+            );
+            (200, serde_json::to_value(&w).unwrap())
+        }),
     ];
     run_script(&mut h, &a_deleting, script).await.unwrap();
 }
@@ -59,11 +55,9 @@ async fn deletion_never_touches_a_run_owned_by_another_wfe() {
             move |_, _| (200, serde_json::to_value(&theirs).unwrap()),
         ),
         expect_event("WorkflowExecutionDeleted", "Normal"),
-        expect(
-            Method::PATCH,
-            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
-            move |_, _| (200, serde_json::to_value(&w).unwrap()),
-        ),
+        expect(Method::PATCH, WFE_PATH, move |_, _| {
+            (200, serde_json::to_value(&w).unwrap())
+        }),
     ];
     run_script(&mut h, &a, script).await.unwrap();
 }
@@ -82,11 +76,9 @@ async fn finalizer_removal_answered_with(
             |_, _| api_error(404, "NotFound", "pipelineruns.tekton.dev not found"),
         ),
         expect_event("WorkflowExecutionDeleted", "Normal"),
-        expect(
-            Method::PATCH,
-            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
-            move |_, _| api_error(code, "Whatever", "finalizer removal answered"),
-        ),
+        expect(Method::PATCH, WFE_PATH, move |_, _| {
+            api_error(code, "Whatever", "finalizer removal answered")
+        }),
     ];
     let result = run_script(&mut h, &a, script).await;
     (h, result)
@@ -124,18 +116,14 @@ async fn new_wfe_gets_the_finalizer_first() {
     a.metadata.finalizers = None;
     let mut h = harness(&[&a], &[]);
     let w = a.clone();
-    let script = vec![expect(
-        Method::PATCH,
-        "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
-        move |_, body| {
-            assert_eq!(
-                body,
-                json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+    let script = vec![expect(Method::PATCH, WFE_PATH, move |_, body| {
+        assert_eq!(
+            body,
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
                    {"op": "add", "path": "/metadata/finalizers", "value": [keys::FINALIZER]}])
-            );
-            (200, serde_json::to_value(&w).unwrap())
-        },
-    )];
+        );
+        (200, serde_json::to_value(&w).unwrap())
+    })];
     assert_eq!(
         run_script(&mut h, &a, script).await.unwrap(),
         Action::await_change()
@@ -171,11 +159,9 @@ async fn deletion_waits_for_pending_audit_then_gives_up_after_the_timeout() {
             |_, _| api_error(404, "NotFound", "gone"),
         ),
         expect_event("WorkflowExecutionDeleted", "Normal"),
-        expect(
-            Method::PATCH,
-            "/apis/kubernaut.ai/v1alpha1/namespaces/team-a/workflowexecutions/a",
-            move |_, _| (200, serde_json::to_value(&w).unwrap()),
-        ),
+        expect(Method::PATCH, WFE_PATH, move |_, _| {
+            (200, serde_json::to_value(&w).unwrap())
+        }),
     ];
     run_script(&mut h, &a, script).await.unwrap();
 }

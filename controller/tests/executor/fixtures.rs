@@ -180,11 +180,16 @@ pub(crate) fn audit_patch(w: &WorkflowExecution, rv_in: &'static str, expected: 
     })
 }
 
+/// `a`'s PipelineRun `run-a`, started a minute ago and still running.
+pub(crate) fn started_run(a: &WorkflowExecution) -> DynamicObject {
+    run_of(a, "run-a", Some(json!({"startTime": ago(60).to_string()})))
+}
+
 /// A Running WFE (as the cache holds it) and its PipelineRun, which has just succeeded.
 pub(crate) fn running_with_succeeded_run(
     a: &WorkflowExecution,
 ) -> (WorkflowExecution, DynamicObject) {
-    let started = run_of(a, "run-a", Some(json!({"startTime": ago(60).to_string()})));
+    let started = started_run(a);
     let done = run_of(
         a,
         "run-a",

@@ -168,7 +168,7 @@ async fn already_exists_and_stale_is_deleted_with_uid_precondition_then_created(
 #[tokio::test]
 async fn completion_is_written_announced_audited_and_requeued_at_cooldown_end() {
     let a = wfe("a");
-    let started = run_of(&a, "run-a", Some(json!({"startTime": ago(60).to_string()})));
+    let started = started_run(&a);
     let a_running = running_wfe(&started);
     assert_eq!(a_running.phase(), Phase::Running);
     let done = run_of(
@@ -223,11 +223,7 @@ async fn completion_is_written_announced_audited_and_requeued_at_cooldown_end() 
 #[tokio::test]
 async fn failure_looks_up_the_failed_task_run() {
     let a = wfe("a");
-    let a_running = running_wfe(&run_of(
-        &a,
-        "run-a",
-        Some(json!({"startTime": ago(60).to_string()})),
-    ));
+    let a_running = running_wfe(&started_run(&a));
     let failed = run_of(
         &a,
         "run-a",
