@@ -138,46 +138,71 @@ impl ReasonCounts {
     /// For ASCII text: `char::is_whitespace` is 0x09–0x0D and space, `char::is_control` is
     /// below 0x20 and 0x7F.
     fn ascii(reason: &str, trimmed: &str) -> Self {
-        let space = |b: u8| matches!(b, 0x09..=0x0d | b' ');
-        // A word starts at a non-space byte after a space (or at the start). Counted 64 bytes
-        // at a time as bit masks, which compile to vector compares instead of a byte loop.
+        // A word starts at a non-space byte after a space (or at the start). Eight bytes at a
+        // time: byte `i`'s flag is bit 7 of byte `i` of the word, so the byte before it is
+        // eight bits lower.
         let mut words = 0;
-        let mut previous_space = true;
-        for chunk in trimmed.as_bytes().chunks(64) {
-            let mut spaces = 0u64;
-            for (i, &b) in chunk.iter().enumerate() {
-                spaces |= u64::from(space(b)) << i;
-            }
-            let in_chunk = u64::MAX >> (64 - chunk.len());
-            let starts = !spaces & ((spaces << 1) | u64::from(previous_space)) & in_chunk;
-            words += starts.count_ones() as usize;
-            previous_space = (spaces >> (chunk.len() - 1)) & 1 == 1;
+        let mut previous_space = 0x80;
+        for word in ascii_words(trimmed.as_bytes()) {
+            let spaces = spaces(word);
+            let starts = !spaces & ((spaces << 8) | previous_space) & HIGH;
+            words += flag_count(starts);
+            previous_space = spaces >> 56 & HIGH;
         }
+        let control = ascii_words(reason.as_bytes()).find_map(|word| {
+            let found = controls(word);
+            (found != 0)
+                .then(|| char::from(word.to_le_bytes()[found.trailing_zeros() as usize / 8]))
+        });
         ReasonCounts {
             words,
             trimmed_chars: trimmed.len(),
             chars: reason.len(),
-            control: first_control(reason.as_bytes()),
+            control,
         }
     }
 }
 
-/// The first control byte other than newline and tab in ASCII text. A reason has none, so
-/// chunks are passed over with one branch-free test each and searched only if suspect.
-fn first_control(bytes: &[u8]) -> Option<char> {
-    bytes.chunks(16).find_map(|chunk| {
-        let suspect = chunk
-            .iter()
-            .fold(false, |any, &b| any | (b < 0x20) | (b == 0x7f));
-        if !suspect {
-            return None;
-        }
-        chunk
-            .iter()
-            .copied()
-            .find(|&b| (b < 0x20 || b == 0x7f) && b != b'\n' && b != b'\t')
-            .map(char::from)
-    })
+/// Bit 7 of every byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Every byte of a word set to `b`.
+const fn each(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// ASCII text as little-endian words of eight bytes, the last padded with spaces (which start
+/// no word and are no control character).
+fn ascii_words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let (words, rest) = bytes.as_chunks::<8>();
+    let last = (!rest.is_empty()).then(|| {
+        let mut padded = [b' '; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        padded
+    });
+    words.iter().copied().chain(last).map(u64::from_le_bytes)
+}
+
+/// Bit 7 of each byte of an ASCII word set where the byte is whitespace (0x09–0x0D, space).
+/// Every byte is below 0x80, so adding to one never carries into the next.
+fn spaces(w: u64) -> u64 {
+    let at_least = |b: u8| w.wrapping_add(each(0x80 - b));
+    let space = !((w ^ each(b' ')).wrapping_add(each(0x7f)));
+    (space | (at_least(0x09) & !at_least(0x0e))) & HIGH
+}
+
+/// Bit 7 of each byte of an ASCII word set where the byte is a control character other than
+/// newline and tab.
+fn controls(w: u64) -> u64 {
+    let below_space = !w.wrapping_add(each(0x80 - 0x20));
+    let not = |b: u8| (w ^ each(b)).wrapping_add(each(0x7f));
+    let delete = w.wrapping_add(each(0x01));
+    ((below_space & not(b'\n') & not(b'\t')) | delete) & HIGH
+}
+
+/// How many bytes of a word have bit 7 set (and no other bit).
+fn flag_count(flags: u64) -> usize {
+    ((flags >> 7).wrapping_mul(each(1)) >> 56) as usize
 }
 
 /// Whether `reason` still carries the placeholder (pasted alone, or with words around it), in
