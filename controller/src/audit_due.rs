@@ -231,13 +231,9 @@ mod tests {
         let policy = BlockPolicy::default();
         let mut s = blocked_failure(failed_at);
         assert!(due(&s).is_empty());
-        s.block_clearance = Some(Box::new(stamp_clearance(
-            &alice(),
-            "r".into(),
-            now,
-            Some(Time(failed_at)),
-            "uid-1",
-        )));
+        s.block_clearance = Some(Box::new(
+            stamp_clearance(&alice(), "r".into(), now, Some(Time(failed_at)), "uid-1").to_record(),
+        ));
         assert_eq!(due(&s), vec![AuditEventType::BlockCleared]);
         record_delivery(&mut s, &[AuditEventType::BlockCleared], &policy, None, now);
         assert!(due(&s).is_empty());
@@ -258,22 +254,15 @@ mod tests {
             username: wfe_api::keys::DEFAULT_CONTROLLER_USERNAME.into(),
             ..Default::default()
         };
-        s.block_clearance = Some(Box::new(stamp_clearance(
-            &controller,
-            "r".into(),
-            now,
-            Some(Time(failed_at)),
-            "uid-1",
-        )));
+        s.block_clearance = Some(Box::new(
+            stamp_clearance(&controller, "r".into(), now, Some(Time(failed_at)), "uid-1")
+                .to_record(),
+        ));
         assert_eq!(due(&s), vec![AuditEventType::ClearanceForged]);
         // Bound to another failure: not a release either.
-        s.block_clearance = Some(Box::new(stamp_clearance(
-            &alice(),
-            "r".into(),
-            now,
-            None,
-            "uid-2",
-        )));
+        s.block_clearance = Some(Box::new(
+            stamp_clearance(&alice(), "r".into(), now, None, "uid-2").to_record(),
+        ));
         assert_eq!(due(&s), vec![AuditEventType::ClearanceForged]);
     }
 

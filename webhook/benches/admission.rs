@@ -217,7 +217,7 @@ fn tail_latency(iterations: usize) {
     let outcome = match decide_clearance(&request, &settings, Some(&allowed), now) {
         ClearanceOutcome::Pass => "pass",
         ClearanceOutcome::Refused(_) => "refused",
-        ClearanceOutcome::Cleared { .. } => "cleared",
+        ClearanceOutcome::Cleared(_) => "cleared",
     };
     let samples = (0..iterations)
         .map(|_| {

@@ -226,7 +226,7 @@ mod tests {
     fn mutated_05_then(edit: impl FnOnce(&mut Value)) -> ReviewRequest<'static> {
         let mutate = review(ALICE_05);
         let now = "2026-11-22T02:12:00.5Z".parse().expect("ts");
-        let ClearanceOutcome::Cleared { record } = decide_clearance(
+        let ClearanceOutcome::Cleared(record) = decide_clearance(
             &mutate,
             &Settings::default(),
             Some(&Authorization::Allowed { reason: None }),

@@ -1,5 +1,6 @@
 //! What the webhooks answer: a verdict, and the AdmissionReview response built from it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,45 @@ use crate::review::ReviewError;
 pub(crate) const REVIEW_KIND: &str = "AdmissionReview";
 pub(crate) const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
 
+/// `auditAnnotations`: names chosen by this webhook (borrowed when they are constants), values
+/// from the request. Kept in name order, the order of the JSON object serde writes from a map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditAnnotations(Vec<(Cow<'static, str>, String)>);
+
+impl AuditAnnotations {
+    /// From pairs in any order; of two values for one name, the later is kept.
+    pub fn from_pairs<K: Into<Cow<'static, str>>>(
+        pairs: impl IntoIterator<Item = (K, String)>,
+    ) -> Self {
+        let mut pairs: Vec<_> = pairs.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        // Stable: equal names keep their order, and the last of each run is the one kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        AuditAnnotations(pairs)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Name and value of each, in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
 /// What a webhook decided about one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -19,7 +59,7 @@ pub enum Verdict {
         /// JSON patch for mutating webhooks, already encoded as JSON.
         patch: Option<Vec<u8>>,
         /// Recorded in the API server audit log (prefixed with the webhook name by the server).
-        audit_annotations: BTreeMap<String, String>,
+        audit_annotations: AuditAnnotations,
     },
     /// Reject the request.
     Deny {
@@ -28,7 +68,7 @@ pub enum Verdict {
         /// Message shown to the client: what is wrong and what to do.
         message: String,
         /// Recorded in the API server audit log.
-        audit_annotations: BTreeMap<String, String>,
+        audit_annotations: AuditAnnotations,
     },
 }
 
@@ -37,7 +77,7 @@ impl Verdict {
     pub fn allow() -> Self {
         Verdict::Allow {
             patch: None,
-            audit_annotations: BTreeMap::new(),
+            audit_annotations: AuditAnnotations::default(),
         }
     }
 
@@ -46,7 +86,7 @@ impl Verdict {
         Verdict::Deny {
             code: 403,
             message: message.into(),
-            audit_annotations: BTreeMap::new(),
+            audit_annotations: AuditAnnotations::default(),
         }
     }
 
@@ -55,7 +95,7 @@ impl Verdict {
         Verdict::Deny {
             code: 422,
             message: message.into(),
-            audit_annotations: BTreeMap::new(),
+            audit_annotations: AuditAnnotations::default(),
         }
     }
 
@@ -64,7 +104,7 @@ impl Verdict {
         Verdict::Deny {
             code: 400,
             message: message.into(),
-            audit_annotations: BTreeMap::new(),
+            audit_annotations: AuditAnnotations::default(),
         }
     }
 
@@ -158,7 +198,7 @@ pub(crate) fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
                 status: None,
                 patch_type: encoded.as_ref().map(|_| "JSONPatch".to_owned()),
                 patch: encoded,
-                audit_annotations,
+                audit_annotations: typed_annotations(&audit_annotations),
             }
         }
         Verdict::Deny {
@@ -175,7 +215,7 @@ pub(crate) fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
             }),
             patch: None,
             patch_type: None,
-            audit_annotations,
+            audit_annotations: typed_annotations(&audit_annotations),
         },
     };
     ReviewResponse {
@@ -183,6 +223,15 @@ pub(crate) fn to_review(uid: &str, verdict: Verdict) -> ReviewResponse {
         kind: REVIEW_KIND.to_owned(),
         response: answer,
     }
+}
+
+/// The annotations as the typed response's map.
+#[cfg(test)]
+fn typed_annotations(annotations: &AuditAnnotations) -> BTreeMap<String, String> {
+    annotations
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// The uid echoed for a body that could not be read: the request's if it was readable.
@@ -202,7 +251,7 @@ pub fn too_large_verdict(limit: usize) -> Verdict {
         message: format!(
             "request body is larger than {limit} bytes; WorkflowExecution objects must be smaller"
         ),
-        audit_annotations: BTreeMap::new(),
+        audit_annotations: AuditAnnotations::default(),
     }
 }
 
@@ -287,12 +336,9 @@ mod tests {
 
     #[test]
     fn the_encoded_answer_is_the_typed_answer_byte_for_byte() {
-        let annotations = BTreeMap::from([
-            ("cleared-by".to_owned(), "alice".to_owned()),
-            (
-                "cleared-by-groups".to_owned(),
-                "ops,\"quoted\"\n".to_owned(),
-            ),
+        let annotations = AuditAnnotations::from_pairs([
+            ("cleared-by", "alice".to_owned()),
+            ("cleared-by-groups", "ops,\"quoted\"\n".to_owned()),
         ]);
         let verdicts = [
             Verdict::allow(),
@@ -311,7 +357,7 @@ mod tests {
             },
             Verdict::Allow {
                 patch: Some(Vec::new()),
-                audit_annotations: BTreeMap::new(),
+                audit_annotations: AuditAnnotations::default(),
             },
         ];
         let uids = [
@@ -332,6 +378,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn annotations_are_kept_in_name_order_and_a_repeated_name_keeps_its_last_value() {
+        let annotations = AuditAnnotations::from_pairs([
+            ("b", "1".to_owned()),
+            ("a", "first".to_owned()),
+            ("c", "2".to_owned()),
+            ("a", "second".to_owned()),
+            ("a", "last".to_owned()),
+        ]);
+        assert_eq!(
+            annotations.iter().collect::<Vec<_>>(),
+            [("a", "last"), ("b", "1"), ("c", "2")]
+        );
+        assert_eq!(annotations.get("a"), Some("last"));
+        assert_eq!(annotations.get("d"), None);
+        assert!(AuditAnnotations::default().is_empty());
+    }
+
     proptest! {
         #[test]
         fn any_verdict_encodes_as_serde_would(
@@ -342,6 +406,7 @@ mod tests {
             patch in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
             annotations in proptest::collection::btree_map(any::<String>(), any::<String>(), 0..4),
         ) {
+            let annotations = AuditAnnotations::from_pairs(annotations);
             let verdict = if allowed {
                 Verdict::Allow { patch, audit_annotations: annotations }
             } else {
@@ -369,7 +434,7 @@ mod tests {
             "def",
             Verdict::Allow {
                 patch: Some(serde_json::to_vec(&patch).expect("encodes")),
-                audit_annotations: BTreeMap::from([("k".into(), "v".into())]),
+                audit_annotations: AuditAnnotations::from_pairs([("k", "v".to_owned())]),
             },
         );
         let json = serde_json::to_value(&review).expect("json");

@@ -17,8 +17,8 @@ use crate::json_view::{optional_string_of, string_of};
 pub use crate::object_view::ObjectView;
 use crate::request_fields;
 pub use crate::response::{
-    AdmissionAnswer, AnswerStatus, ReviewResponse, Verdict, encode_review, error_uid,
-    error_verdict, too_large_verdict,
+    AdmissionAnswer, AnswerStatus, AuditAnnotations, ReviewResponse, Verdict, encode_review,
+    error_uid, error_verdict, too_large_verdict,
 };
 use crate::response::{REVIEW_API_VERSION, REVIEW_KIND};
 use crate::scan::{ObjectWalk, Raw, ScanError};

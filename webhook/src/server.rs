@@ -20,6 +20,7 @@ use crate::clearance::{
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
 use crate::ownership::review_status_ownership;
+use crate::response::AuditAnnotations;
 use crate::review::{
     ReviewRequest, Verdict, encode_review, error_uid, error_verdict, parse_review,
     too_large_verdict,
@@ -251,29 +252,23 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
         ClearanceOutcome::Refused(refusal) => {
             record_denial(state, req, &refusal, now);
             let annotations = [
-                (
-                    "clearance-denied-user".to_owned(),
-                    req.user_info.username.clone(),
-                ),
-                (
-                    "clearance-denied-step".to_owned(),
-                    format!("{:?}", refusal.step),
-                ),
+                ("clearance-denied-user", req.user_info.username.clone()),
+                ("clearance-denied-step", format!("{:?}", refusal.step)),
             ];
             Verdict::Deny {
                 code: 403,
                 message: refusal.message,
-                audit_annotations: annotations.into_iter().collect(),
+                audit_annotations: AuditAnnotations::from_pairs(annotations),
             }
         }
-        ClearanceOutcome::Cleared { record } => {
-            let patch = ClearancePatch(&record).encode();
-            tracing::info!(uid = %req.uid, object = %req.object_ref(), cleared_by = %record.cleared_by,
-                cleared_by_uid = record.cleared_by_uid.as_deref().unwrap_or(""), groups = ?record.cleared_by_groups,
+        ClearanceOutcome::Cleared(stamp) => {
+            let patch = ClearancePatch(&stamp).encode();
+            tracing::info!(uid = %req.uid, object = %req.object_ref(), cleared_by = %stamp.cleared_by,
+                cleared_by_uid = stamp.cleared_by_uid.unwrap_or(""), groups = ?stamp.cleared_by_groups,
                 dry_run = req.dry_run, "block clearance granted");
             Verdict::Allow {
                 patch: Some(patch),
-                audit_annotations: grant_annotations(&record),
+                audit_annotations: grant_annotations(&stamp),
             }
         }
     }

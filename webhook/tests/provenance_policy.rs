@@ -122,7 +122,7 @@ fn an_operators_webhook_stamped_clearance_passes() {
     settings.block.clearance.require_subject_access_review = true;
     let allowed = Authorization::Allowed { reason: None };
     let now = "2026-11-22T02:12:00Z".parse().unwrap();
-    let ClearanceOutcome::Cleared { record } =
+    let ClearanceOutcome::Cleared(record) =
         decide_clearance(&review, &settings, Some(&allowed), now)
     else {
         panic!("fixture 05 is a grantable clearance");

@@ -1,25 +1,66 @@
 //! The clearance record: how the webhook stamps it, and what a requester may add.
 
+use std::borrow::Cow;
+
 use super::*;
+
+/// The clearance record the webhook stamps, borrowed from the request it answers (the webhook
+/// writes it into its patch without copying a string); [`ClearanceStamp::to_record`] is the
+/// owned `status.blockClearance` it becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClearanceStamp<'a> {
+    /// `clearedBy`: the requester's username.
+    pub cleared_by: &'a str,
+    /// `clearedByUID`: the requester's uid, absent when the authenticator gives none.
+    pub cleared_by_uid: Option<&'a str>,
+    /// `clearedByGroups`: the requester's groups.
+    pub cleared_by_groups: &'a [String],
+    /// `clearedAt`: server time cut to the microseconds the field keeps.
+    pub cleared_at: MicroTime,
+    /// `clearReason`.
+    pub clear_reason: Cow<'a, str>,
+    /// `clearMethod`: always the webhook's.
+    pub clear_method: &'static str,
+    /// `admissionRequestUID`.
+    pub admission_request_uid: &'a str,
+    /// `clearedFailureAt`: the failure the clearance is bound to.
+    pub cleared_failure_at: Option<Time>,
+}
+
+impl ClearanceStamp<'_> {
+    /// The owned record, as `status.blockClearance` stores it.
+    pub fn to_record(&self) -> BlockClearance {
+        BlockClearance {
+            cleared_by: self.cleared_by.to_owned(),
+            cleared_by_uid: self.cleared_by_uid.map(str::to_owned),
+            cleared_by_groups: self.cleared_by_groups.to_vec(),
+            cleared_at: self.cleared_at.clone(),
+            clear_reason: self.clear_reason.clone().into_owned(),
+            clear_method: self.clear_method.to_owned(),
+            admission_request_uid: self.admission_request_uid.to_owned(),
+            cleared_failure_at: self.cleared_failure_at.clone(),
+        }
+    }
+}
 
 /// The clearance record the webhook stamps: the authenticated identity, server time cut to the
 /// microseconds `clearedAt` keeps, bound to the failure it clears.
-pub fn stamp_clearance(
-    requester: &UserInfo,
-    reason: String,
+pub fn stamp_clearance<'a>(
+    requester: &'a UserInfo,
+    reason: Cow<'a, str>,
     now: Timestamp,
     failed_at: Option<Time>,
-    admission_request_uid: &str,
-) -> BlockClearance {
+    admission_request_uid: &'a str,
+) -> ClearanceStamp<'a> {
     let cleared_at = Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now);
-    BlockClearance {
-        cleared_by: requester.username.clone(),
-        cleared_by_uid: requester.uid.clone().filter(|u| !u.is_empty()),
-        cleared_by_groups: requester.groups.clone(),
+    ClearanceStamp {
+        cleared_by: &requester.username,
+        cleared_by_uid: requester.uid.as_deref().filter(|u| !u.is_empty()),
+        cleared_by_groups: &requester.groups,
         cleared_at: MicroTime(cleared_at),
         clear_reason: reason,
-        clear_method: keys::CLEAR_METHOD_WEBHOOK.to_owned(),
-        admission_request_uid: admission_request_uid.to_owned(),
+        clear_method: keys::CLEAR_METHOD_WEBHOOK,
+        admission_request_uid,
         cleared_failure_at: failed_at,
     }
 }

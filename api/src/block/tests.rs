@@ -49,6 +49,7 @@ fn stamped(by: &UserInfo) -> BlockClearance {
         Some(Time(t(FAILED_AT))),
         "req-1",
     )
+    .to_record()
 }
 
 #[test]

@@ -71,13 +71,16 @@ async fn a_clearance_written_by_the_controllers_identity_keeps_the_block_and_is_
         username: keys::DEFAULT_CONTROLLER_USERNAME.into(),
         ..Default::default()
     };
-    status.block_clearance = Some(Box::new(wfe_api::block::stamp_clearance(
-        &controller,
-        "rolled back by hand and verified healthy, safe to remediate again now".into(),
-        ago(5),
-        Some(failed_at),
-        "adm-forged",
-    )));
+    status.block_clearance = Some(Box::new(
+        wfe_api::block::stamp_clearance(
+            &controller,
+            "rolled back by hand and verified healthy, safe to remediate again now".into(),
+            ago(5),
+            Some(failed_at),
+            "adm-forged",
+        )
+        .to_record(),
+    ));
     let mut h = harness(&[&a], &[]);
     let w = a.clone();
     let script = vec![

@@ -15,8 +15,7 @@ use std::borrow::Cow;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
-use wfe_api::BlockClearance;
-use wfe_api::block::{self, StoredBlockStatus};
+use wfe_api::block::{self, ClearanceStamp, StoredBlockStatus};
 
 use self::refusal::DENIED;
 pub use self::refusal::{ClearanceStep, Refusal};
@@ -48,16 +47,13 @@ pub enum ClearancePlan<'a> {
 
 /// The final decision.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ClearanceOutcome {
+pub enum ClearanceOutcome<'r> {
     /// Not a clearance request.
     Pass,
     /// Refused.
     Refused(Refusal),
-    /// Granted: answer with the [`ClearancePatch`] of `record`.
-    Cleared {
-        /// The stamped record.
-        record: Box<BlockClearance>,
-    },
+    /// Granted: answer with the [`ClearancePatch`] of this stamp.
+    Cleared(ClearanceStamp<'r>),
 }
 
 /// Steps 1 and the group part of 2: decides whether a request is a clearance and whether the
@@ -155,24 +151,24 @@ fn plan_authorization<'r>(
 
 /// All steps: plans, then concludes with `authorization`, the authorizer's answer to the plan's
 /// question (`None` when none was asked; if one was needed that is a refusal, never an allow).
-pub fn decide_clearance(
-    request: &ReviewRequest<'_>,
+pub fn decide_clearance<'r>(
+    request: &'r ReviewRequest<'_>,
     settings: &Settings,
     authorization: Option<&Authorization>,
     now: jiff::Timestamp,
-) -> ClearanceOutcome {
+) -> ClearanceOutcome<'r> {
     let plan = plan_clearance(request, settings);
     conclude_clearance(request, settings, plan, authorization, now)
 }
 
 /// Steps 2 (the authorizer's answer) to 5 for a request already planned by [`plan_clearance`].
-pub fn conclude_clearance(
-    request: &ReviewRequest<'_>,
+pub fn conclude_clearance<'r>(
+    request: &'r ReviewRequest<'_>,
     settings: &Settings,
     plan: ClearancePlan<'_>,
     authorization: Option<&Authorization>,
     now: jiff::Timestamp,
-) -> ClearanceOutcome {
+) -> ClearanceOutcome<'r> {
     match plan {
         ClearancePlan::Pass => return ClearanceOutcome::Pass,
         ClearancePlan::Refuse(r) => return ClearanceOutcome::Refused(r),
@@ -259,18 +255,15 @@ fn check_block_state(
     }
 }
 
-fn read_reason(block_request: Option<Raw<'_>>) -> Result<String, Refusal> {
+fn read_reason(block_request: Option<Raw<'_>>) -> Result<Cow<'_, str>, Refusal> {
     let refuse = |m: String| Err(Refusal::new(ClearanceStep::Request, m));
     let Some(Ok(Shallow::Object(fields))) = block_request.map(Shallow::parse) else {
         return refuse(format!(
             "{DENIED}: status.blockClearanceRequest must be an object with a clearReason string, e.g. {{\"clearReason\":\"...\"}}"
         ));
     };
-    match fields
-        .get("clearReason")
-        .map(|r| string_of(r).map(Cow::into_owned))
-    {
-        None => Ok(String::new()),
+    match fields.get("clearReason").map(string_of) {
+        None => Ok(Cow::Borrowed("")),
         Some(Ok(reason)) => Ok(reason),
         Some(Err(_)) => refuse(format!(
             "{DENIED}: status.blockClearanceRequest.clearReason must be a string"

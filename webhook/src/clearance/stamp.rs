@@ -1,14 +1,14 @@
 //! Step 5: the clearance record the webhook stamps, as a minimal JSON patch (never the whole
 //! object re-serialised) and as audit annotations.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use wfe_api::BlockClearance;
-use wfe_api::block;
+use wfe_api::block::{self, ClearanceStamp};
 
 use super::ClearanceOutcome;
 use crate::json_text;
+use crate::response::AuditAnnotations;
 use crate::review::ReviewRequest;
 
 /// JSON pointer of `status.blockClearance`.
@@ -17,24 +17,27 @@ const CLEARANCE_PATH: &str = "/status/blockClearance";
 const REQUEST_PATH: &str = "/status/blockClearanceRequest";
 
 /// Stamps the requester's clearance bound to `failed_at`.
-pub(super) fn stamp(
-    request: &ReviewRequest<'_>,
-    reason: String,
+pub(super) fn stamp<'r>(
+    request: &'r ReviewRequest<'_>,
+    reason: Cow<'r, str>,
     failed_at: Option<Time>,
     now: jiff::Timestamp,
-) -> ClearanceOutcome {
-    let record = block::stamp_clearance(&request.user_info, reason, now, failed_at, &request.uid);
-    ClearanceOutcome::Cleared {
-        record: Box::new(record),
-    }
+) -> ClearanceOutcome<'r> {
+    ClearanceOutcome::Cleared(block::stamp_clearance(
+        &request.user_info,
+        reason,
+        now,
+        failed_at,
+        &request.uid,
+    ))
 }
 
 /// The minimal JSON patch a granted clearance answers with: add `status.blockClearance` (the
-/// record), remove `status.blockClearanceRequest`. Written straight from the record, never
+/// record), remove `status.blockClearanceRequest`. Written straight from the stamp, never
 /// through a `serde_json::Value` or the whole object: the text is serde_json's encoding of the
-/// record (`BlockClearance`'s serde attributes), pinned by a test.
+/// owned record (`BlockClearance`'s serde attributes), pinned by a test.
 #[derive(Debug, Clone, Copy)]
-pub struct ClearancePatch<'a>(pub &'a BlockClearance);
+pub struct ClearancePatch<'a>(pub &'a ClearanceStamp<'a>);
 
 impl ClearancePatch<'_> {
     /// The patch as JSON, in a buffer sized for it up front.
@@ -42,7 +45,7 @@ impl ClearancePatch<'_> {
         let r = self.0;
         // Member names, pointers and timestamps take under 400 bytes; the strings vary.
         let strings = r.cleared_by.len()
-            + r.cleared_by_uid.as_ref().map_or(0, String::len)
+            + r.cleared_by_uid.map_or(0, str::len)
             + r.cleared_by_groups
                 .iter()
                 .map(|g| g.len() + 3)
@@ -54,8 +57,8 @@ impl ClearancePatch<'_> {
         out.extend_from_slice(br#"[{"op":"add","path":""#);
         out.extend_from_slice(CLEARANCE_PATH.as_bytes());
         out.extend_from_slice(br#"","value":{"clearedBy":"#);
-        json_text::string(&mut out, &r.cleared_by);
-        if let Some(uid) = &r.cleared_by_uid {
+        json_text::string(&mut out, r.cleared_by);
+        if let Some(uid) = r.cleared_by_uid {
             out.extend_from_slice(br#","clearedByUID":"#);
             json_text::string(&mut out, uid);
         }
@@ -75,9 +78,9 @@ impl ClearancePatch<'_> {
         out.extend_from_slice(br#"","clearReason":"#);
         json_text::string(&mut out, &r.clear_reason);
         out.extend_from_slice(br#","clearMethod":"#);
-        json_text::string(&mut out, &r.clear_method);
+        json_text::string(&mut out, r.clear_method);
         out.extend_from_slice(br#","admissionRequestUID":"#);
-        json_text::string(&mut out, &r.admission_request_uid);
+        json_text::string(&mut out, r.admission_request_uid);
         if let Some(failed_at) = &r.cleared_failure_at {
             out.extend_from_slice(br#","clearedFailureAt":""#);
             wfe_api::timestamp::push_seconds(&mut out, failed_at);
@@ -91,22 +94,16 @@ impl ClearancePatch<'_> {
 }
 
 /// Audit annotations for a granted clearance (the API server prefixes them with the webhook name).
-pub fn grant_annotations(record: &BlockClearance) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::from([
-        ("cleared-by".to_owned(), record.cleared_by.clone()),
-        (
-            "cleared-by-groups".to_owned(),
-            record.cleared_by_groups.join(","),
-        ),
-        (
-            "cleared-at".to_owned(),
-            wfe_api::timestamp::micro(&record.cleared_at),
-        ),
-    ]);
-    if let Some(uid) = &record.cleared_by_uid {
-        out.insert("cleared-by-uid".to_owned(), uid.clone());
+pub fn grant_annotations(stamp: &ClearanceStamp<'_>) -> AuditAnnotations {
+    let mut out = vec![
+        ("cleared-by", stamp.cleared_by.to_owned()),
+        ("cleared-by-groups", stamp.cleared_by_groups.join(",")),
+        ("cleared-at", wfe_api::timestamp::micro(&stamp.cleared_at)),
+    ];
+    if let Some(uid) = stamp.cleared_by_uid {
+        out.push(("cleared-by-uid", uid.to_owned()));
     }
-    out
+    AuditAnnotations::from_pairs(out)
 }
 
 #[cfg(test)]
@@ -116,6 +113,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
     use proptest::prelude::*;
     use serde::Serialize;
+    use wfe_api::BlockClearance;
 
     /// serde_json's encoding of the same patch: what the API server must receive.
     fn reference(record: &BlockClearance) -> Vec<u8> {
@@ -161,19 +159,19 @@ mod tests {
             cleared_at in -377_705_116_800_000_000i64..253_402_207_200_000_000,
             failed_at in proptest::option::of(0i64..253_402_207_199),
         ) {
-            let record = BlockClearance {
-                cleared_by,
-                cleared_by_uid: uid,
-                cleared_by_groups: groups,
+            let stamp = ClearanceStamp {
+                cleared_by: &cleared_by,
+                cleared_by_uid: uid.as_deref(),
+                cleared_by_groups: &groups,
                 cleared_at: MicroTime(jiff::Timestamp::from_microsecond(cleared_at).expect("in range")),
-                clear_reason: reason,
-                clear_method: wfe_api::keys::CLEAR_METHOD_WEBHOOK.to_owned(),
-                admission_request_uid: request_uid,
+                clear_reason: reason.into(),
+                clear_method: wfe_api::keys::CLEAR_METHOD_WEBHOOK,
+                admission_request_uid: &request_uid,
                 cleared_failure_at: failed_at
                     .map(|s| Time(jiff::Timestamp::from_second(s).expect("in range"))),
             };
-            let encoded = ClearancePatch(&record).encode();
-            prop_assert_eq!(String::from_utf8(encoded).expect("utf-8"), String::from_utf8(reference(&record)).expect("utf-8"));
+            let encoded = ClearancePatch(&stamp).encode();
+            prop_assert_eq!(String::from_utf8(encoded).expect("utf-8"), String::from_utf8(reference(&stamp.to_record())).expect("utf-8"));
         }
     }
 
