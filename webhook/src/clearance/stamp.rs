@@ -95,15 +95,18 @@ impl ClearancePatch<'_> {
 
 /// Audit annotations for a granted clearance (the API server prefixes them with the webhook name).
 pub fn grant_annotations(stamp: &ClearanceStamp<'_>) -> AuditAnnotations {
-    let mut out = vec![
-        ("cleared-by", stamp.cleared_by.to_owned()),
-        ("cleared-by-groups", stamp.cleared_by_groups.join(",")),
-        ("cleared-at", wfe_api::timestamp::micro(&stamp.cleared_at)),
-    ];
-    if let Some(uid) = stamp.cleared_by_uid {
-        out.push(("cleared-by-uid", uid.to_owned()));
-    }
-    AuditAnnotations::from_pairs(out)
+    let uid = stamp
+        .cleared_by_uid
+        .map(|uid| ("cleared-by-uid", uid.to_owned()));
+    AuditAnnotations::from_pairs(
+        [
+            ("cleared-by", stamp.cleared_by.to_owned()),
+            ("cleared-by-groups", stamp.cleared_by_groups.join(",")),
+            ("cleared-at", wfe_api::timestamp::micro(&stamp.cleared_at)),
+        ]
+        .into_iter()
+        .chain(uid),
+    )
 }
 
 #[cfg(test)]
