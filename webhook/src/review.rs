@@ -297,11 +297,11 @@ fn read_request<'a>(walk: &mut ObjectWalk<'a>) -> Result<ReviewRequest<'a>, Stri
             .transpose()?
             .flatten(),
         operation: typed(operation, "operation", request_fields::operation)?,
-        user_info: field("userInfo", required(user_info, "userInfo")?)?,
+        user_info: typed(user_info, "userInfo", request_fields::user_info)?,
         object: object_.flatten(),
         old_object: old_object.flatten(),
         dry_run: dry_run
-            .map(|r| field("dryRun", r))
+            .map(|r| request_fields::flag(r).map_or_else(|| field("dryRun", r), Ok))
             .transpose()?
             .unwrap_or_default(),
     })
