@@ -1,6 +1,10 @@
 //! Admission metrics, registered on an injected registry.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use std::sync::Arc;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 use crate::server::{UNKNOWN_OPERATION, Webhook};
 
@@ -8,7 +12,23 @@ use crate::server::{UNKNOWN_OPERATION, Webhook};
 #[derive(Clone, Debug)]
 pub struct Metrics {
     requests: IntCounterVec,
-    duration: HistogramVec,
+    series: Arc<Series>,
+}
+
+/// The series created at start, looked up by position instead of by hashing the labels under
+/// the vector's lock on every request.
+#[derive(Debug)]
+struct Series {
+    /// Per webhook, in [`Webhook::ALL`] order.
+    webhooks: Vec<WebhookSeries>,
+}
+
+/// One webhook's series.
+#[derive(Debug)]
+struct WebhookSeries {
+    /// The requests counter of each (operation, allowed) label set.
+    requests: Vec<(&'static str, bool, IntCounter)>,
+    duration: Histogram,
 }
 
 impl Metrics {
@@ -33,41 +53,67 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
-        let metrics = Metrics { requests, duration };
-        metrics.zero_known_labels();
-        Ok(metrics)
+        let series = Arc::new(Series::create(&requests, &duration));
+        Ok(Metrics { requests, series })
     }
 
-    /// Creates every label set a request can produce, at 0, so that dashboards and `rate()`
-    /// alerts see the series from the first scrape instead of after the first request.
-    fn zero_known_labels(&self) {
-        for webhook in Webhook::ALL {
-            let label = webhook.label();
-            for operation in webhook.operations() {
-                for allowed in ["true", "false"] {
-                    self.requests
-                        .with_label_values(&[label, operation, allowed]);
-                }
-            }
-            // Unreadable and malformed bodies are always refused.
-            self.requests
-                .with_label_values(&[label, UNKNOWN_OPERATION, "false"]);
-            self.duration.with_label_values(&[label]);
+    /// Counts one answered review and its duration.
+    pub(crate) fn observe(&self, webhook: Webhook, operation: &str, allowed: bool, seconds: f64) {
+        let series = &self.series.webhooks[webhook as usize];
+        match series
+            .requests
+            .iter()
+            .find(|(o, a, _)| *o == operation && *a == allowed)
+        {
+            Some((_, _, counter)) => counter.inc(),
+            // An operation the webhook is not registered for (a misconfigured registration).
+            None => self
+                .requests
+                .with_label_values(&[webhook.label(), operation, allowed_label(allowed)])
+                .inc(),
         }
-    }
-
-    pub(crate) fn observe(&self, webhook: &str, operation: &str, allowed: bool, seconds: f64) {
-        self.requests
-            .with_label_values(&[webhook, operation, if allowed { "true" } else { "false" }])
-            .inc();
-        self.duration.with_label_values(&[webhook]).observe(seconds);
+        series.duration.observe(seconds);
     }
 
     /// Count of answered reviews with these labels.
     pub fn requests(&self, webhook: &str, operation: &str, allowed: bool) -> u64 {
         self.requests
-            .with_label_values(&[webhook, operation, if allowed { "true" } else { "false" }])
+            .with_label_values(&[webhook, operation, allowed_label(allowed)])
             .get()
+    }
+}
+
+fn allowed_label(allowed: bool) -> &'static str {
+    if allowed { "true" } else { "false" }
+}
+
+impl Series {
+    /// Creates every label set a request can produce, at 0, so that dashboards and `rate()`
+    /// alerts see the series from the first scrape instead of after the first request.
+    fn create(requests: &IntCounterVec, duration: &HistogramVec) -> Self {
+        let webhooks = Webhook::ALL
+            .iter()
+            .map(|webhook| {
+                let label = webhook.label();
+                // Unreadable and malformed bodies are always refused.
+                let sets = webhook
+                    .operations()
+                    .iter()
+                    .flat_map(|operation| [(*operation, true), (*operation, false)])
+                    .chain([(UNKNOWN_OPERATION, false)]);
+                let counters = sets
+                    .map(|(operation, allowed)| {
+                        let labels = [label, operation, allowed_label(allowed)];
+                        (operation, allowed, requests.with_label_values(&labels))
+                    })
+                    .collect();
+                WebhookSeries {
+                    requests: counters,
+                    duration: duration.with_label_values(&[label]),
+                }
+            })
+            .collect();
+        Series { webhooks }
     }
 }
 
@@ -117,5 +163,45 @@ mod tests {
             .expect("duration histogram exported before any request");
         assert_eq!(duration.get_metric().len(), 3);
         assert_eq!(metrics.requests("validate", "CREATE", true), 0);
+    }
+
+    #[test]
+    fn each_review_is_counted_under_its_own_labels_even_for_an_unregistered_operation() {
+        // The series are found by the webhook's position in `Webhook::ALL`.
+        for (i, webhook) in Webhook::ALL.iter().enumerate() {
+            assert_eq!(*webhook as usize, i, "{webhook:?}");
+        }
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry).unwrap();
+        metrics.observe(Webhook::MutateStatus, "UPDATE", true, 0.001);
+        metrics.observe(Webhook::MutateStatus, "UPDATE", true, 0.001);
+        metrics.observe(Webhook::ValidateStatus, "UPDATE", false, 0.001);
+        metrics.observe(Webhook::Validate, UNKNOWN_OPERATION, false, 0.001);
+        metrics.observe(Webhook::ValidateStatus, "DELETE", false, 0.001);
+        assert_eq!(metrics.requests("mutate-status", "UPDATE", true), 2);
+        assert_eq!(metrics.requests("mutate-status", "UPDATE", false), 0);
+        assert_eq!(metrics.requests("validate-status", "UPDATE", false), 1);
+        assert_eq!(metrics.requests("validate", UNKNOWN_OPERATION, false), 1);
+        assert_eq!(metrics.requests("validate-status", "DELETE", false), 1);
+        let durations: Vec<(String, u64)> = registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "workflowexecution_admission_duration_seconds")
+            .flat_map(|f| f.get_metric().iter())
+            .map(|m| {
+                (
+                    m.get_label()[0].value().to_owned(),
+                    m.get_histogram().get_sample_count(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            durations,
+            [
+                ("mutate-status".to_owned(), 2),
+                ("validate".to_owned(), 1),
+                ("validate-status".to_owned(), 2)
+            ]
+        );
     }
 }

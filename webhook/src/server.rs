@@ -205,12 +205,9 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             }
         },
     };
-    state.metrics.observe(
-        webhook.label(),
-        operation,
-        allowed,
-        started.elapsed().as_secs_f64(),
-    );
+    state
+        .metrics
+        .observe(webhook, operation, allowed, started.elapsed().as_secs_f64());
     (
         status,
         [(http::header::CONTENT_TYPE, "application/json")],
