@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-
 use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -37,11 +36,6 @@ impl AuditAnnotations {
     /// Name and value of each, in name order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
-    }
-
-    /// The value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 }
 
@@ -427,8 +421,6 @@ mod tests {
             annotations.iter().collect::<Vec<_>>(),
             [("a", "last"), ("b", "1"), ("c", "2")]
         );
-        assert_eq!(annotations.get("a"), Some("last"));
-        assert_eq!(annotations.get("d"), None);
         assert!(AuditAnnotations::default().is_empty());
     }
 
