@@ -74,10 +74,16 @@ async fn authorised_clearance_gets_exactly_the_expected_patch_and_passes_ownersh
                 &request_uid(&mutate)
             )
         );
-        assert_eq!(
-            review["response"]["auditAnnotations"]["cleared-by"],
-            "alice"
-        );
+        // The identity in the API server's audit log too; the uid only when there is one.
+        let mut annotations = json!({
+            "cleared-at": NOW,
+            "cleared-by": "alice",
+            "cleared-by-groups": "sre-team,system:authenticated",
+        });
+        if let Some(uid) = uid {
+            annotations["cleared-by-uid"] = json!(uid);
+        }
+        assert_eq!(review["response"]["auditAnnotations"], annotations);
 
         // The patched object decodes into the typed API and passes the status webhook.
         let validate = format!("{prefix}-validate-status.json");
@@ -125,6 +131,10 @@ async fn bob_without_the_blockclearance_permission_is_denied_and_recorded() {
          ask an administrator to bind a role such as workflowexecution-block-clearer"
     );
     assert!(patch_of(&review).is_none());
+    assert_eq!(
+        review["response"]["auditAnnotations"],
+        json!({"clearance-denied-step": "Authorization", "clearance-denied-user": "bob"})
+    );
     let denials = server.sink.0.lock().expect("lock").clone();
     assert_eq!(denials.len(), 1);
     assert_eq!(denials[0].user, "bob");
