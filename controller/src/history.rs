@@ -48,24 +48,18 @@ pub fn block_reason(wfe: &WorkflowExecution, settings: &Settings) -> Option<Bloc
     facts(wfe).active_block(&settings.block)
 }
 
-/// The most recent Completed/Failed WFE among `others`.
+/// The most recent Completed/Failed WFE among `others` ([`Neighbour::recency`]).
 pub fn latest_terminal<'a>(others: &[&'a Neighbour]) -> Option<&'a Neighbour> {
     others
         .iter()
         .copied()
         .filter(|w| w.counts_as_history())
-        .max_by_key(|w| (w.finished, w.created))
+        .max_by_key(|w| w.recency())
 }
 
 /// Pre-execution failures in a row on the target before a new terminal WFE.
 pub fn previous_failure_count(others: &[&Neighbour]) -> u32 {
-    match latest_terminal(others) {
-        Some(w) if w.phase == Phase::Failed && !w.cleared => w
-            .consecutive_failures
-            .and_then(|c| u32::try_from(c).ok())
-            .unwrap_or(0),
-        _ => 0,
-    }
+    latest_terminal(others).map_or(0, Neighbour::carried_failures)
 }
 
 /// The uncleared failed WFE blocking the target, most recent first, with the block's kind.

@@ -23,11 +23,11 @@ use wfe_api::Phase;
 use wfe_api::WorkflowExecution;
 use wfe_api::block::BlockKind;
 
-use crate::neighbour::{Name, Neighbour};
+use crate::neighbour::{Name, Neighbour, Recency};
 use crate::settings::Settings;
 
-/// `(finished, created)` of a Completed/Failed WFE: `history::latest_terminal`'s key.
-type TerminalKey = (Option<Timestamp>, Option<Timestamp>);
+/// [`Neighbour::recency`] of a Completed/Failed WFE: `history::latest_terminal`'s key.
+type TerminalKey = Recency;
 
 /// Where one WFE sits: its target and what the decision reads of it, from which its place in
 /// each of the target's orders follows.
@@ -51,7 +51,7 @@ impl Placement {
 
     fn terminal(&self) -> Option<TerminalKey> {
         let f = &self.facts;
-        f.counts_as_history().then_some((f.finished, f.created))
+        f.counts_as_history().then(|| f.recency())
     }
 
     /// Finish time of a failed WFE whose uncleared execution failure blocks the target.

@@ -51,6 +51,9 @@ pub struct Neighbour {
     pub backoff_end: Option<Timestamp>,
 }
 
+/// [`Neighbour::recency`]: finished, failures in a row carried, created.
+pub type Recency = (Option<Timestamp>, u32, Option<Timestamp>);
+
 impl Neighbour {
     /// The projection of `w`, judged by the block rules and backoff of `settings`.
     pub fn of(w: &WorkflowExecution, settings: &Settings) -> Self {
@@ -94,6 +97,27 @@ impl Neighbour {
     /// Completed or Failed: the phases that count as history.
     pub fn counts_as_history(&self) -> bool {
         matches!(self.phase, Phase::Completed | Phase::Failed)
+    }
+
+    /// Pre-execution failures in a row its outcome carries: its `consecutiveFailures` if it
+    /// is an uncleared failure, else none (a success or a clearance ends the run of failures).
+    pub fn carried_failures(&self) -> u32 {
+        match self.phase {
+            Phase::Failed if !self.cleared => self
+                .consecutive_failures
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Its place in the target's history, the latest outcome greatest: when it finished, then
+    /// the failures in a row it carries, then when it was created. `completionTime` has whole
+    /// seconds, so failures in the same second (a burst of invalid WFEs, say) finish at the same
+    /// time, and only the count, which grows by one per failure of a run, tells which came last
+    /// (the creation order does not: the one created first may fail last).
+    pub fn recency(&self) -> Recency {
+        (self.finished, self.carried_failures(), self.created)
     }
 
     /// End of the cooldown it started, if it ran a PipelineRun and cooldown is on.

@@ -127,6 +127,29 @@ fn regression_6_failure_count_carries_across_wfes_and_reaches_exhausted_retries(
     assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
 }
 
+/// A burst of failures within one second (`completionTime` has whole seconds), where the WFE
+/// created first is the one that fails last: the count that grows along the run of failures,
+/// not the creation order, says which outcome is the latest, so the run still reaches the
+/// limit (found by `tests/simulated_world.rs`).
+#[test]
+fn regression_8_failures_in_the_same_second_are_ordered_by_their_count() {
+    let s = Settings::default();
+    let mut history: Vec<WorkflowExecution> = Vec::new();
+    for i in 0..5 {
+        let mut w = wfe(&format!("w{i}"));
+        w.metadata.creation_timestamp = Some(Time(at(-10 * i64::from(i))));
+        w.spec.workflow_ref.container_image = "bad image ref!!".into();
+        let others: Vec<&WorkflowExecution> = history.iter().collect();
+        let d = decide_at(&w, None, &others, t0(), &s);
+        assert_eq!(d.status.consecutive_failures, Some(i + 1), "attempt {i}");
+        w.status = Some(d.status);
+        history.push(w);
+    }
+    let others: Vec<&WorkflowExecution> = history.iter().collect();
+    let d = decide_at(&wfe("next"), None, &others, at(3600), &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
+}
+
 /// DESIGN §4.3: exhausted retries block on the target's most recent outcome only; an old
 /// failure at the limit (e.g. after lowering maxConsecutiveFailures) blocks nothing once a
 /// newer WFE completed.
