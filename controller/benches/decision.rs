@@ -6,8 +6,9 @@
 //! `decision::decide`. Measured for a new Pending WFE on its own target with 0, 100 and 10 000
 //! terminal WFEs on *other* targets in the cache (the production shape: cost must be flat), and,
 //! separately, with 0, 100 and 10 000 terminal WFEs on the *same* target: the index hands the
-//! decision only the few neighbours it can depend on (latest terminal WFE, block, backoff and
-//! cooldown windows, Running ones), so that cost must be flat too (DESIGN §10: < 10 µs).
+//! decision only the few neighbours it can depend on (latest resets, the current run of
+//! failures, blocks, backoff and cooldown windows, Running ones), so that cost must be flat too
+//! (DESIGN §10: < 10 µs).
 //!
 //! Run with `cargo bench -p wfe-controller --bench decision`.
 
@@ -79,7 +80,7 @@ fn reconcile_core(wfe: &WorkflowExecution, index: &TargetIndex, settings: &Setti
         .uid
         .as_deref()
         .map(wfe_api::naming::label_value);
-    let mut neighbours = index.relevant(&wfe.spec.target_resource, None);
+    let mut neighbours = index.relevant(&wfe.spec.target_resource, uid.as_deref(), None);
     neighbours.retain(|n| n.owner_uid.as_deref() != uid.as_deref());
     let others: Vec<&Neighbour> = neighbours.iter().map(AsRef::as_ref).collect();
     let world = World {

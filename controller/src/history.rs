@@ -48,32 +48,63 @@ pub fn block_reason(wfe: &WorkflowExecution, settings: &Settings) -> Option<Bloc
     facts(wfe).active_block(&settings.block)
 }
 
-/// The most recent Completed/Failed WFE among `others` ([`Neighbour::recency`]).
-pub fn latest_terminal<'a>(others: &[&'a Neighbour]) -> Option<&'a Neighbour> {
+/// When `wfe` ended its target's run of pre-execution failures (DESIGN §4.3: the count is 0
+/// after a success or a clearance): a Completed WFE when it finished, a validly cleared failure
+/// when it was cleared (never before it failed). A clearance is an operator's word on the target
+/// as it is when they give it, so it also ends failures recorded after it but dated before it.
+pub fn reset_at(wfe: &WorkflowExecution, settings: &Settings) -> Option<Timestamp> {
+    let finished = finished_at(wfe);
+    match wfe.phase() {
+        Phase::Completed => finished,
+        Phase::Failed if is_cleared(wfe, settings) => {
+            let cleared = wfe
+                .status
+                .as_ref()
+                .and_then(|s| s.block_clearance.as_deref())
+                .map(|c| c.cleared_at.0);
+            finished.max(cleared)
+        }
+        _ => None,
+    }
+}
+
+/// The latest reset among `others` ([`reset_at`]): where the target's current run of failures
+/// starts.
+pub fn last_reset(others: &[&Neighbour]) -> Option<Timestamp> {
+    others.iter().filter_map(|w| w.reset_at).max()
+}
+
+/// The target's current run of failures: the uncleared failures since the last reset, whatever
+/// order they were recorded in ([`Neighbour::in_failure_run`]).
+pub fn failure_run<'a>(others: &[&'a Neighbour]) -> impl Iterator<Item = &'a Neighbour> {
+    let since = last_reset(others);
     others
         .iter()
         .copied()
-        .filter(|w| w.counts_as_history())
-        .max_by_key(|w| w.recency())
+        .filter(move |w| w.in_failure_run(since))
 }
 
-/// Pre-execution failures in a row on the target before a new terminal WFE.
+/// Pre-execution failures in a row on the target before a new terminal WFE: the highest count
+/// in the current run. Each failure counts one more than the run held when it was recorded, so
+/// the highest is the truest even when a failure is recorded late, after others that finished
+/// later (its run's completion time is older than theirs, its count higher).
 pub fn previous_failure_count(others: &[&Neighbour]) -> u32 {
-    latest_terminal(others).map_or(0, Neighbour::carried_failures)
+    failure_run(others)
+        .map(Neighbour::carried_failures)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The uncleared failed WFE blocking the target, most recent first, with the block's kind.
 pub fn blocking_workflow<'a>(others: &[&'a Neighbour]) -> Option<(&'a Neighbour, BlockKind)> {
-    // Exhausted retries are a property of the target's latest outcome (DESIGN §4.3): an old
-    // failure whose count reached the limit blocks nothing once something newer finished.
-    let latest = latest_terminal(others);
+    // Exhausted retries belong to the current run of failures (DESIGN §4.3): an old failure
+    // whose count reached the limit blocks nothing once a success or a clearance came after it.
+    let since = last_reset(others);
     others
         .iter()
         .copied()
         .filter_map(|w| w.block.map(|r| (w, r)))
-        .filter(|(w, r)| {
-            *r == BlockKind::PreviousExecutionFailed || latest.is_some_and(|l| std::ptr::eq(l, *w))
-        })
+        .filter(|(w, r)| *r == BlockKind::PreviousExecutionFailed || w.in_failure_run(since))
         // An execution failure outranks exhausted retries (the kinds' order); then the most recent.
         .max_by_key(|(w, r)| (*r, w.finished))
 }

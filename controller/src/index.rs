@@ -5,12 +5,15 @@
 //! watch event and kept here, so the WFE cache need not keep whole objects for their sake.
 //!
 //! Every history rule the decision applies (`crate::history`, DESIGN §4.2–4.3) is a "first
-//! Running WFE", a "WFE with this UID" or a "maximum by some key" over the other WFEs on the
-//! target, visited in namespace/name order with the last of equal keys winning. The index keeps,
+//! Running WFE", a "WFE with this UID", a "maximum by some key" over the other WFEs on the
+//! target, visited in namespace/name order with the last of equal keys winning, or a rule over
+//! the current run of failures (the uncleared failures since the latest reset). The index keeps,
 //! per target, the WFEs ordered by each of those keys (with the name as tie-break), so the top
 //! two of each order (two, because the WFE being reconciled is excluded and may itself be on top)
-//! contain every winner. The decision then runs unchanged over that subset and reaches the same
-//! result as over the whole history; `tests::decides_as_over_the_whole_history` checks that.
+//! contain every winner; it keeps the uncleared failures by finish time, and hands over those
+//! since the latest reset other than the subject's own. The decision then runs unchanged over
+//! that subset and reaches the same result as over the whole history;
+//! `tests::decides_as_over_the_whole_history` checks that.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,11 +26,8 @@ use wfe_api::Phase;
 use wfe_api::WorkflowExecution;
 use wfe_api::block::BlockKind;
 
-use crate::neighbour::{Name, Neighbour, Recency};
+use crate::neighbour::{Name, Neighbour};
 use crate::settings::Settings;
-
-/// [`Neighbour::recency`] of a Completed/Failed WFE: `history::latest_terminal`'s key.
-type TerminalKey = Recency;
 
 /// Where one WFE sits: its target and what the decision reads of it, from which its place in
 /// each of the target's orders follows.
@@ -49,9 +49,12 @@ impl Placement {
         self.facts.phase == Phase::Running
     }
 
-    fn terminal(&self) -> Option<TerminalKey> {
-        let f = &self.facts;
-        f.counts_as_history().then(|| f.recency())
+    /// Finish time of an uncleared failure: a member of the run of failures if it finished at
+    /// or after the last reset.
+    fn uncleared_failure(&self) -> Option<Option<Timestamp>> {
+        self.facts
+            .in_failure_run(None)
+            .then_some(self.facts.finished)
     }
 
     /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
@@ -104,7 +107,8 @@ impl<K: Ord> Order<K> {
 struct Target {
     members: usize,
     running: Order<()>,
-    terminal: Order<TerminalKey>,
+    resets: Order<Timestamp>,
+    failures: Order<Option<Timestamp>>,
     execution_blocks: Order<Option<Timestamp>>,
     cooldowns: Order<Timestamp>,
     backoffs: Order<Timestamp>,
@@ -116,8 +120,11 @@ impl Target {
         if p.running() {
             self.running.insert((), name);
         }
-        if let Some(key) = p.terminal() {
-            self.terminal.insert(key, name);
+        if let Some(key) = p.facts.reset_at {
+            self.resets.insert(key, name);
+        }
+        if let Some(key) = p.uncleared_failure() {
+            self.failures.insert(key, name);
         }
         if let Some(key) = p.execution_block() {
             self.execution_blocks.insert(key, name);
@@ -135,8 +142,11 @@ impl Target {
         if p.running() {
             self.running.remove((), name);
         }
-        if let Some(key) = p.terminal() {
-            self.terminal.remove(key, name);
+        if let Some(key) = p.facts.reset_at {
+            self.resets.remove(key, name);
+        }
+        if let Some(key) = p.uncleared_failure() {
+            self.failures.remove(key, name);
         }
         if let Some(key) = p.execution_block() {
             self.execution_blocks.remove(key, name);
@@ -149,13 +159,34 @@ impl Target {
         }
     }
 
-    /// Every WFE a decision on this target can depend on (see the module docs), unordered.
-    fn relevant<'a>(&'a self, owner: Option<&'a Name>) -> Vec<&'a Name> {
+    /// The current run of failures as the decision on `subject` sees it: the uncleared failures
+    /// since the last reset among the other WFEs, newest first. Its length is the run's, never
+    /// the history's: a run ends at the limit (`ExhaustedRetries` blocks every attempt), and only
+    /// specs the admission webhook did not see can go on failing after it.
+    fn failure_run<'a>(&'a self, subject: Option<&'a Name>) -> impl Iterator<Item = &'a Name> {
+        let since = self
+            .resets
+            .0
+            .iter()
+            .rev()
+            .find(|(_, n)| Some(n) != subject)
+            .map(|(at, _)| *at);
+        self.failures
+            .0
+            .iter()
+            .rev()
+            .take_while(move |(finished, _)| since.is_none_or(|r| finished.is_some_and(|f| f >= r)))
+            .map(|(_, n)| n)
+    }
+
+    /// Every WFE a decision on `subject` can depend on (see the module docs), unordered.
+    fn relevant<'a>(&'a self, subject: Option<&'a Name>, owner: Option<&'a Name>) -> Vec<&'a Name> {
         self.running
             .0
             .iter()
             .map(|(_, n)| n)
-            .chain(self.terminal.top_two())
+            .chain(self.resets.top_two())
+            .chain(self.failure_run(subject))
             .chain(self.execution_blocks.top_two())
             .chain(self.cooldowns.top_two())
             .chain(self.backoffs.top_two())
@@ -321,24 +352,35 @@ impl TargetIndex {
         self.read().placed.get(&key).map(read)
     }
 
-    /// The WFEs on `target` that a decision can depend on, sorted by namespace and name: the
-    /// Running ones, the top two of each history order and the lock PipelineRun's owner (by the
-    /// UID its label carries). Its size does not grow with the target's history.
-    pub fn relevant(&self, target: &str, lock_owner_uid: Option<&str>) -> Vec<Arc<Neighbour>> {
+    /// The WFEs on `target` that a decision on the WFE whose UID in label form is `subject_uid`
+    /// can depend on, sorted by namespace and name: the Running ones, the top two of each
+    /// history order, the current run of failures and the lock PipelineRun's owner (by the UID
+    /// its label carries). Its size does not grow with the target's history. The subject itself
+    /// may be among them; the caller leaves it out.
+    pub fn relevant(
+        &self,
+        target: &str,
+        subject_uid: Option<&str>,
+        lock_owner_uid: Option<&str>,
+    ) -> Vec<Arc<Neighbour>> {
         let state = self.read();
         let Some(t) = state.targets.get(target) else {
             return Vec::new();
         };
+        let on_target = |name: &&Name| {
+            state
+                .placed
+                .get(*name)
+                .is_some_and(|p| &*p.target == target)
+        };
         // The owner counts only if it is on this target, like any neighbour.
         let owner = lock_owner_uid
             .and_then(|uid| state.by_owner_uid.get(uid))
-            .filter(|name| {
-                state
-                    .placed
-                    .get(*name)
-                    .is_some_and(|p| &*p.target == target)
-            });
-        let mut names = t.relevant(owner);
+            .filter(on_target);
+        let subject = subject_uid
+            .and_then(|uid| state.by_owner_uid.get(uid))
+            .filter(on_target);
+        let mut names = t.relevant(subject, owner);
         names.sort_unstable();
         names.dedup();
         names

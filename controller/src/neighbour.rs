@@ -31,8 +31,6 @@ pub struct Neighbour {
     pub phase: Phase,
     /// `spec.workflowRef.workflowId` (named in a `RecentlyRemediated` skip).
     pub workflow_id: Box<str>,
-    /// `metadata.creationTimestamp`.
-    pub created: Option<Timestamp>,
     /// `status.startTime` (named in a `ResourceBusy` skip).
     pub started: Option<Time>,
     /// When it finished (`history::finished_at`).
@@ -49,10 +47,9 @@ pub struct Neighbour {
     pub failure: Option<(Time, FailureReason)>,
     /// End of the backoff window its pre-execution failure started, unless cleared.
     pub backoff_end: Option<Timestamp>,
+    /// When it ended the target's run of failures (`history::reset_at`), if it did.
+    pub reset_at: Option<Timestamp>,
 }
-
-/// [`Neighbour::recency`]: finished, failures in a row carried, created.
-pub type Recency = (Option<Timestamp>, u32, Option<Timestamp>);
 
 impl Neighbour {
     /// The projection of `w`, judged by the block rules and backoff of `settings`.
@@ -70,7 +67,6 @@ impl Neighbour {
                 .map(|uid| Arc::from(wfe_api::naming::label_value(uid))),
             phase: w.phase(),
             workflow_id: w.spec.workflow_ref.workflow_id.as_str().into(),
-            created: w.metadata.creation_timestamp.as_ref().map(|t| t.0),
             started: status.and_then(|s| s.start_time.clone()),
             finished: history::finished_at(w),
             had_run: history::had_run(w),
@@ -81,6 +77,7 @@ impl Neighbour {
                 .and_then(|s| s.failure_details.as_deref())
                 .map(|f| (f.failed_at.clone(), f.reason)),
             backoff_end: history::backoff_end(w, settings),
+            reset_at: history::reset_at(w, settings),
         }
     }
 
@@ -111,13 +108,13 @@ impl Neighbour {
         }
     }
 
-    /// Its place in the target's history, the latest outcome greatest: when it finished, then
-    /// the failures in a row it carries, then when it was created. `completionTime` has whole
-    /// seconds, so failures in the same second (a burst of invalid WFEs, say) finish at the same
-    /// time, and only the count, which grows by one per failure of a run, tells which came last
-    /// (the creation order does not: the one created first may fail last).
-    pub fn recency(&self) -> Recency {
-        (self.finished, self.carried_failures(), self.created)
+    /// Whether it belongs to the target's current run of failures: an uncleared failure that
+    /// finished at or after `since`, the last reset (`history::last_reset`; none: every failure
+    /// since the target's first WFE).
+    pub fn in_failure_run(&self, since: Option<Timestamp>) -> bool {
+        self.phase == Phase::Failed
+            && !self.cleared
+            && since.is_none_or(|reset| self.finished.is_some_and(|f| f >= reset))
     }
 
     /// End of the cooldown it started, if it ran a PipelineRun and cooldown is on.

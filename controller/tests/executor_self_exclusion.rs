@@ -140,7 +140,7 @@ async fn reconcile_expecting_one(
     // The newer copy of `w` is among the neighbours the index offers: what must be left out.
     assert!(
         ctx.index
-            .relevant(TARGET, None)
+            .relevant(TARGET, None, None)
             .iter()
             .any(|n| n.name() == w.metadata.name.as_deref().unwrap()),
         "the index offers the reconciled WFE's own copy"

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use proptest::prelude::*;
+use wfe_api::block::BlockKind;
 use wfe_api::{BlockClearance, Phase, WorkflowExecution, keys, naming};
 use wfe_controller::Settings;
 use wfe_controller::decision::{CreateOutcome, Step, World, decide, decide_after_create};
@@ -108,12 +109,35 @@ impl Sim {
             .find(|w| w.metadata.uid.as_deref() == Some(owner.uid.as_str()))
     }
 
-    /// The uncleared blockers of a target, from ground truth.
+    /// Whether a target is blocked, from ground truth (DESIGN §4.3): an uncleared execution
+    /// failure, or an uncleared failure at the retry limit that no later success or clearance
+    /// on the target has ended.
     fn blocked(&self, target: &str) -> bool {
-        self.wfes
+        let on: Vec<&WorkflowExecution> = self
+            .wfes
             .iter()
             .filter(|w| w.spec.target_resource == target)
-            .any(|w| history::block_reason(w, &self.settings).is_some())
+            .collect();
+        let ended_after = |failed: Option<Timestamp>| {
+            on.iter().any(|w| {
+                let ended = match w.phase() {
+                    Phase::Completed => history::finished_at(w),
+                    Phase::Failed if history::is_cleared(w, &self.settings) => w
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.block_clearance.as_deref())
+                        .map(|c| c.cleared_at.0),
+                    _ => None,
+                };
+                ended.is_some_and(|e| failed.is_some_and(|f| e > f))
+            })
+        };
+        on.iter()
+            .any(|w| match history::block_reason(w, &self.settings) {
+                Some(BlockKind::PreviousExecutionFailed) => true,
+                Some(BlockKind::ExhaustedRetries) => !ended_after(history::finished_at(w)),
+                None => false,
+            })
     }
 
     fn check_deletion(

@@ -116,7 +116,9 @@ impl Context {
     fn neighbours(&self, wfe: &WorkflowExecution, lock: Option<&RunView>) -> Vec<Arc<Neighbour>> {
         let uid = wfe.metadata.uid.as_deref().map(naming::label_value);
         let lock_owner = lock.and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str());
-        let mut neighbours = self.index.relevant(&wfe.spec.target_resource, lock_owner);
+        let mut neighbours =
+            self.index
+                .relevant(&wfe.spec.target_resource, uid.as_deref(), lock_owner);
         neighbours.retain(|n| n.owner_uid.as_deref() != uid.as_deref());
         neighbours
     }

@@ -14,7 +14,7 @@ const TARGET: &str = "team-a/Deployment/payment-api";
 
 fn names(index: &TargetIndex, target: &str) -> Vec<String> {
     index
-        .relevant(target, None)
+        .relevant(target, None, None)
         .into_iter()
         .map(|r| r.name().to_owned())
         .collect()
@@ -81,11 +81,76 @@ fn a_long_history_yields_a_bounded_neighbourhood() {
     assert_eq!(relevant, vec!["done-0998", "done-0999", "now-running"]);
     // The lock owner is found by the UID its label carries, however old.
     let with_owner: Vec<String> = index
-        .relevant(TARGET, Some("uid-done-0003"))
+        .relevant(TARGET, None, Some("uid-done-0003"))
         .into_iter()
         .map(|r| r.name().to_owned())
         .collect();
     assert!(with_owner.contains(&"done-0003".to_owned()));
+}
+
+/// A failure before execution on `TARGET`, `count` in a row, finished at `secs`.
+fn failed_before_execution(name: &str, secs: i64, count: i32) -> WorkflowExecution {
+    with_status(wfe_on(name, TARGET), |s| {
+        s.phase = Some(Phase::Failed);
+        s.completion_time = Some(Time(at(secs)));
+        s.consecutive_failures = Some(count);
+        s.failure_details = Some(Box::new(FailureDetails {
+            reason: FailureReason::ConfigurationError,
+            message: "invalid bundle".into(),
+            failed_task_name: None,
+            failed_task_index: None,
+            exit_code: None,
+            failed_at: Time(at(secs)),
+            execution_time_before_failure: None,
+            natural_language_summary: None,
+            was_execution_failure: false,
+        }));
+    })
+}
+
+#[test]
+fn the_current_run_of_failures_is_handed_over_whole_and_older_runs_are_not() {
+    let settings = Settings::default();
+    let index = TargetIndex::new(&settings);
+    // Runs of three failures, each ended by a success, then the current run of three.
+    for run in 0..300 {
+        let base = run * 100;
+        for k in 0..3 {
+            let name = format!("fail-{run:03}-{k}");
+            let w = failed_before_execution(&name, base + i64::from(k), k + 1);
+            index.observe(&watcher::Event::Apply(w));
+        }
+        let ok = completed(&format!("ok-{run:03}"), TARGET, base + 50);
+        index.observe(&watcher::Event::Apply(ok));
+    }
+    for k in 0..3 {
+        let w = failed_before_execution(&format!("now-{k}"), 30_000 + i64::from(k), k + 1);
+        index.observe(&watcher::Event::Apply(w));
+    }
+    let relevant = names(&index, TARGET);
+    assert_eq!(
+        relevant,
+        vec!["now-0", "now-1", "now-2", "ok-298", "ok-299"],
+        "the run since the last success, and the last two successes"
+    );
+    // Reconciling the last success itself: its own end is not the reset its decision sees, so
+    // the run before it (since the success before) is handed over too.
+    let subject = wfe_api::naming::label_value("uid-ok-299");
+    let for_subject: Vec<String> = index
+        .relevant(TARGET, Some(&subject), None)
+        .into_iter()
+        .map(|r| r.name().to_owned())
+        .collect();
+    for name in ["fail-299-0", "fail-299-1", "fail-299-2", "now-2", "ok-298"] {
+        assert!(
+            for_subject.contains(&name.to_owned()),
+            "{name}: {for_subject:?}"
+        );
+    }
+    assert!(
+        !for_subject.contains(&"fail-298-2".to_owned()),
+        "{for_subject:?}"
+    );
 }
 
 fn t0() -> Timestamp {
@@ -107,6 +172,8 @@ struct Shape {
     count: i32,
     backoff: Option<i64>,
     clearance: u8,
+    /// Ten-minute steps from the failure to its clearance.
+    cleared_after: i64,
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
@@ -120,9 +187,10 @@ fn shape() -> impl Strategy<Value = Shape> {
         0i32..5,
         proptest::option::of(0i64..8),
         0u8..5,
+        0i64..3,
     )
         .prop_map(
-            |(phase, finished, created, had_run, execution, count, backoff, clearance)| Shape {
+            |(
                 phase,
                 finished,
                 created,
@@ -131,6 +199,17 @@ fn shape() -> impl Strategy<Value = Shape> {
                 count,
                 backoff,
                 clearance,
+                cleared_after,
+            )| Shape {
+                phase,
+                finished,
+                created,
+                had_run,
+                execution,
+                count,
+                backoff,
+                clearance,
+                cleared_after,
             },
         )
 }
@@ -183,7 +262,7 @@ fn build(i: usize, s: &Shape) -> WorkflowExecution {
                 },
                 cleared_by_uid: None,
                 cleared_by_groups: vec![],
-                cleared_at: MicroTime(failed_at.0),
+                cleared_at: MicroTime(at(s.finished.unwrap_or(0) * 600 + s.cleared_after * 600)),
                 clear_reason: "rolled back by hand and verified healthy by the on-call".into(),
                 clear_method: if s.clearance == 2 {
                     "kubectl".into()
@@ -268,11 +347,19 @@ proptest! {
         // Today's full view: every other WFE on the target, in namespace/name order.
         let mut all: Vec<&WorkflowExecution> = wfes.iter().filter(|w| w.metadata.uid.as_deref() != uid).collect();
         all.sort_by_key(|w| name_of(w));
-        let relevant_refs = index.relevant(TARGET, lock.as_ref().and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str()));
+        let subject_uid = uid.map(wfe_api::naming::label_value);
+        let relevant_refs = index.relevant(
+            TARGET,
+            subject_uid.as_deref(),
+            lock.as_ref().and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str()),
+        );
         // Bounded by what the decision can read, not by the history: the Running ones, two per
-        // order and the owner.
+        // order, the current run of failures and the owner.
         let running = wfes.iter().filter(|w| w.phase() == Phase::Running).count();
-        prop_assert!(relevant_refs.len() <= running + 2 * 4 + 1);
+        let others: Vec<Neighbour> = all.iter().map(|w| Neighbour::of(w, &settings)).collect();
+        let since = crate::history::last_reset(&others.iter().collect::<Vec<_>>());
+        let run = others.iter().filter(|n| n.in_failure_run(since)).count();
+        prop_assert!(relevant_refs.len() <= running + 2 * 4 + run + 1 + 1);
         // What the index hands the decision is the projection of the indexed copy.
         for r in &relevant_refs {
             let indexed = wfes.iter().find(|w| w.metadata.name.as_deref() == Some(r.name())).unwrap();
@@ -335,7 +422,6 @@ fn a_neighbour_carries_each_field_of_its_object() {
         owner_uid: Some(Arc::from(label.as_str())),
         phase: Phase::Failed,
         workflow_id: "scale-down".into(),
-        created: Some(at(-600)),
         started: Some(Time(at(10))),
         // completionTime, not failureDetails.failedAt.
         finished: Some(at(100)),
@@ -345,6 +431,7 @@ fn a_neighbour_carries_each_field_of_its_object() {
         consecutive_failures: Some(max),
         failure: Some((Time(at(50)), FailureReason::Forbidden)),
         backoff_end: Some(at(700)),
+        reset_at: None,
     };
     let n = Neighbour::of(&w, &settings);
     assert_eq!(n, expected);
@@ -369,7 +456,8 @@ fn a_neighbour_carries_each_field_of_its_object() {
             ..expected.clone()
         }
     );
-    // Validly cleared: no block and no backoff window.
+    // Validly cleared: no block and no backoff window, and the run of failures restarts when
+    // it was cleared.
     let cleared = with_status(w.clone(), |s| {
         s.block_clearance = Some(Box::new(BlockClearance {
             cleared_by: "alice".into(),
@@ -388,9 +476,18 @@ fn a_neighbour_carries_each_field_of_its_object() {
             cleared: true,
             block: None,
             backoff_end: None,
+            reset_at: Some(at(200)),
             ..expected.clone()
         }
     );
+    // A clearance dated before the failure finished (clocks apart) restarts it no earlier.
+    let early = with_status(cleared.clone(), |s| {
+        s.block_clearance.as_mut().unwrap().cleared_at = MicroTime(at(60));
+    });
+    assert_eq!(Neighbour::of(&early, &settings).reset_at, Some(at(100)));
+    // A success restarts it when it finished.
+    let done = completed("w-3", TARGET, 300);
+    assert_eq!(Neighbour::of(&done, &settings).reset_at, Some(at(300)));
     // Failed during execution: that block, and no backoff window.
     let execution = with_status(w.clone(), |s| {
         s.failure_details.as_mut().unwrap().was_execution_failure = true;
@@ -437,7 +534,6 @@ fn a_neighbour_carries_each_field_of_its_object() {
             owner_uid: Some(Arc::from("uid-w-2")),
             phase: Phase::Pending,
             workflow_id: wfe_testing::WORKFLOW_ID.into(),
-            created: None,
             started: None,
             finished: None,
             had_run: false,
@@ -446,6 +542,7 @@ fn a_neighbour_carries_each_field_of_its_object() {
             consecutive_failures: None,
             failure: None,
             backoff_end: None,
+            reset_at: None,
         }
     );
 }

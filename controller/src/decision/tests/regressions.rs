@@ -128,11 +128,10 @@ fn regression_6_failure_count_carries_across_wfes_and_reaches_exhausted_retries(
 }
 
 /// A burst of failures within one second (`completionTime` has whole seconds), where the WFE
-/// created first is the one that fails last: the count that grows along the run of failures,
-/// not the creation order, says which outcome is the latest, so the run still reaches the
-/// limit (found by `tests/simulated_world.rs`).
+/// created first is the one that fails last: the run of failures still reaches the limit
+/// (found by `tests/simulated_world.rs`).
 #[test]
-fn regression_8_failures_in_the_same_second_are_ordered_by_their_count() {
+fn regression_8_failures_in_the_same_second_reach_the_limit() {
     let s = Settings::default();
     let mut history: Vec<WorkflowExecution> = Vec::new();
     for i in 0..5 {
@@ -148,6 +147,50 @@ fn regression_8_failures_in_the_same_second_are_ordered_by_their_count() {
     let others: Vec<&WorkflowExecution> = history.iter().collect();
     let d = decide_at(&wfe("next"), None, &others, at(3600), &s);
     assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
+}
+
+/// A failure recorded late: its PipelineRun failed before execution at +900 s, but its WFE was
+/// reconciled only after two invalid WFEs had failed at +1100 s and +1300 s. It carries the
+/// run's highest count (5) yet finished before them. The run of failures, not the latest
+/// finish time, says the target has exhausted its retries; a success before the late failure
+/// does not end the run, and only a clearance does (found by `tests/simulated_world.rs`).
+#[test]
+fn regression_9_a_failure_recorded_late_still_exhausts_the_retries() {
+    let s = Settings::default();
+    let earlier = completed("earlier", at(-600));
+    let w1 = failed("w1", t0(), false, 1, &s);
+    let w2 = failed("w2", at(300), false, 2, &s);
+    let w5 = failed("w5", at(1100), false, 3, &s);
+    let w11 = failed("w11", at(1300), false, 4, &s);
+    let late = failed("late", at(900), false, 5, &s);
+    let history = [&earlier, &w1, &w2, &w5, &w11, &late];
+    let much_later = at(1300 + 3600);
+    let d = decide_at(&wfe("next"), None, &history, much_later, &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
+    let blocker = d.status.skip_details.as_deref().unwrap();
+    assert_eq!(
+        blocker.blocking_workflow.as_ref().map(|b| b.name.as_str()),
+        Some("late")
+    );
+    // An invalid WFE fails with one more than the run's highest count, not its latest.
+    let mut invalid = wfe("invalid");
+    invalid.spec.workflow_ref.container_image = "bad image ref!!".into();
+    let d = decide_at(&invalid, None, &history, much_later, &s);
+    assert_eq!(d.status.consecutive_failures, Some(6));
+    // Clearing the late failure ends the run, whenever its members finished.
+    let late = with_status(cleared(late), |st| {
+        st.block_clearance.as_mut().unwrap().cleared_at =
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at(1400));
+    });
+    let history = [&earlier, &w1, &w2, &w5, &w11, &late];
+    let d = decide_at(&wfe("next"), None, &history, much_later, &s);
+    assert!(
+        matches!(d.step, Step::Start { .. }),
+        "{:?}",
+        d.status.skip_details
+    );
+    let d = decide_at(&invalid, None, &history, much_later, &s);
+    assert_eq!(d.status.consecutive_failures, Some(1));
 }
 
 /// DESIGN §4.3: exhausted retries block on the target's most recent outcome only; an old
