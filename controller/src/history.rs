@@ -2,20 +2,15 @@
 //! (DESIGN §4.2–4.3). Only Completed and Failed WFEs count; Skipped never does.
 
 use jiff::Timestamp;
-use wfe_api::block::{BlockFacts, BlockKind};
+use wfe_api::block::{self, BlockFacts, BlockKind, RunMark};
 use wfe_api::{Phase, WorkflowExecution};
 
 use crate::neighbour::Neighbour;
 use crate::settings::Settings;
 
-/// When a terminal WFE finished: `completionTime`, else `failureDetails.failedAt`.
+/// When a terminal WFE finished ([`wfe_api::block::finished_at`]).
 pub fn finished_at(wfe: &WorkflowExecution) -> Option<Timestamp> {
-    let status = wfe.status.as_ref()?;
-    status
-        .completion_time
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| status.failure_details.as_deref().map(|f| f.failed_at.0))
+    wfe.status.as_ref().and_then(block::finished_at)
 }
 
 /// Completed or Failed: the phases that count as history.
@@ -48,30 +43,17 @@ pub fn block_reason(wfe: &WorkflowExecution, settings: &Settings) -> Option<Bloc
     facts(wfe).active_block(&settings.block)
 }
 
-/// When `wfe` ended its target's run of pre-execution failures (DESIGN §4.3: the count is 0
-/// after a success or a clearance): a Completed WFE when it finished, a validly cleared failure
-/// when it was cleared (never before it failed). A clearance is an operator's word on the target
-/// as it is when they give it, so it also ends failures recorded after it but dated before it.
-pub fn reset_at(wfe: &WorkflowExecution, settings: &Settings) -> Option<Timestamp> {
-    let finished = finished_at(wfe);
-    match wfe.phase() {
-        Phase::Completed => finished,
-        Phase::Failed if is_cleared(wfe, settings) => {
-            let cleared = wfe
-                .status
-                .as_ref()
-                .and_then(|s| s.block_clearance.as_deref())
-                .map(|c| c.cleared_at.0);
-            finished.max(cleared)
-        }
-        _ => None,
-    }
+/// Where `wfe` stands in its target's run of failures ([`RunMark`]).
+pub fn run_mark(wfe: &WorkflowExecution, settings: &Settings) -> RunMark {
+    wfe.status
+        .as_ref()
+        .map(|s| RunMark::of(s, &settings.block))
+        .unwrap_or_default()
 }
 
-/// The latest reset among `others` ([`reset_at`]): where the target's current run of failures
-/// starts.
+/// The latest reset among `others`: where the target's current run of failures starts.
 pub fn last_reset(others: &[&Neighbour]) -> Option<Timestamp> {
-    others.iter().filter_map(|w| w.reset_at).max()
+    block::last_reset(others.iter().map(|w| w.reset_at))
 }
 
 /// The target's current run of failures: the uncleared failures since the last reset, whatever

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use wfe_api::block::BlockKind;
+use wfe_api::block::{BlockKind, RunMark};
 use wfe_api::{FailureReason, Phase, WorkflowExecution};
 
 use crate::history;
@@ -47,7 +47,7 @@ pub struct Neighbour {
     pub failure: Option<(Time, FailureReason)>,
     /// End of the backoff window its pre-execution failure started, unless cleared.
     pub backoff_end: Option<Timestamp>,
-    /// When it ended the target's run of failures (`history::reset_at`), if it did.
+    /// When it ended the target's run of failures ([`RunMark::reset_at`]), if it did.
     pub reset_at: Option<Timestamp>,
 }
 
@@ -55,6 +55,7 @@ impl Neighbour {
     /// The projection of `w`, judged by the block rules and backoff of `settings`.
     pub fn of(w: &WorkflowExecution, settings: &Settings) -> Self {
         let status = w.status.as_ref();
+        let run = history::run_mark(w, settings);
         Neighbour {
             name: Arc::new((
                 w.metadata.namespace.clone(),
@@ -68,7 +69,7 @@ impl Neighbour {
             phase: w.phase(),
             workflow_id: w.spec.workflow_ref.workflow_id.as_str().into(),
             started: status.and_then(|s| s.start_time.clone()),
-            finished: history::finished_at(w),
+            finished: run.finished,
             had_run: history::had_run(w),
             cleared: history::is_cleared(w, settings),
             block: history::block_reason(w, settings),
@@ -77,7 +78,7 @@ impl Neighbour {
                 .and_then(|s| s.failure_details.as_deref())
                 .map(|f| (f.failed_at.clone(), f.reason)),
             backoff_end: history::backoff_end(w, settings),
-            reset_at: history::reset_at(w, settings),
+            reset_at: run.reset_at,
         }
     }
 
@@ -108,13 +109,15 @@ impl Neighbour {
         }
     }
 
-    /// Whether it belongs to the target's current run of failures: an uncleared failure that
-    /// finished at or after `since`, the last reset (`history::last_reset`; none: every failure
-    /// since the target's first WFE).
+    /// Whether it belongs to the target's current run of failures, the one that started at
+    /// `since` ([`RunMark::in_run`]).
     pub fn in_failure_run(&self, since: Option<Timestamp>) -> bool {
-        self.phase == Phase::Failed
-            && !self.cleared
-            && since.is_none_or(|reset| self.finished.is_some_and(|f| f >= reset))
+        RunMark {
+            finished: self.finished,
+            reset_at: self.reset_at,
+            uncleared_failure: self.phase == Phase::Failed && !self.cleared,
+        }
+        .in_run(since)
     }
 
     /// End of the cooldown it started, if it ran a PipelineRun and cooldown is on.

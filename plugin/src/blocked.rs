@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use wfe_api::block::{BlockFacts, BlockKind, BlockPolicy};
+use wfe_api::block::{BlockFacts, BlockKind, BlockPolicy, RunMark, last_reset};
 use wfe_api::commands;
-use wfe_api::{FailureDetails, WorkflowExecution};
+use wfe_api::{FailureDetails, WorkflowExecution, WorkflowExecutionStatus};
 
 use crate::render::{self, one_line, or_dash};
 
@@ -53,19 +53,33 @@ pub fn failure_line(f: &FailureDetails) -> String {
 /// The blocked targets among `wfes`, sorted by namespace and target.
 pub fn blocked_rows(wfes: &[WorkflowExecution], policy: &BlockPolicy) -> Vec<BlockedRow> {
     type Key = (String, String);
-    let mut by_target: BTreeMap<Key, Vec<(BlockKind, &WorkflowExecution)>> = BTreeMap::new();
+    type Marked<'a> = (&'a WorkflowExecution, &'a WorkflowExecutionStatus, RunMark);
+    let mut by_target: BTreeMap<Key, Vec<Marked<'_>>> = BTreeMap::new();
     for w in wfes {
         let Some(status) = &w.status else { continue };
-        if let Some(kind) = BlockFacts::from(status).active_block(policy) {
-            let key = (
-                w.metadata.namespace.clone().unwrap_or_default(),
-                w.spec.target_resource.clone(),
-            );
-            by_target.entry(key).or_default().push((kind, w));
-        }
+        let key = (
+            w.metadata.namespace.clone().unwrap_or_default(),
+            w.spec.target_resource.clone(),
+        );
+        let mark = RunMark::of(status, policy);
+        by_target.entry(key).or_default().push((w, status, mark));
     }
     by_target
         .into_iter()
+        .filter_map(|(key, on_target)| {
+            // Exhausted retries block only from the current run of failures: a success or a
+            // clearance after such a failure ended it.
+            let since = last_reset(on_target.iter().map(|(_, _, m)| m.reset_at));
+            let blockers: Vec<(BlockKind, &WorkflowExecution)> = on_target
+                .iter()
+                .filter_map(|(w, status, mark)| {
+                    let kind = BlockFacts::from(*status).active_block(policy)?;
+                    (kind == BlockKind::PreviousExecutionFailed || mark.in_run(since))
+                        .then_some((kind, *w))
+                })
+                .collect();
+            (!blockers.is_empty()).then_some((key, blockers))
+        })
         .map(|((namespace, target), mut blockers)| {
             // Outranking kind first, then the most recent failure, then by name for stability.
             blockers.sort_by_key(|(kind, w)| {

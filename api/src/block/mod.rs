@@ -17,12 +17,14 @@ mod facts;
 mod identity;
 mod reason;
 mod record;
+mod run;
 
 pub use denial::*;
 pub use facts::*;
 pub use identity::*;
 pub use reason::*;
 pub use record::*;
+pub use run::*;
 
 /// Reason of `TargetBlocked=False` once a clearance released the block.
 pub const REASON_BLOCK_CLEARED: &str = "BlockCleared";

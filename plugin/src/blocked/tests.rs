@@ -130,3 +130,32 @@ fn json_rows_carry_every_field() {
     }
     assert!(v[0].get("alsoBlocking").is_none());
 }
+
+#[test]
+fn exhausted_retries_block_from_the_current_run_of_failures_only() {
+    let policy = BlockPolicy::default();
+    // A success after the fifth failure ended its run, as the controller sees it.
+    let ended = [failed("fifth", 100, false, 5), completed("fixed", 150, 200)];
+    assert!(blocked_rows(&ended, &policy).is_empty());
+    // A success that finished before it did not.
+    let before = [completed("fixed", 20, 30), failed("fifth", 100, false, 5)];
+    assert_eq!(
+        blocked_rows(&before, &policy)[0].blocking_workflow_execution,
+        "fifth"
+    );
+    // Recorded late: the fifth failure finished before the fourth, and still blocks.
+    let late = [
+        completed("fixed", 10, 20),
+        failed("late-fifth", 100, false, 5),
+        failed("fourth", 300, false, 4),
+    ];
+    let rows = blocked_rows(&late, &policy);
+    assert_eq!(rows[0].blocking_workflow_execution, "late-fifth");
+    assert!(rows[0].also_blocking.is_empty(), "{rows:?}");
+    // An execution failure blocks whatever came after it.
+    let exec = [failed("exec", 100, true, 0), completed("fixed", 150, 200)];
+    assert_eq!(
+        blocked_rows(&exec, &policy)[0].kind,
+        "PreviousExecutionFailed"
+    );
+}
