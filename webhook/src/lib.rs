@@ -5,6 +5,7 @@ pub mod authorizer;
 mod base64_text;
 mod byte_word;
 pub mod clearance;
+mod deadline;
 mod decode;
 pub mod denial;
 mod json_text;

@@ -17,6 +17,7 @@ use crate::clearance::{
     ClearanceOutcome, ClearancePatch, ClearancePlan, Refusal, conclude_clearance,
     grant_annotations, plan_clearance,
 };
+use crate::deadline::within;
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
 use crate::ownership::review_status_ownership;
@@ -36,9 +37,15 @@ pub const MUTATE_STATUS_PATH: &str = "/mutate-workflowexecution-status";
 /// Path of the status ownership validating webhook.
 pub const VALIDATE_STATUS_PATH: &str = "/validate-workflowexecution-status";
 
-/// Everything the handlers need; cheap to clone.
+/// Everything the handlers need. Axum clones the state twice per request (the route's
+/// service and the `State` extractor), so it is one shared allocation: each clone touches one
+/// reference count instead of one per part, which two server threads would pass back and forth.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     /// Decision settings and limits.
     pub settings: Arc<Settings>,
     /// Answers "may this user clear blocks".
@@ -51,29 +58,37 @@ pub struct AppState {
     pub denial_sink: Option<Arc<dyn DenialSink>>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// State with the system clock and no denial sink.
     pub fn new(settings: Settings, authorizer: Arc<dyn Authorizer>, metrics: Metrics) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             settings: Arc::new(settings),
             authorizer,
             metrics,
             clock: Arc::new(SystemClock),
             denial_sink: None,
-        }
+        }))
     }
 
     /// Replaces the clock.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        Arc::make_mut(&mut self.0).clock = clock;
         self
     }
 
     /// Sets the sink for refused clearances.
     #[must_use]
     pub fn with_denial_sink(mut self, sink: Arc<dyn DenialSink>) -> Self {
-        self.denial_sink = Some(sink);
+        Arc::make_mut(&mut self.0).denial_sink = Some(sink);
         self
     }
 }
@@ -139,12 +154,12 @@ pub fn router(state: AppState) -> Router {
 async fn handle(State(state): State<AppState>, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
     let limit = state.settings.max_body_bytes;
-    let body = tokio::time::timeout(
+    let body = within(
         state.settings.body_read_timeout,
         read_body(request.into_body(), limit, state.settings.body_read_timeout),
     )
     .await
-    .unwrap_or_else(|_| {
+    .unwrap_or_else(|| {
         Err(BodyError::Read(
             "timed out reading the request body".to_owned(),
         ))
@@ -231,9 +246,9 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
         ClearancePlan::Authorize(question) => {
             let timeout = settings.authorization_timeout;
             Some(
-                tokio::time::timeout(timeout, state.authorizer.authorize(question))
+                within(timeout, state.authorizer.authorize(question))
                     .await
-                    .unwrap_or_else(|_| Authorization::Failed {
+                    .unwrap_or_else(|| Authorization::Failed {
                         error: format!(
                             "SubjectAccessReview timed out after {}s",
                             timeout.as_secs_f64()
