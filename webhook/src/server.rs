@@ -225,7 +225,11 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
         .observe(webhook, operation, allowed, started.elapsed().as_secs_f64());
     (
         status,
-        [(http::header::CONTENT_TYPE, "application/json")],
+        // A static value: a `&str` here would be copied into a new allocation per answer.
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        )],
         review,
     )
         .into_response()

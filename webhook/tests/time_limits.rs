@@ -37,8 +37,16 @@ async fn post(router: axum::Router, path: &str, body: Body) -> (u16, Value) {
         .expect("answered within a minute")
         .expect("infallible");
     let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).expect("an AdmissionReview"))
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).expect("an AdmissionReview"),
+    )
 }
 
 /// The first `head` bytes of `body`, then the rest after `pause`, or never if `pause` is none.
@@ -64,7 +72,10 @@ async fn a_body_that_stops_arriving_is_answered_at_the_body_read_timeout() {
     let (status, review) = post(router(MockAuthorizer::default()), VALIDATE_PATH, stalled).await;
     assert_eq!(status, 400);
     let message = message_of(&review);
-    assert!(message.contains("timed out reading the request body"), "{message}");
+    assert!(
+        message.contains("timed out reading the request body"),
+        "{message}"
+    );
     assert_eq!(started.elapsed(), limit, "cut off at the limit, not before");
 
     // A pause shorter than the limit is only a pause.
