@@ -151,6 +151,32 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a request is answered with, and what its metrics record.
+struct Answer {
+    status: StatusCode,
+    review: Vec<u8>,
+    operation: &'static str,
+    allowed: bool,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            // A static value: a `&str` here would be copied into a new allocation per answer.
+            [(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            )],
+            self.review,
+        )
+            .into_response()
+    }
+}
+
+// The async functions hold only what crosses an await (the body read, the authorizer); the
+// work between them lives in plain functions kept out of line, so that the state machines the
+// runtime polls stay small and the code a review runs stays close together.
 async fn handle(State(state): State<AppState>, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
     let limit = state.settings.max_body_bytes;
@@ -164,8 +190,37 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             "timed out reading the request body".to_owned(),
         ))
     });
-    let (status, review, operation, allowed) = match body {
-        Err(BodyError::TooLarge) => {
+    let answer = match body {
+        Ok(bytes) => review(&state, webhook, &bytes).await,
+        Err(e) => unreadable(webhook, e, limit),
+    };
+    state.metrics.observe(
+        webhook,
+        answer.operation,
+        answer.allowed,
+        started.elapsed().as_secs_f64(),
+    );
+    answer.into_response()
+}
+
+async fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Answer {
+    let req = match parse_review(body) {
+        Ok(req) => req,
+        Err(e) => return malformed(webhook, &e),
+    };
+    let verdict = match webhook {
+        Webhook::Validate => review_spec(&req, &state.settings),
+        Webhook::ValidateStatus => review_status_ownership(&req, &state.settings),
+        Webhook::MutateStatus => clearance(state, &req).await,
+    };
+    answered(webhook, &req, &verdict)
+}
+
+#[cold]
+#[inline(never)]
+fn unreadable(webhook: Webhook, error: BodyError, limit: usize) -> Answer {
+    let (status, review) = match error {
+        BodyError::TooLarge => {
             tracing::warn!(
                 webhook = webhook.label(),
                 limit,
@@ -174,11 +229,9 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 encode_review("", &too_large_verdict(limit)),
-                UNKNOWN_OPERATION,
-                false,
             )
         }
-        Err(BodyError::Read(e)) => {
+        BodyError::Read(e) => {
             tracing::warn!(webhook = webhook.label(), error = %e, "cannot read admission request body");
             let err = crate::review::ReviewError {
                 uid: None,
@@ -187,59 +240,43 @@ async fn handle(State(state): State<AppState>, webhook: Webhook, request: Reques
             (
                 StatusCode::BAD_REQUEST,
                 encode_review(error_uid(&err), &error_verdict(&err)),
-                UNKNOWN_OPERATION,
-                false,
             )
         }
-        Ok(bytes) => match parse_review(&bytes) {
-            Err(e) => {
-                tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
-                (
-                    StatusCode::BAD_REQUEST,
-                    encode_review(error_uid(&e), &error_verdict(&e)),
-                    UNKNOWN_OPERATION,
-                    false,
-                )
-            }
-            Ok(req) => {
-                let verdict = decide(&state, webhook, &req).await;
-                let allowed = verdict.is_allowed();
-                if let Some(message) = verdict.message() {
-                    tracing::info!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
-                        object = %req.object_ref(), dry_run = req.dry_run, message, "admission denied");
-                } else {
-                    tracing::debug!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
-                        object = %req.object_ref(), "admission allowed");
-                }
-                (
-                    StatusCode::OK,
-                    encode_review(&req.uid, &verdict),
-                    operation_label(&req),
-                    allowed,
-                )
-            }
-        },
     };
-    state
-        .metrics
-        .observe(webhook, operation, allowed, started.elapsed().as_secs_f64());
-    (
+    Answer {
         status,
-        // A static value: a `&str` here would be copied into a new allocation per answer.
-        [(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        )],
         review,
-    )
-        .into_response()
+        operation: UNKNOWN_OPERATION,
+        allowed: false,
+    }
 }
 
-async fn decide(state: &AppState, webhook: Webhook, req: &ReviewRequest<'_>) -> Verdict {
-    match webhook {
-        Webhook::Validate => review_spec(req, &state.settings),
-        Webhook::ValidateStatus => review_status_ownership(req, &state.settings),
-        Webhook::MutateStatus => clearance(state, req).await,
+#[cold]
+#[inline(never)]
+fn malformed(webhook: Webhook, e: &crate::review::ReviewError) -> Answer {
+    tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
+    Answer {
+        status: StatusCode::BAD_REQUEST,
+        review: encode_review(error_uid(e), &error_verdict(e)),
+        operation: UNKNOWN_OPERATION,
+        allowed: false,
+    }
+}
+
+#[inline(never)]
+fn answered(webhook: Webhook, req: &ReviewRequest<'_>, verdict: &Verdict) -> Answer {
+    if let Some(message) = verdict.message() {
+        tracing::info!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
+            object = %req.object_ref(), dry_run = req.dry_run, message, "admission denied");
+    } else {
+        tracing::debug!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
+            object = %req.object_ref(), "admission allowed");
+    }
+    Answer {
+        status: StatusCode::OK,
+        review: encode_review(&req.uid, verdict),
+        operation: operation_label(req),
+        allowed: verdict.is_allowed(),
     }
 }
 
@@ -262,21 +299,21 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
         }
         _ => None,
     };
+    settle_clearance(state, req, plan, answer.as_ref())
+}
+
+/// The clearance's verdict once the authorizer, if asked, has answered.
+#[inline(never)]
+fn settle_clearance(
+    state: &AppState,
+    req: &ReviewRequest<'_>,
+    plan: ClearancePlan<'_>,
+    answer: Option<&Authorization>,
+) -> Verdict {
     let now = state.clock.now();
-    match conclude_clearance(req, settings, plan, answer.as_ref(), now) {
+    match conclude_clearance(req, &state.settings, plan, answer, now) {
         ClearanceOutcome::Pass => Verdict::allow(),
-        ClearanceOutcome::Refused(refusal) => {
-            record_denial(state, req, &refusal, now);
-            let annotations = [
-                ("clearance-denied-user", req.user_info.username.clone()),
-                ("clearance-denied-step", format!("{:?}", refusal.step)),
-            ];
-            Verdict::Deny {
-                code: 403,
-                message: refusal.message,
-                audit_annotations: AuditAnnotations::from_pairs(annotations),
-            }
-        }
+        ClearanceOutcome::Refused(refusal) => refused(state, req, refusal, now),
         ClearanceOutcome::Cleared(stamp) => {
             let patch = ClearancePatch(&stamp).encode();
             tracing::info!(uid = %req.uid, object = %req.object_ref(), cleared_by = %stamp.cleared_by,
@@ -287,6 +324,26 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
                 audit_annotations: grant_annotations(&stamp),
             }
         }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refused(
+    state: &AppState,
+    req: &ReviewRequest<'_>,
+    refusal: Refusal,
+    now: jiff::Timestamp,
+) -> Verdict {
+    record_denial(state, req, &refusal, now);
+    let annotations = [
+        ("clearance-denied-user", req.user_info.username.clone()),
+        ("clearance-denied-step", format!("{:?}", refusal.step)),
+    ];
+    Verdict::Deny {
+        code: 403,
+        message: refusal.message,
+        audit_annotations: AuditAnnotations::from_pairs(annotations),
     }
 }
 
