@@ -209,11 +209,23 @@ async fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Answer {
         Err(e) => return malformed(webhook, &e),
     };
     let verdict = match webhook {
-        Webhook::Validate => review_spec(&req, &state.settings),
-        Webhook::ValidateStatus => review_status_ownership(&req, &state.settings),
+        Webhook::Validate => spec(&req, &state.settings),
+        Webhook::ValidateStatus => ownership(&req, &state.settings),
         Webhook::MutateStatus => clearance(state, &req).await,
     };
     answered(webhook, &req, &verdict)
+}
+
+/// [`review_spec`], out of line.
+#[inline(never)]
+fn spec(req: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
+    review_spec(req, settings)
+}
+
+/// [`review_status_ownership`], out of line.
+#[inline(never)]
+fn ownership(req: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
+    review_status_ownership(req, settings)
 }
 
 #[cold]
@@ -282,7 +294,7 @@ fn answered(webhook: Webhook, req: &ReviewRequest<'_>, verdict: &Verdict) -> Ans
 
 async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
     let settings = &state.settings;
-    let plan = plan_clearance(req, settings);
+    let plan = plan(req, settings);
     let answer = match &plan {
         ClearancePlan::Authorize(question) => {
             let timeout = settings.authorization_timeout;
@@ -300,6 +312,12 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
         _ => None,
     };
     settle_clearance(state, req, plan, answer.as_ref())
+}
+
+/// [`plan_clearance`], out of line.
+#[inline(never)]
+fn plan<'r>(req: &'r ReviewRequest<'_>, settings: &'r Settings) -> ClearancePlan<'r> {
+    plan_clearance(req, settings)
 }
 
 /// The clearance's verdict once the authorizer, if asked, has answered.
