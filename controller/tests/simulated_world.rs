@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use proptest::prelude::*;
-use wfe_api::block::BlockKind;
+use wfe_api::block::{BlockFacts, BlockKind};
 use wfe_api::{BlockClearance, Phase, WorkflowExecution, keys, naming};
 use wfe_controller::Settings;
 use wfe_controller::decision::{CreateOutcome, Step, World, decide, decide_after_create};
@@ -17,6 +17,11 @@ use wfe_controller::neighbour::Neighbour;
 use wfe_controller::tekton::{
     ChildTaskRun, FailedTask, RunOwner, RunView, SucceededCondition, TaskRunView,
 };
+
+/// When a terminal WFE finished.
+fn finished(w: &WorkflowExecution) -> Option<Timestamp> {
+    w.status.as_ref().and_then(wfe_api::block::finished_at)
+}
 
 const TARGETS: [&str; 3] = ["ns/Deployment/a", "ns/Deployment/b", "Node/worker-1"];
 
@@ -120,13 +125,23 @@ impl Sim {
             .collect();
         let ended_after = |failed: Option<Timestamp>| {
             on.iter().any(|w| {
-                let ended = match w.phase() {
-                    Phase::Completed => history::finished_at(w),
-                    Phase::Failed if history::is_cleared(w, &self.settings) => w
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.block_clearance.as_deref())
-                        .map(|c| c.cleared_at.0),
+                let kind = w
+                    .status
+                    .as_ref()
+                    .and_then(|s| BlockFacts::from(s).blocking_kind(&self.settings.block));
+                let ended = match (w.phase(), kind) {
+                    (Phase::Completed, _) => finished(w),
+                    // Clearing exhausted retries ends the run when it is given; clearing an
+                    // execution failure releases that failure only.
+                    (Phase::Failed, Some(BlockKind::ExhaustedRetries))
+                        if history::is_cleared(w, &self.settings) =>
+                    {
+                        w.status
+                            .as_ref()
+                            .and_then(|s| s.block_clearance.as_deref())
+                            .map(|c| c.cleared_at.0)
+                    }
+                    (Phase::Failed, _) if history::is_cleared(w, &self.settings) => finished(w),
                     _ => None,
                 };
                 ended.is_some_and(|e| failed.is_some_and(|f| e > f))
@@ -135,7 +150,7 @@ impl Sim {
         on.iter()
             .any(|w| match history::block_reason(w, &self.settings) {
                 Some(BlockKind::PreviousExecutionFailed) => true,
-                Some(BlockKind::ExhaustedRetries) => !ended_after(history::finished_at(w)),
+                Some(BlockKind::ExhaustedRetries) => !ended_after(finished(w)),
                 None => false,
             })
     }
@@ -164,7 +179,7 @@ impl Sim {
                     owner.metadata.name,
                     owner.phase()
                 );
-                let end = history::finished_at(owner).unwrap()
+                let end = finished(owner).unwrap()
                     + SignedDuration::try_from(self.settings.cooldown).unwrap();
                 prop_assert!(
                     self.now >= end,

@@ -27,7 +27,8 @@ pub struct BlockedRow {
     pub failed_at: Option<String>,
     /// One line about the failure.
     pub failure: String,
-    /// Other uncleared blocking WFEs on the same target; each needs its own clearance.
+    /// Other uncleared blocking WFEs on the same target. Each execution failure needs its own
+    /// clearance; clearing one exhausted-retries failure ends its whole run of failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also_blocking: Vec<String>,
     /// The command that clears the block (its reason is a placeholder the rules refuse).
@@ -53,33 +54,38 @@ pub fn failure_line(f: &FailureDetails) -> String {
 /// The blocked targets among `wfes`, sorted by namespace and target.
 pub fn blocked_rows(wfes: &[WorkflowExecution], policy: &BlockPolicy) -> Vec<BlockedRow> {
     type Key = (String, String);
-    type Marked<'a> = (&'a WorkflowExecution, &'a WorkflowExecutionStatus, RunMark);
-    let mut by_target: BTreeMap<Key, Vec<Marked<'_>>> = BTreeMap::new();
-    for w in wfes {
-        let Some(status) = &w.status else { continue };
-        let key = (
-            w.metadata.namespace.clone().unwrap_or_default(),
-            w.spec.target_resource.clone(),
-        );
-        let mark = RunMark::of(status, policy);
-        by_target.entry(key).or_default().push((w, status, mark));
+    let marks: Vec<(&WorkflowExecution, &WorkflowExecutionStatus, RunMark)> = wfes
+        .iter()
+        .filter_map(|w| {
+            let status = w.status.as_ref()?;
+            Some((w, status, RunMark::of(status, policy)))
+        })
+        .collect();
+    // The run of failures is the target's, whatever namespace its WFEs are in (the
+    // controller's target index spans namespaces): a success or clearance anywhere among the
+    // listed WFEs ends it.
+    let mut since: BTreeMap<&str, Option<jiff::Timestamp>> = BTreeMap::new();
+    for (w, _, mark) in &marks {
+        let latest = since.entry(w.spec.target_resource.as_str()).or_default();
+        *latest = last_reset([*latest, mark.reset_at]);
+    }
+    let mut by_target: BTreeMap<Key, Vec<(BlockKind, &WorkflowExecution)>> = BTreeMap::new();
+    for (w, status, mark) in &marks {
+        let Some(kind) = BlockFacts::from(*status).active_block(policy) else {
+            continue;
+        };
+        // Exhausted retries block only from the current run of failures.
+        let in_run = mark.in_run(since[w.spec.target_resource.as_str()]);
+        if kind == BlockKind::PreviousExecutionFailed || in_run {
+            let key = (
+                w.metadata.namespace.clone().unwrap_or_default(),
+                w.spec.target_resource.clone(),
+            );
+            by_target.entry(key).or_default().push((kind, *w));
+        }
     }
     by_target
         .into_iter()
-        .filter_map(|(key, on_target)| {
-            // Exhausted retries block only from the current run of failures: a success or a
-            // clearance after such a failure ended it.
-            let since = last_reset(on_target.iter().map(|(_, _, m)| m.reset_at));
-            let blockers: Vec<(BlockKind, &WorkflowExecution)> = on_target
-                .iter()
-                .filter_map(|(w, status, mark)| {
-                    let kind = BlockFacts::from(*status).active_block(policy)?;
-                    (kind == BlockKind::PreviousExecutionFailed || mark.in_run(since))
-                        .then_some((kind, *w))
-                })
-                .collect();
-            (!blockers.is_empty()).then_some((key, blockers))
-        })
         .map(|((namespace, target), mut blockers)| {
             // Outranking kind first, then the most recent failure, then by name for stability.
             blockers.sort_by_key(|(kind, w)| {

@@ -23,10 +23,16 @@ pub fn finished_at(status: &WorkflowExecutionStatus) -> Option<Timestamp> {
 pub struct RunMark {
     /// When it finished ([`finished_at`]).
     pub finished: Option<Timestamp>,
-    /// When it ended the run before it: a Completed WFE when it finished, a validly cleared
-    /// failure when it was cleared (never before it failed). A clearance is an operator's word
-    /// on the target as it is when they give it, so it also ends failures recorded after it
-    /// but dated before it.
+    /// When it ended the run before it: a Completed WFE when it finished; a validly cleared
+    /// execution failure also when it finished; a validly cleared `ExhaustedRetries` failure
+    /// when it was cleared, to the second (never before it failed).
+    ///
+    /// Clearing exhausted retries clears the run's block, so it ends every failure of the run
+    /// recorded by then, even one recorded late and dated before it. Clearing an execution
+    /// failure releases that failure only: failures after it (specs that became invalid, say)
+    /// keep their run and their block, which needs a clearance of its own. The second is
+    /// whole because finish times are (`metav1.Time`): a failure in the same second as a
+    /// clearance stays in the run.
     pub reset_at: Option<Timestamp>,
     /// A failure no valid clearance released: a member of the run if it finished since the
     /// latest reset.
@@ -37,13 +43,20 @@ impl RunMark {
     /// The mark of a WFE whose status is `status`, its clearance judged by `policy`.
     pub fn of(status: &WorkflowExecutionStatus, policy: &BlockPolicy) -> Self {
         let finished = finished_at(status);
-        let cleared = BlockFacts::from(status).is_cleared(policy);
+        let facts = BlockFacts::from(status);
+        let cleared = facts.is_cleared(policy);
         let (reset_at, uncleared_failure) = match status.phase {
             Some(Phase::Completed) => (finished, false),
-            Some(Phase::Failed) if cleared => {
-                let at = status.block_clearance.as_deref().map(|c| c.cleared_at.0);
-                (finished.max(at), false)
-            }
+            Some(Phase::Failed) if cleared => match facts.blocking_kind(policy) {
+                Some(BlockKind::ExhaustedRetries) => {
+                    let at = status
+                        .block_clearance
+                        .as_deref()
+                        .and_then(|c| Timestamp::from_second(c.cleared_at.0.as_second()).ok());
+                    (finished.max(at), false)
+                }
+                _ => (finished, false),
+            },
             Some(Phase::Failed) => (None, true),
             _ => (None, false),
         };
@@ -128,6 +141,25 @@ mod tests {
             (Some(at(40)), false)
         );
         assert_eq!(mark(&failed(10, 5, Some(5))).reset_at, Some(at(10)));
+        let mut within_a_second = failed(10, 5, Some(40));
+        within_a_second.block_clearance.as_mut().unwrap().cleared_at = MicroTime(
+            at(40)
+                .checked_add(jiff::SignedDuration::from_millis(700))
+                .unwrap(),
+        );
+        assert_eq!(mark(&within_a_second).reset_at, Some(at(40)));
+        // An execution failure, cleared: when it failed, whenever it was cleared.
+        let mut execution = failed(10, 0, Some(40));
+        execution
+            .failure_details
+            .as_mut()
+            .unwrap()
+            .was_execution_failure = true;
+        let execution = mark(&execution);
+        assert_eq!(
+            (execution.reset_at, execution.uncleared_failure),
+            (Some(at(10)), false)
+        );
         // A record on a failure that does not block releases nothing and resets nothing.
         let below = mark(&failed(10, 2, Some(40)));
         assert_eq!((below.reset_at, below.uncleared_failure), (None, true));
@@ -158,6 +190,15 @@ mod tests {
         assert!(failure.in_run(Some(at(9))));
         assert!(failure.in_run(Some(at(10))));
         assert!(!failure.in_run(Some(at(11))));
+        // A failure in the same second as a clearance, however far into it, stays in the run.
+        let mut cleared = failed(5, 5, Some(10));
+        cleared.block_clearance.as_mut().unwrap().cleared_at = MicroTime(
+            at(10)
+                .checked_add(jiff::SignedDuration::from_millis(900))
+                .unwrap(),
+        );
+        let reset = RunMark::of(&cleared, &BlockPolicy::default()).reset_at;
+        assert!(failure.in_run(reset));
         let success = RunMark::of(&status(Phase::Completed, 5), &BlockPolicy::default());
         assert!(!success.in_run(None));
         assert_eq!(

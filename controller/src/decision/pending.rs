@@ -115,7 +115,7 @@ pub(super) fn blocked_details(
             wfe.spec.target_resource
         ),
         BlockKind::ExhaustedRetries => format!(
-            "{} has had {} consecutive pre-execution failures (last: {name}); the target is blocked until an operator clears {name}",
+            "{} has had {} consecutive pre-execution failures (among them {name}); the target is blocked until an operator clears {name}",
             wfe.spec.target_resource, settings.block.max_consecutive_failures
         ),
     };

@@ -152,6 +152,11 @@ fn exhausted_retries_block_from_the_current_run_of_failures_only() {
     let rows = blocked_rows(&late, &policy);
     assert_eq!(rows[0].blocking_workflow_execution, "late-fifth");
     assert!(rows[0].also_blocking.is_empty(), "{rows:?}");
+    // A success in another namespace on the same target ends the run too, as for the
+    // controller, whose index spans namespaces.
+    let mut elsewhere = completed("fixed-elsewhere", 150, 200);
+    elsewhere.metadata.namespace = Some("team-b".into());
+    assert!(blocked_rows(&[failed("fifth", 100, false, 5), elsewhere], &policy).is_empty());
     // An execution failure blocks whatever came after it.
     let exec = [failed("exec", 100, true, 0), completed("fixed", 150, 200)];
     assert_eq!(

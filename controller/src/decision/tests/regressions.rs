@@ -193,6 +193,56 @@ fn regression_9_a_failure_recorded_late_still_exhausts_the_retries() {
     assert_eq!(d.status.consecutive_failures, Some(1));
 }
 
+/// Each block needs its own clearance (found in review): after an execution failure, specs
+/// that became invalid go on failing (validation comes before the block check) until one
+/// reaches the retry limit. Clearing the execution failure releases it alone; the exhausted
+/// run after it still blocks until that is cleared too, and then the count starts again.
+#[test]
+fn regression_10_clearing_an_execution_failure_leaves_a_later_exhausted_run_blocked() {
+    let s = Settings::default();
+    let clearance_at = |w: WorkflowExecution, secs: i64| {
+        with_status(cleared(w), |st| {
+            st.block_clearance.as_mut().unwrap().cleared_at =
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at(secs));
+        })
+    };
+    let execution = clearance_at(failed("execution", t0(), true, 0, &s), 700);
+    let invalid: Vec<WorkflowExecution> = (1..=5)
+        .map(|i| {
+            failed(
+                &format!("invalid-{i}"),
+                at(100 * i64::from(i)),
+                false,
+                i,
+                &s,
+            )
+        })
+        .collect();
+    let mut history: Vec<&WorkflowExecution> = invalid.iter().collect();
+    history.push(&execution);
+    let later = at(700 + 3600);
+    let d = decide_at(&wfe("next"), None, &history, later, &s);
+    assert_eq!(skip_reason(&d), Some(SkipReason::ExhaustedRetries));
+    let blocker = d.status.skip_details.as_deref().unwrap();
+    assert_eq!(
+        blocker.blocking_workflow.as_ref().map(|b| b.name.as_str()),
+        Some("invalid-5")
+    );
+    let fifth = clearance_at(invalid[4].clone(), 800);
+    let mut history: Vec<&WorkflowExecution> = invalid[..4].iter().collect();
+    history.extend([&execution, &fifth]);
+    let d = decide_at(&wfe("next"), None, &history, later, &s);
+    assert!(
+        matches!(d.step, Step::Start { .. }),
+        "{:?}",
+        d.status.skip_details
+    );
+    let mut bad = wfe("bad");
+    bad.spec.workflow_ref.container_image = "bad image ref!!".into();
+    let d = decide_at(&bad, None, &history, later, &s);
+    assert_eq!(d.status.consecutive_failures, Some(1));
+}
+
 /// DESIGN §4.3: exhausted retries block on the target's most recent outcome only; an old
 /// failure at the limit (e.g. after lowering maxConsecutiveFailures) blocks nothing once a
 /// newer WFE completed.
