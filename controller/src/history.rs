@@ -8,11 +8,6 @@ use wfe_api::{Phase, WorkflowExecution};
 use crate::neighbour::Neighbour;
 use crate::settings::Settings;
 
-/// When a terminal WFE finished ([`wfe_api::block::finished_at`]).
-pub fn finished_at(wfe: &WorkflowExecution) -> Option<Timestamp> {
-    wfe.status.as_ref().and_then(block::finished_at)
-}
-
 /// Completed or Failed: the phases that count as history.
 pub fn counts_as_history(wfe: &WorkflowExecution) -> bool {
     matches!(wfe.phase(), Phase::Completed | Phase::Failed)
@@ -58,7 +53,7 @@ pub fn last_reset(others: &[&Neighbour]) -> Option<Timestamp> {
 
 /// The target's current run of failures: the uncleared failures since the last reset, whatever
 /// order they were recorded in ([`Neighbour::in_failure_run`]).
-pub fn failure_run<'a>(others: &[&'a Neighbour]) -> impl Iterator<Item = &'a Neighbour> {
+fn failure_run<'a>(others: &[&'a Neighbour]) -> impl Iterator<Item = &'a Neighbour> {
     let since = last_reset(others);
     others
         .iter()

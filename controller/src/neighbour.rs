@@ -33,7 +33,7 @@ pub struct Neighbour {
     pub workflow_id: Box<str>,
     /// `status.startTime` (named in a `ResourceBusy` skip).
     pub started: Option<Time>,
-    /// When it finished (`history::finished_at`).
+    /// When it finished (`wfe_api::block::finished_at`).
     pub finished: Option<Timestamp>,
     /// Whether a PipelineRun was created for it, so its end starts a cooldown.
     pub had_run: bool,

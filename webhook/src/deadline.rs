@@ -15,12 +15,15 @@ use std::time::Duration;
 /// `future`'s output, or `None` if it was still pending `limit` after it first had to wait.
 pub(crate) async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
     let mut future = pin!(future);
-    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // Unconstrained, like `tokio::time::timeout`'s own timer: a future that spends the task's
+    // cooperative budget must not keep its limit from firing.
+    let mut timer = None;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        let timer = timer
+            .get_or_insert_with(|| Box::pin(tokio::task::unconstrained(tokio::time::sleep(limit))));
         timer.as_mut().poll(cx).map(|()| None)
     })
     .await

@@ -7,7 +7,6 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
@@ -18,16 +17,17 @@ use crate::clearance::{
     grant_annotations, plan_clearance,
 };
 use crate::deadline::within;
+
+mod answer;
+
 use crate::denial::{ClearanceDenial, DenialSink};
 use crate::metrics::Metrics;
 use crate::ownership::review_status_ownership;
 use crate::response::AuditAnnotations;
-use crate::review::{
-    ReviewRequest, Verdict, encode_review, error_uid, error_verdict, parse_review,
-    too_large_verdict,
-};
+use crate::review::{ReviewRequest, Verdict, parse_review};
 use crate::settings::Settings;
 use crate::spec_review::review_spec;
+use answer::{Answer, answered, malformed, unreadable};
 use wfe_api::clock::{Clock, SystemClock};
 
 /// Path of the spec validating webhook.
@@ -151,29 +151,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What a request is answered with, and what its metrics record.
-struct Answer {
-    status: StatusCode,
-    review: Vec<u8>,
-    operation: &'static str,
-    allowed: bool,
-}
-
-impl IntoResponse for Answer {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            // A static value: a `&str` here would be copied into a new allocation per answer.
-            [(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            )],
-            self.review,
-        )
-            .into_response()
-    }
-}
-
 // The async functions hold only what crosses an await (the body read, the authorizer); the
 // work between them lives in plain functions kept out of line, so that the state machines the
 // runtime polls stay small and the code a review runs stays close together.
@@ -216,80 +193,16 @@ async fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Answer {
     answered(webhook, &req, &verdict)
 }
 
-/// [`review_spec`], out of line.
+/// [`review_spec`], kept out of the handler: a status review never runs it.
 #[inline(never)]
 fn spec(req: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
     review_spec(req, settings)
 }
 
-/// [`review_status_ownership`], out of line.
+/// [`review_status_ownership`], kept out of the handler: a spec review never runs it.
 #[inline(never)]
 fn ownership(req: &ReviewRequest<'_>, settings: &Settings) -> Verdict {
     review_status_ownership(req, settings)
-}
-
-#[cold]
-#[inline(never)]
-fn unreadable(webhook: Webhook, error: BodyError, limit: usize) -> Answer {
-    let (status, review) = match error {
-        BodyError::TooLarge => {
-            tracing::warn!(
-                webhook = webhook.label(),
-                limit,
-                "admission request body too large"
-            );
-            (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                encode_review("", &too_large_verdict(limit)),
-            )
-        }
-        BodyError::Read(e) => {
-            tracing::warn!(webhook = webhook.label(), error = %e, "cannot read admission request body");
-            let err = crate::review::ReviewError {
-                uid: None,
-                message: format!("cannot read request body: {e}"),
-            };
-            (
-                StatusCode::BAD_REQUEST,
-                encode_review(error_uid(&err), &error_verdict(&err)),
-            )
-        }
-    };
-    Answer {
-        status,
-        review,
-        operation: UNKNOWN_OPERATION,
-        allowed: false,
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn malformed(webhook: Webhook, e: &crate::review::ReviewError) -> Answer {
-    tracing::warn!(webhook = webhook.label(), uid = e.uid.as_deref().unwrap_or(""), error = %e.message, "malformed AdmissionReview");
-    Answer {
-        status: StatusCode::BAD_REQUEST,
-        review: encode_review(error_uid(e), &error_verdict(e)),
-        operation: UNKNOWN_OPERATION,
-        allowed: false,
-    }
-}
-
-#[inline(never)]
-fn answered(webhook: Webhook, req: &ReviewRequest<'_>, verdict: &Verdict) -> Answer {
-    if let Some(message) = verdict.message() {
-        tracing::info!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
-            object = %req.object_ref(), dry_run = req.dry_run, message, "admission denied");
-    } else {
-        tracing::debug!(webhook = webhook.label(), uid = %req.uid, user = %req.user_info.username,
-            object = %req.object_ref(), "admission allowed");
-    }
-    Answer {
-        status: StatusCode::OK,
-        review: encode_review(&req.uid, verdict),
-        operation: operation_label(req),
-        allowed: verdict.is_allowed(),
-    }
 }
 
 async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
@@ -314,7 +227,7 @@ async fn clearance(state: &AppState, req: &ReviewRequest<'_>) -> Verdict {
     settle_clearance(state, req, plan, answer.as_ref())
 }
 
-/// [`plan_clearance`], out of line.
+/// [`plan_clearance`], kept out of the clearance's state machine: nothing in it waits.
 #[inline(never)]
 fn plan<'r>(req: &'r ReviewRequest<'_>, settings: &'r Settings) -> ClearancePlan<'r> {
     plan_clearance(req, settings)
@@ -393,16 +306,6 @@ fn record_denial(
         && let Some(sink) = &state.denial_sink
     {
         sink.record(&denial);
-    }
-}
-
-fn operation_label(req: &ReviewRequest<'_>) -> &'static str {
-    use kube::core::admission::Operation;
-    match req.operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
     }
 }
 
