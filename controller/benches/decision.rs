@@ -19,7 +19,10 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::watcher;
-use wfe_api::{Phase, PipelineRunRef, WorkflowExecution, WorkflowExecutionStatus};
+use wfe_api::{
+    FailureDetails, FailureReason, Phase, PipelineRunRef, WorkflowExecution,
+    WorkflowExecutionStatus,
+};
 use wfe_controller::Settings;
 use wfe_controller::decision::{Step, World, decide};
 use wfe_controller::index::TargetIndex;
@@ -142,9 +145,77 @@ fn bench_same_target(c: &mut Criterion) {
     group.finish();
 }
 
+/// Failed before execution `age_secs` ago with `count` failures in a row: a spec the
+/// webhook admitted and a configuration change later made invalid.
+fn failed_before_execution(
+    name: &str,
+    target: &str,
+    age_secs: i64,
+    count: i32,
+) -> WorkflowExecution {
+    let mut w = wfe(name, target);
+    let failed = Time(
+        now()
+            .checked_sub(SignedDuration::from_secs(age_secs))
+            .expect("timestamp"),
+    );
+    w.status = Some(WorkflowExecutionStatus {
+        phase: Some(Phase::Failed),
+        completion_time: Some(failed.clone()),
+        consecutive_failures: Some(count),
+        failure_details: Some(Box::new(FailureDetails {
+            reason: FailureReason::ConfigurationError,
+            message: "invalid spec: serviceAccountName is not allowed".into(),
+            failed_task_name: None,
+            failed_task_index: None,
+            exit_code: None,
+            failed_at: failed,
+            execution_time_before_failure: None,
+            natural_language_summary: None,
+            was_execution_failure: false,
+        })),
+        ..Default::default()
+    });
+    w
+}
+
+/// The one shape in which the history the decision reads grows: N failures in one run, none
+/// cleared, no success after them. The index walks the run and hands over four of them.
+fn bench_one_long_run(c: &mut Criterion) {
+    let settings = Settings::default();
+    let mut group = c.benchmark_group("reconcile core, N failures in one run on the same target");
+    let shared = "team-a/Deployment/payment-api";
+    for n in SIZES {
+        let mut wfes: Vec<WorkflowExecution> = (0..n)
+            .map(|i| {
+                let count = i32::try_from(i + 1).expect("count");
+                failed_before_execution(
+                    &format!("bad-{i}"),
+                    shared,
+                    86_400 + 60 * (n - i) as i64,
+                    count,
+                )
+            })
+            .collect();
+        let subject = wfe("new", shared);
+        wfes.push(subject.clone());
+        let index = cache(&wfes, &settings);
+        let step = reconcile_core(&subject, &index, &settings);
+        assert_eq!(
+            matches!(step, Step::Start { .. }),
+            n < settings.block.max_consecutive_failures as usize,
+            "a run at the limit blocks, a shorter one does not"
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(reconcile_core(black_box(&subject), &index, &settings)))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = bench_other_targets, bench_same_target
+    targets = bench_other_targets, bench_same_target, bench_one_long_run
 }
 criterion_main!(benches);

@@ -7,12 +7,13 @@
 //! Every history rule the decision applies (`crate::history`, DESIGN §4.2–4.3) is a "first
 //! Running WFE", a "WFE with this UID", a "maximum by some key" over the other WFEs on the
 //! target, visited in namespace/name order with the last of equal keys winning, or a rule over
-//! the current run of failures (the uncleared failures since the latest reset). The index keeps,
-//! per target, the WFEs ordered by each of those keys (with the name as tie-break), so the top
-//! two of each order (two, because the WFE being reconciled is excluded and may itself be on top)
-//! contain every winner; it keeps the uncleared failures by finish time, and hands over those
-//! since the latest reset other than the subject's own. The decision then runs unchanged over
-//! that subset and reaches the same result as over the whole history;
+//! a maximum over the current run of failures (the uncleared failures since the latest reset:
+//! the highest count, the newest exhausted-retries failure). The index keeps, per target, the
+//! WFEs ordered by each of those keys (with the name as tie-break), so the top two of each order
+//! (two, because the WFE being reconciled is excluded and may itself be on top) contain every
+//! winner; for the run's highest counts it walks the failures by finish time and by count side by
+//! side until either settles them (`Target::highest_counts`). The decision then runs unchanged
+//! over that subset and reaches the same result as over the whole history;
 //! `tests::decides_as_over_the_whole_history` checks that.
 
 use std::collections::HashMap;
@@ -28,6 +29,30 @@ use wfe_api::block::BlockKind;
 
 use crate::neighbour::{Name, Neighbour};
 use crate::settings::Settings;
+
+/// An uncleared failure's finish time (whether it is in the current run) and the failures in a
+/// row it carries (`history::previous_failure_count` takes the run's highest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct FailureKey {
+    finished: Option<Timestamp>,
+    carried: u32,
+}
+
+/// The same, sorted by count first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct CountKey {
+    carried: u32,
+    finished: Option<Timestamp>,
+}
+
+impl FailureKey {
+    fn by_count(self) -> CountKey {
+        CountKey {
+            carried: self.carried,
+            finished: self.finished,
+        }
+    }
+}
 
 /// Where one WFE sits: its target and what the decision reads of it, from which its place in
 /// each of the target's orders follows.
@@ -49,12 +74,20 @@ impl Placement {
         self.facts.phase == Phase::Running
     }
 
-    /// Finish time of an uncleared failure: a member of the run of failures if it finished at
-    /// or after the last reset.
-    fn uncleared_failure(&self) -> Option<Option<Timestamp>> {
-        self.facts
-            .in_failure_run(None)
-            .then_some(self.facts.finished)
+    /// What the run-of-failures rules read of an uncleared failure, which belongs to the run
+    /// if it finished at or after the last reset.
+    fn uncleared_failure(&self) -> Option<FailureKey> {
+        let f = &self.facts;
+        f.in_failure_run(None).then(|| FailureKey {
+            finished: f.finished,
+            carried: f.carried_failures(),
+        })
+    }
+
+    /// Finish time of an uncleared failure that blocks for exhausted retries.
+    fn exhausted(&self) -> Option<Option<Timestamp>> {
+        let f = &self.facts;
+        (f.block == Some(BlockKind::ExhaustedRetries)).then_some(f.finished)
     }
 
     /// Finish time of a failed WFE whose uncleared execution failure blocks the target.
@@ -102,13 +135,41 @@ impl<K: Ord> Order<K> {
     }
 }
 
+/// A target's uncleared failures, in the orders the run-of-failures rules read.
+#[derive(Debug, Default)]
+struct Failures {
+    by_finish: Order<FailureKey>,
+    by_count: Order<CountKey>,
+    /// Those that block for exhausted retries, by finish time.
+    exhausted: Order<Option<Timestamp>>,
+}
+
+impl Failures {
+    fn insert(&mut self, key: FailureKey, exhausted: Option<Option<Timestamp>>, name: &Name) {
+        self.by_finish.insert(key, name);
+        self.by_count.insert(key.by_count(), name);
+        if let Some(finished) = exhausted {
+            self.exhausted.insert(finished, name);
+        }
+    }
+
+    fn remove(&mut self, key: FailureKey, exhausted: Option<Option<Timestamp>>, name: &Name) {
+        self.by_finish.remove(key, name);
+        self.by_count.remove(key.by_count(), name);
+        if let Some(finished) = exhausted {
+            self.exhausted.remove(finished, name);
+        }
+    }
+}
+
 /// One target's WFEs, in each order a decision reads.
 #[derive(Debug, Default)]
 struct Target {
     members: usize,
     running: Order<()>,
     resets: Order<Timestamp>,
-    failures: Order<Option<Timestamp>>,
+    /// Absent on the many targets without an uncleared failure.
+    failures: Option<Box<Failures>>,
     execution_blocks: Order<Option<Timestamp>>,
     cooldowns: Order<Timestamp>,
     backoffs: Order<Timestamp>,
@@ -124,7 +185,9 @@ impl Target {
             self.resets.insert(key, name);
         }
         if let Some(key) = p.uncleared_failure() {
-            self.failures.insert(key, name);
+            self.failures
+                .get_or_insert_with(Box::default)
+                .insert(key, p.exhausted(), name);
         }
         if let Some(key) = p.execution_block() {
             self.execution_blocks.insert(key, name);
@@ -145,8 +208,11 @@ impl Target {
         if let Some(key) = p.facts.reset_at {
             self.resets.remove(key, name);
         }
-        if let Some(key) = p.uncleared_failure() {
-            self.failures.remove(key, name);
+        if let (Some(key), Some(failures)) = (p.uncleared_failure(), self.failures.as_mut()) {
+            failures.remove(key, p.exhausted(), name);
+            if failures.by_finish.0.is_empty() {
+                self.failures = None;
+            }
         }
         if let Some(key) = p.execution_block() {
             self.execution_blocks.remove(key, name);
@@ -159,11 +225,13 @@ impl Target {
         }
     }
 
-    /// The current run of failures as the decision on `subject` sees it: the uncleared failures
-    /// since the last reset among the other WFEs, newest first. Its length is the run's, never
-    /// the history's: a run ends at the limit (`ExhaustedRetries` blocks every attempt), and only
-    /// specs the admission webhook did not see can go on failing after it.
-    fn failure_run<'a>(&'a self, subject: Option<&'a Name>) -> impl Iterator<Item = &'a Name> {
+    /// The two highest counts of the current run of failures as the decision on `subject` sees
+    /// it (the uncleared failures since the last reset among the other WFEs). Two walks go
+    /// side by side, one down the run by finish time, one down all uncleared failures by count,
+    /// and the first to settle the answer stops both: a long run has its highest counts on top
+    /// of the count order, a short one is walked whole at once, so neither a long run nor a long
+    /// history of older runs makes a reconcile long.
+    fn highest_counts<'a>(&'a self, subject: Option<&'a Name>) -> [Option<&'a Name>; 2] {
         let since = self
             .resets
             .0
@@ -171,12 +239,43 @@ impl Target {
             .rev()
             .find(|(_, n)| Some(n) != subject)
             .map(|(at, _)| *at);
-        self.failures
-            .0
-            .iter()
-            .rev()
-            .take_while(move |(finished, _)| since.is_none_or(|r| finished.is_some_and(|f| f >= r)))
-            .map(|(_, n)| n)
+        let in_run = |finished: Option<Timestamp>| {
+            since.is_none_or(|reset| finished.is_some_and(|f| f >= reset))
+        };
+        let Some(failures) = self.failures.as_deref() else {
+            return [None; 2];
+        };
+        let mut by_finish = failures.by_finish.0.iter().rev();
+        let mut by_count = failures.by_count.0.iter().rev();
+        // The run walked by finish time: its two highest counts, by count then name.
+        let mut scanned: [Option<(u32, &Name)>; 2] = [None; 2];
+        // The run's failures met walking by count: the first two are its highest.
+        let mut met: [Option<&Name>; 2] = [None; 2];
+        loop {
+            match by_finish.next() {
+                Some((key, name)) if in_run(key.finished) => {
+                    let entry = Some((key.carried, name));
+                    if entry > scanned[0] {
+                        scanned = [entry, scanned[0]];
+                    } else if entry > scanned[1] {
+                        scanned[1] = entry;
+                    }
+                }
+                _ => return scanned.map(|e| e.map(|(_, n)| n)),
+            }
+            match by_count.next() {
+                Some((key, name)) if in_run(key.finished) => {
+                    if met[0].is_none() {
+                        met[0] = Some(name);
+                    } else {
+                        met[1] = Some(name);
+                        return met;
+                    }
+                }
+                Some(_) => {}
+                None => return met,
+            }
+        }
     }
 
     /// Every WFE a decision on `subject` can depend on (see the module docs), unordered.
@@ -186,7 +285,8 @@ impl Target {
             .iter()
             .map(|(_, n)| n)
             .chain(self.resets.top_two())
-            .chain(self.failure_run(subject))
+            .chain(self.highest_counts(subject).into_iter().flatten())
+            .chain(self.failures.iter().flat_map(|f| f.exhausted.top_two()))
             .chain(self.execution_blocks.top_two())
             .chain(self.cooldowns.top_two())
             .chain(self.backoffs.top_two())

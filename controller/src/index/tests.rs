@@ -289,12 +289,9 @@ proptest! {
             lock.as_ref().and_then(|r| r.owner.as_ref()).map(|o| o.uid.as_str()),
         );
         // Bounded by what the decision can read, not by the history: the Running ones, two per
-        // order, the current run of failures and the owner.
+        // order, four of the current run of failures and the owner.
         let running = wfes.iter().filter(|w| w.phase() == Phase::Running).count();
-        let others: Vec<Neighbour> = all.iter().map(|w| Neighbour::of(w, &settings)).collect();
-        let since = crate::history::last_reset(&others.iter().collect::<Vec<_>>());
-        let run = others.iter().filter(|n| n.in_failure_run(since)).count();
-        prop_assert!(relevant_refs.len() <= running + 2 * 4 + run + 1 + 1);
+        prop_assert!(relevant_refs.len() <= running + 2 * 4 + 4 + 1);
         // What the index hands the decision is the projection of the indexed copy.
         for r in &relevant_refs {
             let indexed = wfes.iter().find(|w| w.metadata.name.as_deref() == Some(r.name())).unwrap();

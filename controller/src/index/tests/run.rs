@@ -1,4 +1,5 @@
-//! The current run of failures through the index: handed over whole, older runs not.
+//! The current run of failures through the index: its highest counts and newest exhausted
+//! failure are handed over, nothing of older runs.
 
 use super::*;
 
@@ -23,10 +24,11 @@ fn failed_before_execution(name: &str, secs: i64, count: i32) -> WorkflowExecuti
 }
 
 #[test]
-fn the_current_run_of_failures_is_handed_over_whole_and_older_runs_are_not() {
+fn of_the_current_run_only_the_highest_counts_and_newest_exhausted_are_handed_over() {
     let settings = Settings::default();
     let index = TargetIndex::new(&settings);
-    // Runs of three failures, each ended by a success, then the current run of three.
+    // Runs of three failures, each ended by a success, then the current run: counts 1 to 7
+    // (the fifth on is at the limit), the sixth written late with the oldest finish time.
     for run in 0..300 {
         let base = run * 100;
         for k in 0..3 {
@@ -37,32 +39,55 @@ fn the_current_run_of_failures_is_handed_over_whole_and_older_runs_are_not() {
         let ok = completed(&format!("ok-{run:03}"), TARGET, base + 50);
         index.observe(&watcher::Event::Apply(ok));
     }
-    for k in 0..3 {
-        let w = failed_before_execution(&format!("now-{k}"), 30_000 + i64::from(k), k + 1);
+    for count in 1..=7 {
+        let finished = if count == 6 {
+            30_000
+        } else {
+            30_000 + i64::from(count)
+        };
+        let w = failed_before_execution(&format!("now-{count}"), finished, count);
         index.observe(&watcher::Event::Apply(w));
     }
     let relevant = names(&index, TARGET);
     assert_eq!(
         relevant,
-        vec!["now-0", "now-1", "now-2", "ok-298", "ok-299"],
-        "the run since the last success, and the last two successes"
+        // The two highest counts (7, 6), the two newest at the limit (7, 5) and the two latest
+        // successes: nothing of the older runs, and no more of this one.
+        vec!["now-5", "now-6", "now-7", "ok-298", "ok-299"],
     );
+    // The decision over those reaches the count of the whole run.
+    let others: Vec<Arc<Neighbour>> = index.relevant(TARGET, None, None);
+    let others: Vec<&Neighbour> = others.iter().map(AsRef::as_ref).collect();
+    assert_eq!(crate::history::previous_failure_count(&others), 7);
+
     // Reconciling the last success itself: its own end is not the reset its decision sees, so
-    // the run before it (since the success before) is handed over too.
+    // the run before it (since the success before) is walked too.
     let subject = wfe_api::naming::label_value("uid-ok-299");
     let for_subject: Vec<String> = index
         .relevant(TARGET, Some(&subject), None)
         .into_iter()
         .map(|r| r.name().to_owned())
         .collect();
-    for name in ["fail-299-0", "fail-299-1", "fail-299-2", "now-2", "ok-298"] {
-        assert!(
-            for_subject.contains(&name.to_owned()),
-            "{name}: {for_subject:?}"
-        );
-    }
-    assert!(
-        !for_subject.contains(&"fail-298-2".to_owned()),
-        "{for_subject:?}"
+    assert_eq!(
+        for_subject,
+        vec!["now-5", "now-6", "now-7", "ok-298", "ok-299"]
     );
+    let only_old: Vec<String> = {
+        let index = TargetIndex::new(&settings);
+        for w in ["fail-a", "fail-b", "fail-c"]
+            .iter()
+            .zip(1..)
+            .map(|(n, c)| failed_before_execution(n, 100 * i64::from(c), c))
+        {
+            index.observe(&watcher::Event::Apply(w));
+        }
+        index.observe(&watcher::Event::Apply(completed("ok", TARGET, 1000)));
+        let subject = wfe_api::naming::label_value("uid-ok");
+        index
+            .relevant(TARGET, Some(&subject), None)
+            .into_iter()
+            .map(|r| r.name().to_owned())
+            .collect()
+    };
+    assert_eq!(only_old, vec!["fail-b", "fail-c", "ok"]);
 }
