@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use futures::StreamExt;
-use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use prometheus::Registry;
 use serde_json::Value;
 use tower::ServiceExt;
 use wfe_webhook::{AppState, FixedClock, MUTATE_STATUS_PATH, Metrics, Settings, VALIDATE_PATH};
 
-use common::{MockAuthorizer, NOW, fixture, message_of};
+use common::{MockAuthorizer, NOW, fixture, message_of, status_and_json};
 
 fn router(authorizer: MockAuthorizer) -> axum::Router {
     let metrics = Metrics::new(&Registry::new()).expect("metrics");
@@ -36,17 +35,7 @@ async fn post(router: axum::Router, path: &str, body: Body) -> (u16, Value) {
         .await
         .expect("answered within a minute")
         .expect("infallible");
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).expect("an AdmissionReview"),
-    )
+    status_and_json(response).await
 }
 
 /// The first `head` bytes of `body`, then the rest after `pause`, or never if `pause` is none.

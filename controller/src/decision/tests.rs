@@ -105,6 +105,14 @@ fn cleared(w: WorkflowExecution) -> WorkflowExecution {
     })
 }
 
+/// [`cleared`], the clearance given `secs` after `t0`.
+fn cleared_at(w: WorkflowExecution, secs: i64) -> WorkflowExecution {
+    with_status(cleared(w), |s| {
+        s.block_clearance.as_mut().unwrap().cleared_at =
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at(secs));
+    })
+}
+
 fn running(name: &str) -> WorkflowExecution {
     with_status(wfe(name), |s| {
         s.phase = Some(Phase::Running);

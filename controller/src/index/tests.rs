@@ -101,7 +101,6 @@ fn at(secs: i64) -> Timestamp {
 struct Shape {
     phase: u8,
     finished: Option<i64>,
-    created: Option<i64>,
     had_run: bool,
     execution: bool,
     count: i32,
@@ -116,7 +115,6 @@ fn shape() -> impl Strategy<Value = Shape> {
         // Mostly terminal and Pending: one Running WFE makes every Pending decision "busy".
         prop_oneof![3 => Just(0u8), 1 => Just(1), 4 => Just(2), 5 => Just(3), 2 => Just(4)],
         proptest::option::of(0i64..6),
-        proptest::option::of(0i64..3),
         any::<bool>(),
         any::<bool>(),
         0i32..5,
@@ -125,33 +123,23 @@ fn shape() -> impl Strategy<Value = Shape> {
         0i64..3,
     )
         .prop_map(
-            |(
-                phase,
-                finished,
-                created,
-                had_run,
-                execution,
-                count,
-                backoff,
-                clearance,
-                cleared_after,
-            )| Shape {
-                phase,
-                finished,
-                created,
-                had_run,
-                execution,
-                count,
-                backoff,
-                clearance,
-                cleared_after,
+            |(phase, finished, had_run, execution, count, backoff, clearance, cleared_after)| {
+                Shape {
+                    phase,
+                    finished,
+                    had_run,
+                    execution,
+                    count,
+                    backoff,
+                    clearance,
+                    cleared_after,
+                }
             },
         )
 }
 
 fn build(i: usize, s: &Shape) -> WorkflowExecution {
-    let mut w = wfe_on(&format!("w{i}"), TARGET);
-    w.metadata.creation_timestamp = s.created.map(|m| Time(at(m * 600)));
+    let w = wfe_on(&format!("w{i}"), TARGET);
     let phase = match s.phase {
         0 => return w,
         1 => Phase::Running,
@@ -314,12 +302,11 @@ proptest! {
 
 /// A failed WFE with every field a neighbour is made of set, each to a value of its own: failed
 /// before execution (Forbidden at +50 s) with `count` failures in a row, finished at +100 s,
-/// started at +10 s, a backoff window until +700 s, created at -600 s.
+/// started at +10 s, a backoff window until +700 s.
 fn failed_with_everything(count: i32) -> WorkflowExecution {
     let mut w = wfe_on("w-1", TARGET);
     // Not a valid label value, so its label form differs from it.
     w.metadata.uid = Some("uid/of w-1, as no API server would write it".into());
-    w.metadata.creation_timestamp = Some(Time(at(-600)));
     w.spec.workflow_ref.workflow_id = "scale-down".into();
     with_status(w, |s| {
         s.phase = Some(Phase::Failed);

@@ -240,17 +240,26 @@ impl Client {
                 .await
                 .expect("hang guard")
                 .expect("response");
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, json)
+        status_and_json(response).await
     }
+}
+
+/// The status of `response` and its body as JSON (as a JSON string if it is not JSON).
+pub async fn status_and_json<B>(response: http::Response<B>) -> (u16, Value)
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, json)
 }
 
 impl TestServer {

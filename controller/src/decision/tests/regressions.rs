@@ -178,10 +178,7 @@ fn regression_9_a_failure_recorded_late_still_exhausts_the_retries() {
     let d = decide_at(&invalid, None, &history, much_later, &s);
     assert_eq!(d.status.consecutive_failures, Some(6));
     // Clearing the late failure ends the run, whenever its members finished.
-    let late = with_status(cleared(late), |st| {
-        st.block_clearance.as_mut().unwrap().cleared_at =
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at(1400));
-    });
+    let late = cleared_at(late, 1400);
     let history = [&earlier, &w1, &w2, &w5, &w11, &late];
     let d = decide_at(&wfe("next"), None, &history, much_later, &s);
     assert!(
@@ -200,13 +197,7 @@ fn regression_9_a_failure_recorded_late_still_exhausts_the_retries() {
 #[test]
 fn regression_10_clearing_an_execution_failure_leaves_a_later_exhausted_run_blocked() {
     let s = Settings::default();
-    let clearance_at = |w: WorkflowExecution, secs: i64| {
-        with_status(cleared(w), |st| {
-            st.block_clearance.as_mut().unwrap().cleared_at =
-                k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at(secs));
-        })
-    };
-    let execution = clearance_at(failed("execution", t0(), true, 0, &s), 700);
+    let execution = cleared_at(failed("execution", t0(), true, 0, &s), 700);
     let invalid: Vec<WorkflowExecution> = (1..=5)
         .map(|i| {
             failed(
@@ -228,7 +219,7 @@ fn regression_10_clearing_an_execution_failure_leaves_a_later_exhausted_run_bloc
         blocker.blocking_workflow.as_ref().map(|b| b.name.as_str()),
         Some("invalid-5")
     );
-    let fifth = clearance_at(invalid[4].clone(), 800);
+    let fifth = cleared_at(invalid[4].clone(), 800);
     let mut history: Vec<&WorkflowExecution> = invalid[..4].iter().collect();
     history.extend([&execution, &fifth]);
     let d = decide_at(&wfe("next"), None, &history, later, &s);
